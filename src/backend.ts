@@ -1,0 +1,98 @@
+/**
+ * Picks the TensorFlow.js backend: the native `tensorflow` backend of `@tensorflow/tfjs-node` when it
+ * is installed and loads, else `wasm` (`@tensorflow/tfjs-backend-wasm`), else the pure-JavaScript
+ * `cpu`. `VAE_BACKEND=tensorflow|wasm|cpu` forces one. Introduced in every notebook's first cell.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+export type BackendName = "tensorflow" | "wasm" | "cpu";
+export const BACKEND_ENV = "VAE_BACKEND";
+export const BACKEND_NAMES: readonly BackendName[] = ["tensorflow", "wasm", "cpu"];
+
+export interface BackendInfo {
+  /** The backend now active in `tf`. */
+  readonly name: BackendName;
+  /** Why this one: forced by the environment, or which preferred backends could not load. */
+  readonly reason: string;
+  readonly tfjsVersion: string;
+}
+
+/** Loads the native addon if it is installed; returns why not otherwise. */
+function loadNative(): string | undefined {
+  try {
+    // Required lazily: the package is optional and its absence must not break importing this module.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require("@tensorflow/tfjs-node");
+    return undefined;
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    return `@tensorflow/tfjs-node is not usable (${message})`;
+  }
+}
+
+async function tryBackend(name: BackendName): Promise<string | undefined> {
+  if (name === "tensorflow") {
+    const failure = loadNative();
+    if (failure) return failure;
+  } else if (name === "wasm") {
+    await import("@tensorflow/tfjs-backend-wasm");
+  }
+  try {
+    return (await tf.setBackend(name)) ? undefined : `tf.setBackend("${name}") returned false`;
+  } catch (error) {
+    return `tf.setBackend("${name}") failed: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+let active: BackendInfo | undefined;
+
+/**
+ * Selects and initialises the backend once per process (later calls return the same answer unless a
+ * different backend is asked for). Throws with the reason when a forced backend cannot load.
+ */
+export async function initBackend(
+  options: { backend?: BackendName; env?: NodeJS.ProcessEnv; quiet?: boolean } = {},
+): Promise<BackendInfo> {
+  const env = options.env ?? process.env;
+  const forced = options.backend ?? parseBackendName(env[BACKEND_ENV]);
+  if (active && (!forced || forced === active.name)) return active;
+
+  let info: BackendInfo;
+  if (forced) {
+    const failure = await tryBackend(forced);
+    if (failure) {
+      throw new Error(`Backend "${forced}" was asked for but cannot be used: ${failure}. Unset ${BACKEND_ENV} or pick another.`);
+    }
+    info = { name: forced, reason: options.backend ? "asked for by the caller" : `forced by ${BACKEND_ENV}`, tfjsVersion: tf.version.tfjs };
+  } else {
+    const skipped: string[] = [];
+    let chosen: BackendName | undefined;
+    for (const name of BACKEND_NAMES) {
+      const failure = await tryBackend(name);
+      if (!failure) {
+        chosen = name;
+        break;
+      }
+      skipped.push(failure);
+    }
+    if (!chosen) throw new Error(`No TensorFlow.js backend could be initialised: ${skipped.join("; ")}.`);
+    const reason = skipped.length === 0 ? "the native backend loaded" : `fallback: ${skipped.join("; ")}`;
+    info = { name: chosen, reason, tfjsVersion: tf.version.tfjs };
+  }
+  active = Object.freeze(info);
+  if (!options.quiet) console.log(describeBackend(active));
+  return active;
+}
+
+export function describeBackend(info: BackendInfo): string {
+  return `TensorFlow.js ${info.tfjsVersion} on backend "${info.name}" (${info.reason})`;
+}
+
+/** Parses a backend name from a flag or environment variable; undefined when absent. */
+export function parseBackendName(value: string | undefined): BackendName | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  const name = value.trim().toLowerCase();
+  if (name === "node" || name === "tfjs-node") return "tensorflow";
+  if ((BACKEND_NAMES as readonly string[]).includes(name)) return name as BackendName;
+  throw new Error(`Unknown backend "${value}"; use one of: ${BACKEND_NAMES.join(", ")} (tfjs-node is "tensorflow").`);
+}

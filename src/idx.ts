@@ -1,0 +1,184 @@
+/**
+ * The full MNIST as the tutorial loads it (`keras.datasets.mnist`): four IDX files, raw or gzipped,
+ * read from `data/mnist/`, validated, and fetched by `npm run fetch-mnist` for users with a network.
+ * Format (Y. LeCun's page): a 4-byte magic number 0x00 0x00 <type> <rank>, then `rank` big-endian
+ * uint32 sizes, then the body; MNIST uses type 0x08 (unsigned byte).
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { gunzipSync } from "node:zlib";
+
+export const IDX_FILES = Object.freeze({
+  trainImages: "train-images-idx3-ubyte",
+  trainLabels: "train-labels-idx1-ubyte",
+  testImages: "t10k-images-idx3-ubyte",
+  testLabels: "t10k-labels-idx1-ubyte",
+});
+export type IdxRole = keyof typeof IDX_FILES;
+
+/** Default base address of the four gzipped files; `--base-url` or `MNIST_BASE_URL` replaces it. */
+export const DEFAULT_MNIST_BASE_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/";
+
+export class IdxError extends Error {
+  override name = "IdxError";
+}
+
+export interface IdxArray {
+  readonly shape: readonly number[];
+  readonly data: Uint8Array;
+}
+
+/** Parses one IDX buffer of unsigned bytes; `file` names it in every error. */
+export function parseIdx(buffer: Uint8Array, file: string): IdxArray {
+  if (buffer.length < 4) throw new IdxError(`${file}: ${buffer.length} bytes is too short for an IDX header (4 bytes of magic number).`);
+  if (buffer[0] !== 0 || buffer[1] !== 0) {
+    const gz = buffer[0] === 0x1f && buffer[1] === 0x8b ? " It looks gzipped: name it with a .gz suffix." : "";
+    throw new IdxError(`${file}: wrong magic number 0x${hex(buffer, 4)}; an IDX file starts with 0x0000.${gz}`);
+  }
+  if (buffer[2] !== 0x08) throw new IdxError(`${file}: element type 0x${buffer[2].toString(16)} is not 0x08 (unsigned byte), the type of MNIST files.`);
+  const rank = buffer[3];
+  if (rank < 1 || rank > 3) throw new IdxError(`${file}: rank ${rank} is not 1 (labels) or 3 (images).`);
+  const headerLength = 4 + 4 * rank;
+  if (buffer.length < headerLength) throw new IdxError(`${file}: truncated header (${buffer.length} of ${headerLength} bytes).`);
+  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  const shape = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i, false));
+  const expected = shape.reduce((a, b) => a * b, 1);
+  const body = buffer.length - headerLength;
+  if (body < expected) {
+    throw new IdxError(`${file}: truncated: the header promises ${shape.join(" x ")} = ${expected} bytes but the body has ${body}. Delete it and fetch it again.`);
+  }
+  if (body > expected) throw new IdxError(`${file}: ${body - expected} bytes follow the ${shape.join(" x ")} body; the file is not a valid IDX file.`);
+  return { shape, data: buffer.subarray(headerLength) };
+}
+
+function hex(buffer: Uint8Array, count: number): string {
+  return Array.from(buffer.subarray(0, count), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Encodes an IDX file of unsigned bytes (used by the tests and by anyone preparing their own data). */
+export function encodeIdx(shape: readonly number[], data: Uint8Array): Uint8Array {
+  const header = new Uint8Array(4 + 4 * shape.length);
+  header[2] = 0x08;
+  header[3] = shape.length;
+  const view = new DataView(header.buffer);
+  shape.forEach((size, i) => view.setUint32(4 + 4 * i, size, false));
+  const out = new Uint8Array(header.length + data.length);
+  out.set(header);
+  out.set(data, header.length);
+  return out;
+}
+
+/** The path of a role's file in `dir`, raw preferred over `.gz`; undefined when neither exists. */
+export function findIdxFile(dir: string, role: IdxRole): string | undefined {
+  const base = path.join(dir, IDX_FILES[role]);
+  if (fs.existsSync(base)) return base;
+  if (fs.existsSync(`${base}.gz`)) return `${base}.gz`;
+  return undefined;
+}
+
+/** True when all four files are present (then the sweep uses them instead of the embedded digits). */
+export function hasIdxMnist(dir: string): boolean {
+  return (Object.keys(IDX_FILES) as IdxRole[]).every((role) => findIdxFile(dir, role) !== undefined);
+}
+
+export function readIdxFile(file: string): IdxArray {
+  let bytes: Uint8Array = fs.readFileSync(file);
+  if (file.endsWith(".gz")) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch (error) {
+      throw new IdxError(`${file}: not a valid gzip stream (${(error as Error).message}); it may be truncated. Delete it and fetch it again.`);
+    }
+  }
+  return parseIdx(bytes, file);
+}
+
+export interface IdxSplit {
+  readonly images: Uint8Array;
+  readonly labels: Uint8Array;
+  readonly count: number;
+  readonly files: readonly string[];
+}
+
+/** Reads and cross-checks one images/labels pair. */
+export function readIdxPair(imagesFile: string, labelsFile: string): IdxSplit {
+  const images = readIdxFile(imagesFile);
+  const labels = readIdxFile(labelsFile);
+  if (images.shape.length !== 3 || images.shape[1] !== 28 || images.shape[2] !== 28) {
+    throw new IdxError(`${imagesFile}: images must have shape N x 28 x 28; got ${images.shape.join(" x ")}.`);
+  }
+  if (labels.shape.length !== 1) throw new IdxError(`${labelsFile}: labels must have rank 1; got shape ${labels.shape.join(" x ")}.`);
+  if (images.shape[0] !== labels.shape[0]) {
+    throw new IdxError(`${imagesFile} holds ${images.shape[0]} images but ${labelsFile} holds ${labels.shape[0]} labels; they must match.`);
+  }
+  const bad = labels.data.findIndex((label) => label > 9);
+  if (bad >= 0) throw new IdxError(`${labelsFile}: label ${labels.data[bad]} at row ${bad} is not a digit 0-9.`);
+  return { images: images.data, labels: labels.data, count: labels.shape[0], files: [imagesFile, labelsFile] };
+}
+
+export function readIdxMnist(dir: string): { train: IdxSplit; test: IdxSplit } {
+  const need = (role: IdxRole): string => {
+    const file = findIdxFile(dir, role);
+    if (!file) throw new IdxError(`${path.join(dir, IDX_FILES[role])}(.gz) is missing; run \`npm run fetch-mnist\` or use the embedded data.`);
+    return file;
+  };
+  return {
+    train: readIdxPair(need("trainImages"), need("trainLabels")),
+    test: readIdxPair(need("testImages"), need("testLabels")),
+  };
+}
+
+/**
+ * Downloads the four gzipped files into `dir`. Each goes to a temporary name, is checked (gunzip and
+ * IDX header against its body), and only then renamed into place, so a partial download never looks
+ * like a valid file. Files already present and valid are kept.
+ */
+export async function downloadIdxMnist(
+  dir: string,
+  options: { baseUrl?: string; log?: (line: string) => void; fetchImpl?: typeof fetch } = {},
+): Promise<string[]> {
+  const baseUrl = (options.baseUrl ?? DEFAULT_MNIST_BASE_URL).replace(/\/?$/, "/");
+  const log = options.log ?? (() => undefined);
+  const fetchImpl = options.fetchImpl ?? fetch;
+  fs.mkdirSync(dir, { recursive: true });
+  const written: string[] = [];
+  for (const role of Object.keys(IDX_FILES) as IdxRole[]) {
+    const name = `${IDX_FILES[role]}.gz`;
+    const target = path.join(dir, name);
+    const existing = findIdxFile(dir, role);
+    if (existing) {
+      readIdxFile(existing);
+      log(`${existing}: present and valid, kept.`);
+      continue;
+    }
+    const url = new URL(name, baseUrl).toString();
+    let response: Response;
+    try {
+      response = await fetchImpl(url);
+    } catch (error) {
+      throw new IdxError(`Could not download ${url}: ${(error as Error).message}. Check the network or pass --base-url.`);
+    }
+    if (!response.ok) throw new IdxError(`Could not download ${url}: HTTP ${response.status}. Check the address or pass --base-url.`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const temporary = `${target}.${process.pid}.tmp`;
+    fs.writeFileSync(temporary, bytes);
+    try {
+      parseIdx(gunzipSync(bytes), url);
+    } catch (error) {
+      fs.rmSync(temporary, { force: true });
+      throw new IdxError(`Downloaded ${url} is not a valid gzipped IDX file: ${(error as Error).message}`);
+    }
+    fs.renameSync(temporary, target);
+    log(`${target}: downloaded ${bytes.length} bytes, checked.`);
+    written.push(target);
+  }
+  return written;
+}
+
+/** SHA-256 of byte arrays, used to key caches by the data they were computed from. */
+export function sha256(...parts: ArrayBufferView[]): string {
+  const hash = createHash("sha256");
+  for (const part of parts) hash.update(new Uint8Array(part.buffer, part.byteOffset, part.byteLength));
+  return hash.digest("hex");
+}
