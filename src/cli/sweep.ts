@@ -1,0 +1,96 @@
+/**
+ * `npm run sweep -- [options]`: the tutorial's KL sweep from the command line, with a progress bar
+ * per coefficient, a final table, and a JSON results file (schema in the README).
+ */
+import * as path from "node:path";
+import { describeBackend, initBackend, parseBackendName } from "../backend";
+import { isProfileName, loadConfig, PROFILE_ENV, type DataSource, type VaeConfig } from "../config";
+import { loadMnist, PROJECT_ROOT } from "../data";
+import { ProgressPrinter, summaryTable } from "../progress";
+import { runSweep, writeResults } from "../sweep";
+import { parseFlags, parseInteger, parseNumberList, runMain, UsageError } from "./args";
+
+const USAGE = `usage: npm run sweep -- [options]
+
+  --profile NAME        tutorial (40 epochs, the default) or quick (2 epochs, a subset); also ${PROFILE_ENV}
+  --coefficients LIST   KL coefficients, comma-separated (default 0,0.02,0.1,0.5,1,2,10,20)
+  --epochs N            epochs per coefficient
+  --data SOURCE         auto | embedded | idx (the full MNIST in data/mnist, see npm run fetch-mnist)
+  --train-size N        training rows      --test-size N   test rows
+  --seed N              seed of every random choice (default 42)
+  --backend NAME        tensorflow | wasm | cpu (default: the first that loads; also VAE_BACKEND)
+  --out DIR             folder of the results JSON (default data/results)
+  --cache-dir DIR       cache folder (default data/cache)   --no-cache   train everything afresh
+  --help                this text`;
+
+const FLAGS = {
+  profile: { type: "string" },
+  coefficients: { type: "string" },
+  epochs: { type: "string" },
+  data: { type: "string" },
+  "train-size": { type: "string" },
+  "test-size": { type: "string" },
+  seed: { type: "string" },
+  backend: { type: "string" },
+  out: { type: "string" },
+  "cache-dir": { type: "string" },
+  "no-cache": { type: "boolean" },
+  help: { type: "boolean" },
+} as const;
+
+export function configFromFlags(values: ReturnType<typeof parseFlags<typeof FLAGS>>, env: NodeJS.ProcessEnv = process.env): VaeConfig {
+  if (values.profile !== undefined && !isProfileName(values.profile)) {
+    throw new UsageError(`--profile "${values.profile}" is not a profile; use tutorial or quick.`);
+  }
+  if (values.data !== undefined && !["auto", "embedded", "idx"].includes(values.data)) {
+    throw new UsageError(`--data "${values.data}" is not a data source; use auto, embedded or idx.`);
+  }
+  const overrides: Partial<VaeConfig> = {
+    ...(values.coefficients !== undefined && { klCoefficients: parseNumberList("coefficients", values.coefficients) }),
+    ...(values.epochs !== undefined && { epochs: parseInteger("epochs", values.epochs) }),
+    ...(values.data !== undefined && { dataSource: values.data as DataSource }),
+    ...(values["train-size"] !== undefined && { trainSize: parseInteger("train-size", values["train-size"]) }),
+    ...(values["test-size"] !== undefined && { testSize: parseInteger("test-size", values["test-size"]) }),
+    ...(values.seed !== undefined && { seed: parseInteger("seed", values.seed, 0) }),
+  };
+  const profileEnv = values.profile !== undefined ? { ...env, [PROFILE_ENV]: values.profile } : env;
+  return loadConfig(overrides, profileEnv);
+}
+
+async function main(): Promise<void> {
+  const values = parseFlags(process.argv.slice(2), FLAGS);
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const config = configFromFlags(values);
+  let backendName;
+  try {
+    backendName = parseBackendName(values.backend);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const backend = await initBackend({ backend: backendName, quiet: true });
+  console.log(describeBackend(backend));
+  const data = loadMnist(config);
+  console.log(`Data: ${data.source}, ${data.trainSize} train / ${data.testSize} test digits; ${config.epochs} epochs x ${config.klCoefficients.length} coefficients.`);
+
+  const progress = new ProgressPrinter();
+  const result = await runSweep({
+    config,
+    data,
+    backend,
+    cacheDir: values["no-cache"] ? false : path.resolve(values["cache-dir"] ?? path.join(PROJECT_ROOT, "data", "cache")),
+    onRunStart: (event) => progress.runStart(event),
+    onBatchEnd: (event) => progress.batchEnd(event, config.epochs),
+    onEpochEnd: (event) => progress.epochEnd(event),
+    log: (line) => console.warn(line),
+  });
+  console.log(`\n${summaryTable(result.runs)}\n`);
+  const outDir = path.resolve(values.out ?? path.join(PROJECT_ROOT, "data", "results"));
+  const file = writeResults(path.join(outDir, `sweep-${result.key}.json`), result);
+  writeResults(path.join(outDir, "latest.json"), result);
+  console.log(`Results: ${file} (also latest.json); wall time ${result.wallSeconds.toFixed(1)} s.`);
+}
+
+if (require.main === module) runMain(main, USAGE);

@@ -1,0 +1,15 @@
+/**
+ * The library behind the notebooks: `import * as vae from "./src"` in a notebook (tslab runs at the
+ * project root) or `from "../src"` in scripts. Importing runs nothing; call `initBackend()` first.
+ */
+export * from "./backend";
+export * from "./cache";
+export * from "./config";
+export * from "./data";
+export * from "./idx";
+export * from "./loss";
+export * from "./model";
+export * from "./progress";
+export * from "./random";
+export * from "./sweep";
+export * from "./train";

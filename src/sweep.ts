@@ -1,0 +1,239 @@
+/**
+ * The tutorial's experiment: for each KL coefficient c, restore the saved initial weights, train,
+ * and keep the history, the test metrics, the test set's zMean and the decoded manifold.
+ * Introduced in `notebooks/03-kl-sweep.ipynb`.
+ *
+ * Each coefficient is cached on disk as soon as it finishes (see `cache.ts`), keyed by everything
+ * that changes it, so a re-run loads instantly and an interrupted sweep resumes where it stopped.
+ */
+import * as path from "node:path";
+import { initBackend, type BackendInfo } from "./backend";
+import { CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, writeFileAtomic } from "./cache";
+import type { VaeConfig } from "./config";
+import { loadMnist, PROJECT_ROOT, type MnistData } from "./data";
+import type { LossTerms } from "./loss";
+import { buildModel, decodeManifold, encodeMeans, manifoldGrid, setWeights, snapshotWeights, type Vae, type WeightArray } from "./model";
+import { train, type BatchEndEvent, type EpochEndEvent, type EpochRecord } from "./train";
+
+export const RESULTS_SCHEMA = "vae-kl-sweep/1";
+export const DEFAULT_CACHE_DIR = path.join(PROJECT_ROOT, "data", "cache");
+
+export interface CoefficientRun {
+  readonly klCoefficient: number;
+  readonly history: readonly EpochRecord[];
+  /** The test-set terms after the last epoch. */
+  readonly test: LossTerms;
+  /** The encoder's zMean of every test row, row-major [testSize, 2]; labels are `SweepResult.yTest`. */
+  readonly zMean: Float32Array;
+  /** The decoded manifold, row-major [manifoldSize^2, 784], rows ordered as `manifoldGrid`. */
+  readonly manifold: Float32Array;
+  /** Every trained weight, concatenated in `vae.getWeights()` order (see `weightsFromFlat`). */
+  readonly weights: Float32Array;
+  /** Seconds spent training (as first computed, also when loaded from the cache). */
+  readonly trainSeconds: number;
+  readonly fromCache: boolean;
+}
+
+export interface SweepResult {
+  readonly schema: typeof RESULTS_SCHEMA;
+  readonly key: string;
+  readonly config: VaeConfig;
+  readonly backend: BackendInfo;
+  readonly data: { readonly source: string; readonly trainSize: number; readonly testSize: number; readonly fingerprint: string };
+  readonly yTest: Uint8Array;
+  readonly gridX: readonly number[];
+  readonly gridY: readonly number[];
+  readonly runs: readonly CoefficientRun[];
+  readonly wallSeconds: number;
+}
+
+export interface SweepOptions {
+  readonly config: VaeConfig;
+  /** Defaults to `loadMnist(config)`. */
+  readonly data?: MnistData;
+  /** Defaults to `initBackend()`. */
+  readonly backend?: BackendInfo;
+  /** Defaults to `data/cache`; `false` turns the cache off. */
+  readonly cacheDir?: string | false;
+  readonly onRunStart?: (event: { klCoefficient: number; index: number; count: number; cached: boolean }) => void;
+  readonly onRunEnd?: (run: CoefficientRun, index: number) => void;
+  readonly onEpochEnd?: (event: EpochEndEvent) => void;
+  readonly onBatchEnd?: (event: BatchEndEvent) => void;
+  readonly log?: (line: string) => void;
+}
+
+interface RunMeta {
+  readonly klCoefficient: number;
+  readonly history: EpochRecord[];
+  readonly test: LossTerms;
+  readonly trainSeconds: number;
+}
+
+/** The cache key: everything that changes a coefficient's result, except the coefficient itself. */
+export function sweepKey(config: VaeConfig, data: Pick<MnistData, "fingerprint">, backend: Pick<BackendInfo, "name">): string {
+  const { klCoefficients: _coefficients, ...rest } = config;
+  return hashKey({ cacheVersion: CACHE_VERSION, config: rest, data: data.fingerprint, backend: backend.name });
+}
+
+export function entryName(klCoefficient: number): string {
+  return `c=${klCoefficient}`;
+}
+
+/** Splits a flat weight vector back into arrays shaped like the model's weights. */
+export function weightsFromFlat(model: Vae, flat: Float32Array): WeightArray[] {
+  let offset = 0;
+  const arrays = model.vae.weights.map((weight) => {
+    const size = (weight.shape as number[]).reduce((a, b) => a * b, 1);
+    const values = flat.slice(offset, offset + size);
+    offset += size;
+    return { name: weight.originalName, shape: weight.shape as number[], values };
+  });
+  if (offset !== flat.length) throw new Error(`Flat weights hold ${flat.length} values but the model needs ${offset}.`);
+  return arrays;
+}
+
+function flatten(weights: readonly WeightArray[]): Float32Array {
+  const flat = new Float32Array(weights.reduce((sum, w) => sum + w.values.length, 0));
+  let offset = 0;
+  for (const w of weights) {
+    flat.set(w.values, offset);
+    offset += w.values.length;
+  }
+  return flat;
+}
+
+/** A model holding a run's trained weights, for reconstructions or samples after the sweep. */
+export function modelFromRun(config: VaeConfig, run: CoefficientRun): Vae {
+  const model = buildModel(config);
+  setWeights(model, weightsFromFlat(model, run.weights));
+  return model;
+}
+
+/** Trains one coefficient from the initial weights and computes what the figures need. */
+export function runCoefficient(
+  model: Vae,
+  initial: readonly WeightArray[],
+  config: VaeConfig,
+  data: MnistData,
+  klCoefficient: number,
+  callbacks: Pick<SweepOptions, "onEpochEnd" | "onBatchEnd"> = {},
+): CoefficientRun {
+  setWeights(model, initial);
+  const started = performance.now();
+  const history = train(model, {
+    config,
+    klCoefficient,
+    xTrain: data.xTrain,
+    xTest: data.xTest,
+    onEpochEnd: callbacks.onEpochEnd,
+    onBatchEnd: callbacks.onBatchEnd,
+  });
+  const trainSeconds = (performance.now() - started) / 1000;
+  return {
+    klCoefficient,
+    history,
+    test: history[history.length - 1].test,
+    zMean: encodeMeans(model, data.xTest, config.originalDim),
+    manifold: decodeManifold(model, config.manifoldSize, config.manifoldExtent),
+    weights: flatten(snapshotWeights(model)),
+    trainSeconds,
+    fromCache: false,
+  };
+}
+
+/** Runs (or loads) every coefficient of `config.klCoefficients`, in order. */
+export async function runSweep(options: SweepOptions): Promise<SweepResult> {
+  const started = performance.now();
+  const { config } = options;
+  const log = options.log ?? (() => undefined);
+  const backend = options.backend ?? (await initBackend());
+  const data = options.data ?? loadMnist(config);
+  const key = sweepKey(config, data, backend);
+  const store = options.cacheDir === false ? undefined : new EntryStore(path.join(options.cacheDir ?? DEFAULT_CACHE_DIR, key));
+
+  let model: Vae | undefined;
+  let initial: WeightArray[] | undefined;
+  const runs: CoefficientRun[] = [];
+  try {
+    for (const [index, klCoefficient] of config.klCoefficients.entries()) {
+      const cached = store ? readRun(store, klCoefficient, log) : undefined;
+      options.onRunStart?.({ klCoefficient, index, count: config.klCoefficients.length, cached: cached !== undefined });
+      let run = cached;
+      if (!run) {
+        if (!model) {
+          // The tutorial's `vae.save_weights('vae_init.h5')`: one snapshot, restored before every run.
+          model = buildModel(config);
+          initial = snapshotWeights(model);
+        }
+        run = runCoefficient(model, initial as WeightArray[], config, data, klCoefficient, options);
+        if (store) writeRun(store, run);
+      }
+      runs.push(run);
+      options.onRunEnd?.(run, index);
+    }
+  } finally {
+    if (model) model.vae.dispose();
+  }
+  const { gridX, gridY } = manifoldGrid(config.manifoldSize, config.manifoldExtent);
+  return {
+    schema: RESULTS_SCHEMA,
+    key,
+    config,
+    backend,
+    data: { source: data.source, trainSize: data.trainSize, testSize: data.testSize, fingerprint: data.fingerprint },
+    yTest: data.yTest,
+    gridX,
+    gridY,
+    runs,
+    wallSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+function writeRun(store: EntryStore, run: CoefficientRun): void {
+  const meta: RunMeta = { klCoefficient: run.klCoefficient, history: [...run.history], test: run.test, trainSeconds: run.trainSeconds };
+  store.write(entryName(run.klCoefficient), meta, { zMean: run.zMean, manifold: run.manifold, weights: run.weights });
+}
+
+function readRun(store: EntryStore, klCoefficient: number, log: (line: string) => void): CoefficientRun | undefined {
+  const name = entryName(klCoefficient);
+  try {
+    const entry = store.read<RunMeta>(name);
+    if (!entry) return undefined;
+    const { meta, blobs } = entry;
+    if (meta.klCoefficient !== klCoefficient || !Array.isArray(meta.history) || !blobs.zMean || !blobs.manifold || !blobs.weights) {
+      throw new CacheCorruptError(`${path.join(store.dir, name)}.json: fields missing or for another coefficient.`);
+    }
+    return { ...meta, zMean: blobs.zMean, manifold: blobs.manifold, weights: blobs.weights, fromCache: true };
+  } catch (error) {
+    if (!(error instanceof CacheCorruptError)) throw error;
+    log(`Cache entry for c = ${klCoefficient} is damaged and will be recomputed: ${error.message}`);
+    store.remove(name);
+    return undefined;
+  }
+}
+
+/** The machine-readable results file: everything but the large arrays (schema in the README). */
+export function resultsSummary(result: SweepResult) {
+  return {
+    schema: result.schema,
+    createdAt: new Date().toISOString(),
+    key: result.key,
+    backend: result.backend,
+    seed: result.config.seed,
+    config: result.config,
+    data: result.data,
+    wallSeconds: result.wallSeconds,
+    coefficients: result.runs.map((run) => ({
+      klCoefficient: run.klCoefficient,
+      fromCache: run.fromCache,
+      trainSeconds: run.trainSeconds,
+      test: run.test,
+      history: run.history,
+    })),
+  };
+}
+
+export function writeResults(file: string, result: SweepResult): string {
+  writeFileAtomic(file, `${JSON.stringify(resultsSummary(result), null, 2)}\n`);
+  return file;
+}
