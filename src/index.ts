@@ -13,3 +13,4 @@ export * from "./progress";
 export * from "./random";
 export * from "./sweep";
 export * from "./train";
+export * from "./browser";

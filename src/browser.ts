@@ -1,0 +1,37 @@
+/**
+ * Headless Chromium for static figures and browser tests, driven by playwright-core. Uses the system
+ * Chromium (Debian's `chromium`, or `CHROMIUM_PATH`); nothing is downloaded.
+ */
+import * as fs from "node:fs";
+import type { Browser } from "playwright-core";
+
+export const CHROMIUM_ENV = "CHROMIUM_PATH";
+const CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable"];
+
+/** Extra flags (playwright adds --headless) that keep Chromium quiet on a machine without a network (no background connections). */
+export const CHROMIUM_ARGS = Object.freeze([
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+]);
+
+/** The Chromium executable, or undefined with none installed. */
+export function findChromium(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const forced = env[CHROMIUM_ENV];
+  if (forced) return fs.existsSync(forced) ? forced : undefined;
+  return CANDIDATES.find((candidate) => fs.existsSync(candidate));
+}
+
+/** Launches headless Chromium; the error says how to install it when it is missing. */
+export async function launchChromium(): Promise<Browser> {
+  const executablePath = findChromium();
+  if (!executablePath) {
+    throw new Error(`No Chromium found (looked for ${CANDIDATES.join(", ")}). Install it (Debian: apt-get install chromium) or set ${CHROMIUM_ENV}.`);
+  }
+  const { chromium } = await import("playwright-core");
+  return chromium.launch({ executablePath, args: [...CHROMIUM_ARGS] });
+}
