@@ -36,6 +36,7 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
     if (failure) return failure;
   } else if (name === "wasm") {
     await import("@tensorflow/tfjs-backend-wasm");
+    installWasmMatMulFix();
   }
   try {
     return (await tf.setBackend(name)) ? undefined : `tf.setBackend("${name}") returned false`;
@@ -95,4 +96,41 @@ export function parseBackendName(value: string | undefined): BackendName | undef
   if (name === "node" || name === "tfjs-node") return "tensorflow";
   if ((BACKEND_NAMES as readonly string[]).includes(name)) return name as BackendName;
   throw new Error(`Unknown backend "${value}"; use one of: ${BACKEND_NAMES.join(", ")} (tfjs-node is "tensorflow").`);
+}
+
+let matMulFixed = false;
+
+/**
+ * The wasm `BatchMatMul` kernel is about 12x slower when asked to transpose an operand (33 vs 2.5
+ * GFLOP/s for 128x784x512 here), and every backward pass of a dense layer asks for that (dW = x^T dy,
+ * dx = dy W^T). This re-registers the kernel so that it transposes the operand explicitly with the wasm
+ * `Transpose` kernel and then runs the stock kernel untransposed: the same numbers, about 3x faster
+ * training. Nothing changes for other backends or in the training code.
+ */
+export function installWasmMatMulFix(): void {
+  if (matMulFixed) return;
+  const stock = tf.getKernel("BatchMatMul", "wasm");
+  const transpose = tf.getKernel("Transpose", "wasm");
+  if (!stock || !transpose) return;
+  tf.unregisterKernel("BatchMatMul", "wasm");
+  tf.registerKernel({
+    ...stock,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+      if (!transposeA && !transposeB) return stock.kernelFunc({ inputs, backend, attrs });
+      const explicit = (x: tf.TensorInfo): tf.TensorInfo => {
+        const perm = x.shape.map((_, i) => i);
+        [perm[perm.length - 2], perm[perm.length - 1]] = [perm[perm.length - 1], perm[perm.length - 2]];
+        return transpose.kernelFunc({ inputs: { x }, backend, attrs: { perm } }) as tf.TensorInfo;
+      };
+      const a = transposeA ? explicit(inputs.a as tf.TensorInfo) : (inputs.a as tf.TensorInfo);
+      const b = transposeB ? explicit(inputs.b as tf.TensorInfo) : (inputs.b as tf.TensorInfo);
+      const out = stock.kernelFunc({ inputs: { a, b }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } });
+      const release = backend as unknown as { disposeData(dataId: object): void };
+      if (transposeA) release.disposeData(a.dataId);
+      if (transposeB) release.disposeData(b.dataId);
+      return out;
+    },
+  });
+  matMulFixed = true;
 }
