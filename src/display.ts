@@ -16,6 +16,8 @@ import type { LossTerms } from "./loss";
 import { plotlySource, plotlyVersion, type Figure } from "./plot";
 import { formatSeconds } from "./progress";
 import { FigureRenderer } from "./render";
+import type { VaeConfig } from "./config";
+import { runSweep, type SweepOptions, type SweepResult } from "./sweep";
 import type { EpochEndEvent, EpochRecord } from "./train";
 
 export interface MimeBundle {
@@ -174,4 +176,21 @@ export class LiveProgress {
     displayBundle({ "text/html": this.html(current), "text/plain": this.text() }, { displayId: this.displayId, update: this.shown });
     this.shown = true;
   }
+}
+
+/** `runSweep` with a `LiveProgress` display: what `notebooks/03-kl-sweep.ipynb` calls. */
+export async function runSweepLive(config: VaeConfig, options: Omit<SweepOptions, "config"> = {}): Promise<SweepResult> {
+  const progress = new LiveProgress(config.klCoefficients);
+  return runSweep({
+    ...options,
+    config,
+    onRunStart: (event) => {
+      progress.runStart(event);
+      options.onRunStart?.(event);
+    },
+    onEpochEnd: (event) => {
+      progress.epochEnd(event);
+      options.onEpochEnd?.(event);
+    },
+  });
 }

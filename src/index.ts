@@ -20,3 +20,4 @@ export * from "./notebook";
 export * from "./plot";
 export * from "./png";
 export * from "./render";
+export * from "./conclusions";

@@ -32,7 +32,7 @@ export class FigureRenderer {
     const height = (figure.layout.height as number | undefined) ?? 500;
     const dataUrl = await this.page.evaluate(
       async ({ data, layout, width, height, scale }) => {
-        const plotly = (window as unknown as { Plotly: { toImage(fig: unknown, options: unknown): Promise<string> } }).Plotly;
+        const plotly = (globalThis as unknown as { Plotly: { toImage(fig: unknown, options: unknown): Promise<string> } }).Plotly;
         return plotly.toImage({ data, layout }, { format: "png", width, height, scale });
       },
       { data: figure.data, layout: figure.layout, width, height, scale },

@@ -110,17 +110,17 @@ export function modelFromRun(config: VaeConfig, run: CoefficientRun): Vae {
 }
 
 /** Trains one coefficient from the initial weights and computes what the figures need. */
-export function runCoefficient(
+export async function runCoefficient(
   model: Vae,
   initial: readonly WeightArray[],
   config: VaeConfig,
   data: MnistData,
   klCoefficient: number,
   callbacks: Pick<SweepOptions, "onEpochEnd" | "onBatchEnd"> = {},
-): CoefficientRun {
+): Promise<CoefficientRun> {
   setWeights(model, initial);
   const started = performance.now();
-  const history = train(model, {
+  const history = await train(model, {
     config,
     klCoefficient,
     xTrain: data.xTrain,
@@ -165,7 +165,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
           model = buildModel(config);
           initial = snapshotWeights(model);
         }
-        run = runCoefficient(model, initial as WeightArray[], config, data, klCoefficient, options);
+        run = await runCoefficient(model, initial as WeightArray[], config, data, klCoefficient, options);
         if (store) writeRun(store, run);
       }
       runs.push(run);

@@ -167,11 +167,17 @@ export function trainEpoch(
   return { reconstruction: reconstruction / rows, kl: kl / rows, total: total / rows };
 }
 
+/** Lets pending I/O run (a notebook's live display, a progress bar, a signal) between epochs. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /**
  * Trains `model` in place for `config.epochs` epochs with a fresh Adam (as Keras recompiles per
  * coefficient) and returns the history. The caller restores the initial weights beforehand.
+ * Asynchronous only to let progress reach the screen after each epoch; the work is the same.
  */
-export function train(model: Vae, options: TrainOptions): EpochRecord[] {
+export async function train(model: Vae, options: TrainOptions): Promise<EpochRecord[]> {
   const { config, klCoefficient, xTest, onEpochEnd } = options;
   const optimizer = tf.train.adam(config.learningRate);
   const variables = trainableVariables(model);
@@ -192,6 +198,7 @@ export function train(model: Vae, options: TrainOptions): EpochRecord[] {
         elapsedSeconds,
         etaSeconds: (elapsedSeconds / epoch) * (config.epochs - epoch),
       });
+      await yieldToEventLoop();
     }
   } finally {
     optimizer.dispose();

@@ -27,28 +27,28 @@ test("one epoch on real digits lowers the test loss", () => {
   assert.ok(after.total < before.total - 50, `total ${before.total} -> ${after.total}`);
 });
 
-test("the history records each epoch; the total is reconstruction + c x KL", () => {
-  const history = train(buildModel(config), { config, klCoefficient: 0.5, xTrain: data.xTrain, xTest: data.xTest });
+test("the history records each epoch; the total is reconstruction + c x KL", async () => {
+  const history = await train(buildModel(config), { config, klCoefficient: 0.5, xTrain: data.xTrain, xTest: data.xTest });
   assert.deepEqual(history.map((r) => r.epoch), [1, 2, 3]);
   for (const { test: t } of history) assert.ok(Math.abs(t.total - (t.reconstruction + 0.5 * t.kl)) < 1e-6);
   assert.ok(history[2].train.total < history[0].train.total);
 });
 
-test("seeded runs are repeatable on one backend: identical history and weights", () => {
-  const run = () => {
+test("seeded runs are repeatable on one backend: identical history and weights", async () => {
+  const run = async () => {
     const model = buildModel(config);
-    const history = train(model, { config: { ...config, epochs: 1 }, klCoefficient: 1, xTrain: data.xTrain, xTest: data.xTest });
+    const history = await train(model, { config: { ...config, epochs: 1 }, klCoefficient: 1, xTrain: data.xTrain, xTest: data.xTest });
     return { history: history.map((r) => [r.train, r.test]), weights: snapshotWeights(model).map((w) => w.values) };
   };
-  const a = run();
-  const b = run();
+  const a = await run();
+  const b = await run();
   assert.deepEqual(a.history, b.history);
   assert.deepEqual(a.weights, b.weights);
 });
 
-test("no tensor leaks: the tensor count is the same after every epoch", () => {
+test("no tensor leaks: the tensor count is the same after every epoch", async () => {
   const counts: number[] = [];
-  train(buildModel(config), {
+  await train(buildModel(config), {
     config,
     klCoefficient: 1,
     xTrain: data.xTrain,
