@@ -23,7 +23,7 @@ const USAGE = `usage: npm run sweep -- [options]
   --cache-dir DIR       cache folder (default data/cache)   --no-cache   train everything afresh
   --help                this text`;
 
-const FLAGS = {
+export const SWEEP_FLAGS = {
   profile: { type: "string" },
   coefficients: { type: "string" },
   epochs: { type: "string" },
@@ -38,7 +38,7 @@ const FLAGS = {
   help: { type: "boolean" },
 } as const;
 
-export function configFromFlags(values: ReturnType<typeof parseFlags<typeof FLAGS>>, env: NodeJS.ProcessEnv = process.env): VaeConfig {
+export function configFromFlags(values: ReturnType<typeof parseFlags<typeof SWEEP_FLAGS>>, env: NodeJS.ProcessEnv = process.env): VaeConfig {
   if (values.profile !== undefined && !isProfileName(values.profile)) {
     throw new UsageError(`--profile "${values.profile}" is not a profile; use tutorial or quick.`);
   }
@@ -58,7 +58,7 @@ export function configFromFlags(values: ReturnType<typeof parseFlags<typeof FLAG
 }
 
 async function main(): Promise<void> {
-  const values = parseFlags(process.argv.slice(2), FLAGS);
+  const values = parseFlags(process.argv.slice(2), SWEEP_FLAGS);
   if (values.help) {
     console.log(USAGE);
     return;

@@ -1,0 +1,55 @@
+/**
+ * `npm run figures -- [sweep options] [--out DIR] [--scale N]`: the sweep's figures as PNG files (the
+ * normal samples, then for each c the encoder scatter and the decoder manifold), drawn by plotly.js in
+ * headless Chromium. Takes the options of `npm run sweep`, so it reuses that sweep's cache.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { initBackend, parseBackendName } from "../backend";
+import { PROJECT_ROOT } from "../data";
+import { latentScatterFigure, manifoldFigure, normalSamplesFigure, type Figure } from "../plot";
+import { standardNormalSamples } from "../random";
+import { FigureRenderer } from "../render";
+import { runSweep } from "../sweep";
+import { parseFlags, parseInteger, runMain, UsageError } from "./args";
+import { configFromFlags, SWEEP_FLAGS } from "./sweep";
+
+const USAGE = `usage: npm run figures -- [options]
+
+  --out DIR     where the PNG files go (default build/figures)
+  --scale N     pixel density (default 1)
+  and every option of npm run sweep (--profile, --coefficients, --epochs, --data, --seed, --backend, ...)`;
+
+async function main(): Promise<void> {
+  const values = parseFlags(process.argv.slice(2), { ...SWEEP_FLAGS, scale: { type: "string" } } as const);
+  if (values.help) return console.log(USAGE);
+  const config = configFromFlags(values);
+  const scale = parseInteger("scale", values.scale) ?? 1;
+  let backendName;
+  try {
+    backendName = parseBackendName(values.backend);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const backend = await initBackend({ backend: backendName });
+  const result = await runSweep({ config, backend, cacheDir: values["no-cache"] ? false : values["cache-dir"] ? path.resolve(values["cache-dir"]) : undefined, log: console.warn });
+  const outDir = path.resolve(values.out ?? path.join(PROJECT_ROOT, "build", "figures"));
+  fs.mkdirSync(outDir, { recursive: true });
+  const figures: [string, Figure][] = [["normal-samples", normalSamplesFigure(standardNormalSamples(5000, config.seed))]];
+  for (const run of result.runs) {
+    figures.push([`encoder-c${run.klCoefficient}`, latentScatterFigure(run.zMean, result.yTest, run.klCoefficient)]);
+    figures.push([`decoder-c${run.klCoefficient}`, manifoldFigure(run.manifold, result.gridX, result.gridY, run.klCoefficient)]);
+  }
+  const renderer = await FigureRenderer.start();
+  try {
+    for (const [name, figure] of figures) {
+      const file = path.join(outDir, `${name}.png`);
+      fs.writeFileSync(file, await renderer.png(figure, scale));
+      console.log(file);
+    }
+  } finally {
+    await renderer.close();
+  }
+}
+
+if (require.main === module) runMain(main, USAGE);
