@@ -75,6 +75,12 @@ export class EntryStore {
     return path.join(this.dir, `${name}.json`);
   }
 
+  /** The lock file guarding an entry while one process computes it (see `src/lock.ts`). */
+  lockPath(name: string): string {
+    fs.mkdirSync(this.dir, { recursive: true });
+    return path.join(this.dir, `${name}.lock`);
+  }
+
   has(name: string): boolean {
     return fs.existsSync(this.jsonPath(name));
   }
@@ -124,6 +130,7 @@ export class EntryStore {
   /** Removes an entry's JSON and blobs (after a corrupt read, before recomputing). */
   remove(name: string): void {
     for (const file of fs.existsSync(this.dir) ? fs.readdirSync(this.dir) : []) {
+      if (file === `${name}.lock`) continue;
       if (file === `${name}.json` || file.startsWith(`${name}.`)) fs.rmSync(path.join(this.dir, file), { force: true });
     }
   }

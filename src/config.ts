@@ -111,9 +111,9 @@ const INTEGER_FIELDS = [
  * Checks every field and returns a frozen copy. Each error names the field, the value given and what
  * is allowed, so that a typo in a notebook override or a command-line flag is caught before training.
  */
-export function resolveConfig(candidate: Partial<VaeConfig> & Record<string, unknown>): VaeConfig {
+export function resolveConfig(candidate: Partial<VaeConfig>): VaeConfig {
   const known = Object.keys(TUTORIAL_CONFIG);
-  const unknown = Object.keys(candidate).filter((key) => !known.includes(key));
+  const unknown = Object.keys(candidate as object).filter((key) => !known.includes(key));
   if (unknown.length > 0) {
     throw new ConfigError(`Unknown config field(s): ${unknown.join(", ")}. Allowed fields: ${known.join(", ")}.`);
   }
@@ -148,7 +148,7 @@ export function resolveConfig(candidate: Partial<VaeConfig> & Record<string, unk
   if (!Array.isArray(coefficients) || coefficients.length === 0) {
     throw new ConfigError(`klCoefficients must be a non-empty list of numbers >= 0; got ${JSON.stringify(coefficients)}.`);
   }
-  for (const c of coefficients) {
+  for (const c of coefficients as unknown[]) {
     if (typeof c !== "number" || !Number.isFinite(c) || c < 0) {
       throw new ConfigError(`klCoefficients must hold finite numbers >= 0; got ${String(c)} in [${coefficients.join(", ")}].`);
     }

@@ -9,7 +9,8 @@
 import * as path from "node:path";
 import { initBackend, type BackendInfo } from "./backend";
 import { CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, writeFileAtomic } from "./cache";
-import type { VaeConfig } from "./config";
+import { tryLock } from "./lock";
+import { resolveConfig, type VaeConfig } from "./config";
 import { loadMnist, PROJECT_ROOT, type MnistData } from "./data";
 import type { LossTerms } from "./loss";
 import { buildModel, decodeManifold, encodeMeans, manifoldGrid, setWeights, snapshotWeights, type Vae, type WeightArray } from "./model";
@@ -144,7 +145,8 @@ export async function runCoefficient(
 /** Runs (or loads) every coefficient of `config.klCoefficients`, in order. */
 export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   const started = performance.now();
-  const { config } = options;
+  // Library callers get the same validation as the command line and the notebooks.
+  const config = resolveConfig(options.config);
   const log = options.log ?? (() => undefined);
   const backend = options.backend ?? (await initBackend());
   const data = options.data ?? loadMnist(config);
@@ -153,26 +155,70 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
 
   let model: Vae | undefined;
   let initial: WeightArray[] | undefined;
-  const runs: CoefficientRun[] = [];
+  const trainHere = async (klCoefficient: number): Promise<CoefficientRun> => {
+    if (!model) {
+      // The tutorial's `vae.save_weights('vae_init.h5')`: one snapshot, restored before every run.
+      model = buildModel(config);
+      initial = snapshotWeights(model);
+    }
+    return runCoefficient(model, initial as WeightArray[], config, data, klCoefficient, options);
+  };
+  const count = config.klCoefficients.length;
+  const runs = new Map<number, CoefficientRun>();
+  const finish = (index: number, run: CoefficientRun) => {
+    runs.set(index, run);
+    options.onRunEnd?.(run, index);
+  };
   try {
+    // First pass: load what is cached, train what no other process is training, defer the rest.
+    let deferred: number[] = [];
     for (const [index, klCoefficient] of config.klCoefficients.entries()) {
       const cached = store ? readRun(store, klCoefficient, log) : undefined;
-      options.onRunStart?.({ klCoefficient, index, count: config.klCoefficients.length, cached: cached !== undefined });
-      let run = cached;
-      if (!run) {
-        if (!model) {
-          // The tutorial's `vae.save_weights('vae_init.h5')`: one snapshot, restored before every run.
-          model = buildModel(config);
-          initial = snapshotWeights(model);
-        }
-        run = await runCoefficient(model, initial as WeightArray[], config, data, klCoefficient, options);
-        if (store) writeRun(store, run);
+      if (cached) {
+        options.onRunStart?.({ klCoefficient, index, count, cached: true });
+        finish(index, cached);
+        continue;
       }
-      runs.push(run);
-      options.onRunEnd?.(run, index);
+      const release = store ? tryLock(store.lockPath(entryName(klCoefficient))) : () => undefined;
+      if (!release) {
+        log(`c = ${klCoefficient} is being trained by another process (${store?.lockPath(entryName(klCoefficient))}); coming back to it.`);
+        deferred.push(index);
+        continue;
+      }
+      try {
+        options.onRunStart?.({ klCoefficient, index, count, cached: false });
+        const run = await trainHere(klCoefficient);
+        if (store) writeRun(store, run);
+        finish(index, run);
+      } finally {
+        release();
+      }
+    }
+    // Then wait for the other process's coefficients, or take them over if it died.
+    while (deferred.length > 0 && store) {
+      const still: number[] = [];
+      for (const index of deferred) {
+        const klCoefficient = config.klCoefficients[index];
+        const release = tryLock(store.lockPath(entryName(klCoefficient)));
+        if (!release) {
+          still.push(index);
+          continue;
+        }
+        try {
+          const cached = readRun(store, klCoefficient, log);
+          options.onRunStart?.({ klCoefficient, index, count, cached: cached !== undefined });
+          const run = cached ?? (await trainHere(klCoefficient));
+          if (!cached) writeRun(store, run);
+          finish(index, run);
+        } finally {
+          release();
+        }
+      }
+      deferred = still;
+      if (deferred.length > 0) await new Promise((resolve) => setTimeout(resolve, 500));
     }
   } finally {
-    if (model) model.vae.dispose();
+    if (model) (model as Vae).vae.dispose();
   }
   const { gridX, gridY } = manifoldGrid(config.manifoldSize, config.manifoldExtent);
   return {
@@ -184,7 +230,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     yTest: data.yTest,
     gridX,
     gridY,
-    runs,
+    runs: config.klCoefficients.map((_, index) => runs.get(index) as CoefficientRun),
     wallSeconds: (performance.now() - started) / 1000,
   };
 }

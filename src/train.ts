@@ -167,6 +167,27 @@ export function trainEpoch(
   return { reconstruction: reconstruction / rows, kl: kl / rows, total: total / rows };
 }
 
+/** Refuses what would fail later or silently: a bad coefficient, ragged or non-finite data. */
+export function checkTrainOptions(options: TrainOptions): void {
+  const { config, klCoefficient } = options;
+  if (typeof klCoefficient !== "number" || !Number.isFinite(klCoefficient) || klCoefficient < 0) {
+    throw new RangeError(`klCoefficient must be a finite number >= 0; got ${String(klCoefficient)}.`);
+  }
+  for (const key of ["batchSize", "epochs"] as const) {
+    if (!Number.isInteger(config[key]) || config[key] < 1) throw new RangeError(`${key} must be a whole number >= 1; got ${String(config[key])}.`);
+  }
+  for (const [name, x] of [["xTrain", options.xTrain], ["xTest", options.xTest]] as const) {
+    if (x.length === 0 || x.length % config.originalDim !== 0) {
+      throw new RangeError(`${name} must hold whole rows of ${config.originalDim} pixels; got ${x.length} values.`);
+    }
+    const bad = x.findIndex((value) => !Number.isFinite(value));
+    if (bad >= 0) {
+      const row = Math.floor(bad / config.originalDim);
+      throw new RangeError(`${name} row ${row}, pixel ${bad % config.originalDim} is ${x[bad]}; pixels must be finite numbers in [0, 1].`);
+    }
+  }
+}
+
 /** Lets pending I/O run (a notebook's live display, a progress bar, a signal) between epochs. */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -179,6 +200,7 @@ function yieldToEventLoop(): Promise<void> {
  */
 export async function train(model: Vae, options: TrainOptions): Promise<EpochRecord[]> {
   const { config, klCoefficient, xTest, onEpochEnd } = options;
+  checkTrainOptions(options);
   const optimizer = tf.train.adam(config.learningRate);
   const variables = trainableVariables(model);
   const history: EpochRecord[] = [];

@@ -40,6 +40,9 @@ export function runMain(main: () => Promise<void>, usage: string): void {
     if (err && ["UsageError", "ConfigError"].includes(err.name)) {
       process.stderr.write(`error: ${err.message}\n\n${usage}\n`);
       process.exitCode = 2;
+    } else if (err && ["TrainingDivergedError", "IdxError", "RangeError", "CacheCorruptError"].includes(err.name)) {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exitCode = 1;
     } else {
       process.stderr.write(`error: ${err && err.stack ? err.stack : String(error)}\n`);
       process.exitCode = 1;
