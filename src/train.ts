@@ -167,7 +167,7 @@ export function trainEpoch(
   return { reconstruction: reconstruction / rows, kl: kl / rows, total: total / rows };
 }
 
-/** Refuses what would fail later or silently: a bad coefficient, ragged or non-finite data. */
+/** Refuses what would fail later or silently: a bad coefficient, ragged data, pixels outside [0, 1]. */
 export function checkTrainOptions(options: TrainOptions): void {
   const { config, klCoefficient } = options;
   if (typeof klCoefficient !== "number" || !Number.isFinite(klCoefficient) || klCoefficient < 0) {
@@ -180,7 +180,7 @@ export function checkTrainOptions(options: TrainOptions): void {
     if (x.length === 0 || x.length % config.originalDim !== 0) {
       throw new RangeError(`${name} must hold whole rows of ${config.originalDim} pixels; got ${x.length} values.`);
     }
-    const bad = x.findIndex((value) => !Number.isFinite(value));
+    const bad = x.findIndex((value) => !(value >= 0 && value <= 1));
     if (bad >= 0) {
       const row = Math.floor(bad / config.originalDim);
       throw new RangeError(`${name} row ${row}, pixel ${bad % config.originalDim} is ${x[bad]}; pixels must be finite numbers in [0, 1].`);

@@ -22,6 +22,12 @@ export function parseInteger(flag: string, value: string | undefined, min = 1): 
   return number;
 }
 
+export function parsePositive(flag: string, value: string): number {
+  const number = Number(value);
+  if (value.trim() === "" || !Number.isFinite(number) || number <= 0) throw new UsageError(`--${flag} must be a finite number > 0; got "${value}".`);
+  return number;
+}
+
 export function parseNumberList(flag: string, value: string | undefined): number[] | undefined {
   if (value === undefined) return undefined;
   const parts = value.split(",").map((part) => part.trim()).filter((part) => part !== "");

@@ -8,7 +8,7 @@ import { isProfileName, loadConfig, PROFILE_ENV, type DataSource, type VaeConfig
 import { loadMnist, PROJECT_ROOT } from "../data";
 import { ProgressPrinter, summaryTable } from "../progress";
 import { runSweep, writeResults } from "../sweep";
-import { parseFlags, parseInteger, parseNumberList, runMain, UsageError } from "./args";
+import { parseFlags, parseInteger, parseNumberList, parsePositive, runMain, UsageError } from "./args";
 
 const USAGE = `usage: npm run sweep -- [options]
 
@@ -18,6 +18,7 @@ const USAGE = `usage: npm run sweep -- [options]
   --data SOURCE         auto | embedded | idx (the full MNIST in data/mnist, see npm run fetch-mnist)
   --train-size N        training rows      --test-size N   test rows
   --seed N              seed of every random choice (default 42)
+  --learning-rate X     Adam's step size (default 0.001)
   --backend NAME        tensorflow | wasm | cpu (default: the first that loads; also VAE_BACKEND)
   --out DIR             folder of the results JSON (default data/results)
   --cache-dir DIR       cache folder (default data/cache)   --no-cache   train everything afresh
@@ -31,6 +32,7 @@ export const SWEEP_FLAGS = {
   "train-size": { type: "string" },
   "test-size": { type: "string" },
   seed: { type: "string" },
+  "learning-rate": { type: "string" },
   backend: { type: "string" },
   out: { type: "string" },
   "cache-dir": { type: "string" },
@@ -52,6 +54,7 @@ export function configFromFlags(values: ReturnType<typeof parseFlags<typeof SWEE
     ...(values["train-size"] !== undefined && { trainSize: parseInteger("train-size", values["train-size"]) }),
     ...(values["test-size"] !== undefined && { testSize: parseInteger("test-size", values["test-size"]) }),
     ...(values.seed !== undefined && { seed: parseInteger("seed", values.seed, 0) }),
+    ...(values["learning-rate"] !== undefined && { learningRate: parsePositive("learning-rate", values["learning-rate"]) }),
   };
   const profileEnv = values.profile !== undefined ? { ...env, [PROFILE_ENV]: values.profile } : env;
   return loadConfig(overrides, profileEnv);
