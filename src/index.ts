@@ -21,3 +21,6 @@ export * from "./plot";
 export * from "./png";
 export * from "./render";
 export * from "./conclusions";
+export * from "./analysis";
+export * from "./plotAnalysis";
+export * from "./report";

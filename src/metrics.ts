@@ -121,7 +121,7 @@ export interface CoefficientMetrics {
 }
 
 /** Every metric of one coefficient's run; `seed` fixes the N(0, I) reference sample. */
-export function coefficientMetrics(run: CoefficientRun, seed: number): CoefficientMetrics {
+export function coefficientMetrics(run: Pick<CoefficientRun, "klCoefficient" | "test" | "zMean" | "manifold">, seed: number): CoefficientMetrics {
   const { mean, covariance } = meanAndCovariance(run.zMean);
   const reference = new Random(deriveSeed(seed, 0xe4e)).fillNormal(new Float32Array(run.zMean.length));
   return {
@@ -140,8 +140,9 @@ export function coefficientMetrics(run: CoefficientRun, seed: number): Coefficie
   };
 }
 
-export function sweepMetrics(result: Pick<SweepResult, "runs" | "config">): CoefficientMetrics[] {
-  return result.runs.map((run) => coefficientMetrics(run, result.config.seed));
+/** The metrics of every coefficient, as computed (and cached) with the sweep. */
+export function sweepMetrics(result: Pick<SweepResult, "runs">): CoefficientMetrics[] {
+  return result.runs.map((run) => run.metrics);
 }
 
 /** A plain-text table of the metrics, one row per coefficient. */

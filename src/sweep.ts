@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { initBackend, type BackendInfo } from "./backend";
 import { CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, writeFileAtomic } from "./cache";
 import { tryLock } from "./lock";
+import { coefficientMetrics, type CoefficientMetrics } from "./metrics";
 import { resolveConfig, type VaeConfig } from "./config";
 import { loadMnist, PROJECT_ROOT, type MnistData } from "./data";
 import type { LossTerms } from "./loss";
@@ -30,6 +31,8 @@ export interface CoefficientRun {
   readonly manifold: Float32Array;
   /** Every trained weight, concatenated in `vae.getWeights()` order (see `weightsFromFlat`). */
   readonly weights: Float32Array;
+  /** Rate, distortion and how close the aggregate zMean is to N(0, I) (see `src/metrics.ts`). */
+  readonly metrics: CoefficientMetrics;
   /** Seconds spent training (as first computed, also when loaded from the cache). */
   readonly trainSeconds: number;
   readonly fromCache: boolean;
@@ -65,6 +68,7 @@ export interface SweepOptions {
 
 interface RunMeta {
   readonly klCoefficient: number;
+  readonly metrics?: CoefficientMetrics;
   readonly history: EpochRecord[];
   readonly test: LossTerms;
   readonly trainSeconds: number;
@@ -130,12 +134,16 @@ export async function runCoefficient(
     onBatchEnd: callbacks.onBatchEnd,
   });
   const trainSeconds = (performance.now() - started) / 1000;
+  const test = history[history.length - 1].test;
+  const zMean = encodeMeans(model, data.xTest, config.originalDim);
+  const manifold = decodeManifold(model, config.manifoldSize, config.manifoldExtent);
   return {
     klCoefficient,
     history,
-    test: history[history.length - 1].test,
-    zMean: encodeMeans(model, data.xTest, config.originalDim),
-    manifold: decodeManifold(model, config.manifoldSize, config.manifoldExtent),
+    test,
+    zMean,
+    manifold,
+    metrics: coefficientMetrics({ klCoefficient, test, zMean, manifold }, config.seed),
     weights: flatten(snapshotWeights(model)),
     trainSeconds,
     fromCache: false,
@@ -173,7 +181,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     // First pass: load what is cached, train what no other process is training, defer the rest.
     let deferred: number[] = [];
     for (const [index, klCoefficient] of config.klCoefficients.entries()) {
-      const cached = store ? readRun(store, klCoefficient, log) : undefined;
+      const cached = store ? readRun(store, klCoefficient, config.seed, log) : undefined;
       if (cached) {
         options.onRunStart?.({ klCoefficient, index, count, cached: true });
         finish(index, cached);
@@ -205,7 +213,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
           continue;
         }
         try {
-          const cached = readRun(store, klCoefficient, log);
+          const cached = readRun(store, klCoefficient, config.seed, log);
           options.onRunStart?.({ klCoefficient, index, count, cached: cached !== undefined });
           const run = cached ?? (await trainHere(klCoefficient));
           if (!cached) writeRun(store, run);
@@ -236,11 +244,11 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
 }
 
 function writeRun(store: EntryStore, run: CoefficientRun): void {
-  const meta: RunMeta = { klCoefficient: run.klCoefficient, history: [...run.history], test: run.test, trainSeconds: run.trainSeconds };
+  const meta: RunMeta = { klCoefficient: run.klCoefficient, history: [...run.history], test: run.test, metrics: run.metrics, trainSeconds: run.trainSeconds };
   store.write(entryName(run.klCoefficient), meta, { zMean: run.zMean, manifold: run.manifold, weights: run.weights });
 }
 
-function readRun(store: EntryStore, klCoefficient: number, log: (line: string) => void): CoefficientRun | undefined {
+function readRun(store: EntryStore, klCoefficient: number, seed: number, log: (line: string) => void): CoefficientRun | undefined {
   const name = entryName(klCoefficient);
   try {
     const entry = store.read<RunMeta>(name);
@@ -249,7 +257,9 @@ function readRun(store: EntryStore, klCoefficient: number, log: (line: string) =
     if (meta.klCoefficient !== klCoefficient || !Array.isArray(meta.history) || !blobs.zMean || !blobs.manifold || !blobs.weights) {
       throw new CacheCorruptError(`${path.join(store.dir, name)}.json: fields missing or for another coefficient.`);
     }
-    return { ...meta, zMean: blobs.zMean, manifold: blobs.manifold, weights: blobs.weights, fromCache: true };
+    const { zMean, manifold, weights } = blobs;
+    const metrics = meta.metrics ?? coefficientMetrics({ klCoefficient, test: meta.test, zMean, manifold }, seed);
+    return { ...meta, metrics, zMean, manifold, weights, fromCache: true };
   } catch (error) {
     if (!(error instanceof CacheCorruptError)) throw error;
     log(`Cache entry for c = ${klCoefficient} is damaged and will be recomputed: ${error.message}`);
@@ -274,6 +284,7 @@ export function resultsSummary(result: SweepResult) {
       fromCache: run.fromCache,
       trainSeconds: run.trainSeconds,
       test: run.test,
+      metrics: run.metrics,
       history: run.history,
     })),
   };
