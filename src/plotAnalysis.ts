@@ -83,7 +83,8 @@ export function allLossCurvesFigure(runs: readonly CoefficientRun[]): Figure {
     const epochs = run.history.map((r) => r.epoch);
     const trace = (split: "train" | "test", term: "reconstruction" | "kl", axis: string) => ({
       type: "scatter",
-      mode: "lines",
+      mode: "lines+markers",
+      marker: { size: 3 },
       name: `c = ${run.klCoefficient}`,
       hovertemplate: `c = ${run.klCoefficient}, ${split} ${term}: %{y:.2f}<extra></extra>`,
       legendgroup: `c${run.klCoefficient}`,

@@ -33,7 +33,7 @@ function text(notebook: Notebook): string {
 
 test("every notebook executes headlessly in the project's tslab kernel, with no error output", async () => {
   const files = listNotebooks();
-  assert.deepEqual(files.map((f) => path.basename(f)).slice(0, 3), ["01-normal-samples.ipynb", "02-model.ipynb", "03-kl-sweep.ipynb"]);
+  assert.deepEqual(files.map((f) => path.basename(f)), ["01-normal-samples.ipynb", "02-model.ipynb", "03-kl-sweep.ipynb", "04-analysis.ipynb"]);
   for (const file of files) {
     const done = await executeNotebook(file, { env });
     executed.set(path.basename(file, ".ipynb"), done.notebook);
@@ -63,6 +63,16 @@ test("the notebooks hold every expected figure, each with a static PNG fallback"
       assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], "a PNG signature");
     }
   }
+  assert.deepEqual(figureTitles(executed.get("04-analysis") as Notebook), [
+    "Test-set metrics per KL coefficient",
+    "Rate-distortion: what each coefficient trades",
+    "Loss curves of every coefficient (train solid, test dotted)",
+    "Encoder output (test zMean) for every KL coefficient",
+    "Decoder output over [-3, 3]^2 for every KL coefficient",
+    "Encoder output for KL coefficient = 0",
+    "Test digits and their reconstructions",
+    "Decoded samples of the prior N(0, I)",
+  ]);
   // The tutorial's conclusions are checked in the notebook, one verdict per claim.
   assert.equal((text(sweep).match(/(HOLDS|DOES NOT HOLD) here/g) ?? []).length, 4);
   // The live progress display ends in its final state: every coefficient reported.
