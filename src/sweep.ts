@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { initBackend, type BackendInfo } from "./backend";
 import { CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, writeFileAtomic } from "./cache";
 import { tryLock } from "./lock";
+import { startSweepWorkers } from "./workers";
 import { coefficientMetrics, type CoefficientMetrics } from "./metrics";
 import { resolveConfig, type VaeConfig } from "./config";
 import { loadMnist, PROJECT_ROOT, type MnistData } from "./data";
@@ -64,6 +65,11 @@ export interface SweepOptions {
   readonly onEpochEnd?: (event: EpochEndEvent) => void;
   readonly onBatchEnd?: (event: BatchEndEvent) => void;
   readonly log?: (line: string) => void;
+  /**
+   * Extra processes that train other coefficients of the same sweep at the same time (see
+   * `src/workers.ts`); 1 uses the second core of a 2-core machine. Needs the cache. Default 0.
+   */
+  readonly workers?: number;
 }
 
 interface RunMeta {
@@ -161,6 +167,14 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   const key = sweepKey(config, data, backend);
   const store = options.cacheDir === false ? undefined : new EntryStore(path.join(options.cacheDir ?? DEFAULT_CACHE_DIR, key));
 
+  const workerCount = options.workers ?? 0;
+  if (!Number.isInteger(workerCount) || workerCount < 0) throw new RangeError(`workers must be a whole number >= 0; got ${String(workerCount)}.`);
+  if (workerCount > 0 && !store) throw new RangeError("workers need the cache (they hand results over through it); do not combine them with cacheDir: false.");
+  const workers = workerCount > 0 && store ? startSweepWorkers({ config, cacheDir: path.dirname(store.dir), backend: backend.name, count: workerCount }) : undefined;
+  // A worker that fails leaves its coefficient to this process (its lock becomes stale), so the sweep
+  // still completes; the failure is reported at the end.
+  const workerFailure = workers?.done.then(() => undefined, (error: Error) => error);
+
   let model: Vae | undefined;
   let initial: WeightArray[] | undefined;
   const trainHere = async (klCoefficient: number): Promise<CoefficientRun> => {
@@ -227,7 +241,10 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     }
   } finally {
     if (model) (model as Vae).vae.dispose();
+    workers?.stop();
   }
+  const failure = await workerFailure;
+  if (failure) log(`${failure.message} Its coefficients were trained here instead.`);
   const { gridX, gridY } = manifoldGrid(config.manifoldSize, config.manifoldExtent);
   return {
     schema: RESULTS_SCHEMA,

@@ -21,6 +21,7 @@ const USAGE = `usage: npm run sweep -- [options]
   --learning-rate X     Adam's step size (default 0.001)
   --backend NAME        tensorflow | wasm | cpu (default: the first that loads; also VAE_BACKEND)
   --out DIR             folder of the results JSON (default data/results)
+  --jobs N              processes training coefficients at once (default 1; 2 uses both cores)
   --cache-dir DIR       cache folder (default data/cache)   --no-cache   train everything afresh
   --help                this text`;
 
@@ -37,6 +38,7 @@ export const SWEEP_FLAGS = {
   out: { type: "string" },
   "cache-dir": { type: "string" },
   "no-cache": { type: "boolean" },
+  jobs: { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -79,7 +81,10 @@ async function main(): Promise<void> {
   console.log(`Data: ${data.source}, ${data.trainSize} train / ${data.testSize} test digits; ${config.epochs} epochs x ${config.klCoefficients.length} coefficients.`);
 
   const progress = new ProgressPrinter();
+  const jobs = parseInteger("jobs", values.jobs) ?? 1;
+  if (jobs > 1 && values["no-cache"]) throw new UsageError("--jobs needs the cache: the processes hand results over through it.");
   const result = await runSweep({
+    workers: jobs - 1,
     config,
     data,
     backend,
