@@ -108,7 +108,8 @@ let matMulFixed = false;
  * training. Nothing changes for other backends or in the training code.
  */
 export function installWasmMatMulFix(): void {
-  if (matMulFixed) return;
+  // VAE_WASM_MATMUL_FIX=0 keeps the stock kernel, to measure the difference (npm run bench).
+  if (matMulFixed || process.env.VAE_WASM_MATMUL_FIX === "0") return;
   const stock = tf.getKernel("BatchMatMul", "wasm");
   const transpose = tf.getKernel("Transpose", "wasm");
   if (!stock || !transpose) return;

@@ -24,3 +24,4 @@ export * from "./conclusions";
 export * from "./analysis";
 export * from "./plotAnalysis";
 export * from "./report";
+export * from "./bench";

@@ -1,12 +1,13 @@
 /**
  * `npm run figures -- [sweep options] [--out DIR] [--scale N]`: the sweep's figures as PNG files (the
- * normal samples, then for each c the encoder scatter and the decoder manifold), drawn by plotly.js in
- * headless Chromium. Takes the options of `npm run sweep`, so it reuses that sweep's cache.
+ * normal samples, for each c the encoder scatter and the decoder manifold, then the comparison charts
+ * of the analysis notebook), drawn by plotly.js in headless Chromium. Takes the options of `npm run sweep`, so it reuses that sweep's cache.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { initBackend, parseBackendName } from "../backend";
-import { PROJECT_ROOT } from "../data";
+import { loadMnist, PROJECT_ROOT } from "../data";
+import { analysisFigures } from "../report";
 import { latentScatterFigure, manifoldFigure, normalSamplesFigure, type Figure } from "../plot";
 import { standardNormalSamples } from "../random";
 import { FigureRenderer } from "../render";
@@ -32,13 +33,17 @@ async function main(): Promise<void> {
     throw new UsageError((error as Error).message);
   }
   const backend = await initBackend({ backend: backendName });
-  const result = await runSweep({ config, backend, cacheDir: values["no-cache"] ? false : values["cache-dir"] ? path.resolve(values["cache-dir"]) : undefined, log: console.warn });
+  const data = loadMnist(config);
+  const result = await runSweep({ config, data, backend, cacheDir: values["no-cache"] ? false : values["cache-dir"] ? path.resolve(values["cache-dir"]) : undefined, log: console.warn });
   const outDir = path.resolve(values.out ?? path.join(PROJECT_ROOT, "build", "figures"));
   fs.mkdirSync(outDir, { recursive: true });
   const figures: [string, Figure][] = [["normal-samples", normalSamplesFigure(standardNormalSamples(5000, config.seed))]];
   for (const run of result.runs) {
     figures.push([`encoder-c${run.klCoefficient}`, latentScatterFigure(run.zMean, result.yTest, run.klCoefficient)]);
     figures.push([`decoder-c${run.klCoefficient}`, manifoldFigure(run.manifold, result.gridX, result.gridY, run.klCoefficient)]);
+  }
+  for (const { name, figure } of analysisFigures(result, data.xTest)) {
+    if (name !== "metrics-table" && name !== "encoder-slider") figures.push([name, figure]);
   }
   const renderer = await FigureRenderer.start();
   try {
