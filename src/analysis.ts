@@ -4,7 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { VaeConfig } from "./config";
-import { decode, encode } from "./model";
+import { decode, encode, readValues } from "./model";
 import { deriveSeed, Random } from "./random";
 import { modelFromRun, type SweepResult } from "./sweep";
 
@@ -35,7 +35,7 @@ export function reconstructionRows(result: Pick<SweepResult, "config" | "runs">,
   const { originalDim } = result.config;
   const originals = xTest.slice(0, count * originalDim);
   const reconstructions = decodeWith(result, (model) =>
-    tf.tidy(() => decode(model, encode(model, tf.tensor2d(originals, [count, originalDim])).zMean).dataSync() as Float32Array),
+    readValues(() => decode(model, encode(model, tf.tensor2d(originals, [count, originalDim])).zMean)),
   );
   return stack(["original", ...result.runs.map((run) => `c = ${run.klCoefficient}`)], [originals, ...reconstructions], count);
 }
@@ -46,7 +46,7 @@ export function reconstructionRows(result: Pick<SweepResult, "config" | "runs">,
  */
 export function priorSampleRows(result: Pick<SweepResult, "config" | "runs">, count = 10): DigitRows {
   const z = new Random(deriveSeed(result.config.seed, 0x9a1)).fillNormal(new Float32Array(count * 2));
-  const samples = decodeWith(result, (model) => tf.tidy(() => decode(model, tf.tensor2d(z, [count, 2])).dataSync() as Float32Array));
+  const samples = decodeWith(result, (model) => readValues(() => decode(model, tf.tensor2d(z, [count, 2]))));
   return stack(result.runs.map((run) => `c = ${run.klCoefficient}`), samples, count);
 }
 

@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendInfo } from "./backend";
 import type { VaeConfig } from "./config";
 import type { MnistData } from "./data";
-import { buildModel, decode, decodeManifold, manifoldGrid, trainableVariables } from "./model";
+import { buildModel, decode, decodeManifold, manifoldGrid, readValues, trainableVariables } from "./model";
 import { trainEpoch } from "./train";
 
 export const FLOP_PER_SAMPLE = 2 * 805_888 + 2 * 805_888 + 2 * 404_480;
@@ -67,7 +67,7 @@ export async function benchTraining(config: VaeConfig, data: MnistData, backend:
   const manifoldBatchedMs = time(() => decodeManifold(model, n, config.manifoldExtent), 7);
   const { z } = manifoldGrid(n, config.manifoldExtent);
   const manifoldOneByOneMs = time(() => {
-    for (let i = 0; i < n * n; i++) tf.tidy(() => decode(model, tf.tensor2d(z.subarray(2 * i, 2 * i + 2), [1, 2])).dataSync());
+    for (let i = 0; i < n * n; i++) readValues(() => decode(model, tf.tensor2d(z.subarray(2 * i, 2 * i + 2), [1, 2])));
   }, 3);
   optimizer.dispose();
   model.vae.dispose();

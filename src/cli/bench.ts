@@ -47,7 +47,11 @@ async function main(): Promise<void> {
   console.log(formatBench(result));
   let pytorch: unknown;
   if (values.pytorch) {
-    const run = spawnSync("python3", [path.join(PROJECT_ROOT, "bench", "pytorch_reference.py"), "--epochs", String(epochs), "--rows", String(rows)], { encoding: "utf8" });
+    const script = [path.join(PROJECT_ROOT, "bench", "pytorch_reference.py"), "--epochs", String(epochs), "--rows", String(rows)];
+    // The first Python that imports torch: $PYTHON, then python3 on the PATH, then Debian's.
+    const candidates = [process.env.PYTHON, "python3", "/usr/bin/python3"].filter((p): p is string => Boolean(p));
+    const python = candidates.find((candidate) => spawnSync(candidate, ["-c", "import torch"]).status === 0) ?? "python3";
+    const run = spawnSync(python, script, { encoding: "utf8" });
     if (run.status !== 0) throw new UsageError(`The PyTorch reference did not run (is python3 with torch installed? Debian: apt-get install python3-torch): ${run.stderr.trim().split("\n").pop()}`);
     pytorch = JSON.parse(run.stdout.trim().split("\n").pop() as string);
     const figure = pytorch as { framework: string; secondsPer60kEpoch: number; samplesPerSecond: number };
