@@ -231,7 +231,7 @@ export function scatterSliderFigure(result: Pick<SweepResult, "runs" | "yTest">)
           steps: frames.map((frame) => ({
             label: frame.name.replace("c = ", ""),
             method: "animate",
-            args: [[frame.name], { mode: "immediate", frame: { duration: 400, redraw: false }, transition: { duration: 400 } }],
+            args: [[frame.name], { mode: "immediate", frame: { duration: 300, redraw: true }, transition: { duration: 300 } }],
           })),
         },
       ],

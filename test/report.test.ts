@@ -39,6 +39,13 @@ test("npm run report writes one offline HTML file whose charts all draw in headl
     assert.ok(drawn.scatterPoints >= 3 + 3 * 128 + 128, `scatter points drawn: ${drawn.scatterPoints}`);
     assert.equal(drawn.images, 3 + 2, "three manifolds, then the reconstructions and the prior samples");
     assert.equal(drawn.sliderSteps, coefficients.length);
+    // Moving the slider to the last coefficient morphs the scatter into that coefficient's encoder output.
+    await page.locator(".slider-container").scrollIntoViewIfNeeded();
+    const label = await page.locator(".slider-container .slider-label", { hasText: /^10$/ }).boundingBox();
+    const rail = await page.locator(".slider-container .slider-rail-touch-rect").boundingBox();
+    assert.ok(label && rail);
+    await page.mouse.click(label.x + label.width / 2, rail.y + rail.height / 2);
+    await page.waitForFunction(() => Array.from(document.querySelectorAll(".gtitle")).some((el) => el.textContent === "Encoder output for KL coefficient = 10"), null, { timeout: 10_000 });
     const shots = path.join(PROJECT_ROOT, "build", "screenshots");
     fs.mkdirSync(shots, { recursive: true });
     await page.screenshot({ path: path.join(shots, "report.png"), fullPage: true });
