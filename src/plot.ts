@@ -4,6 +4,9 @@
  * Introduced in `notebooks/01-normal-samples.ipynb` and `notebooks/03-kl-sweep.ipynb`.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
+import { writeFileAtomic } from "./cache";
+import { PROJECT_ROOT } from "./data";
 import type { EpochRecord } from "./train";
 import { encodeGreyPng, pngDataUri, tileDigits } from "./png";
 
@@ -165,9 +168,26 @@ export function lossCurvesFigure(history: readonly EpochRecord[], klCoefficient:
   };
 }
 
-/** The plotly.js bundle shipped in the `plotly.js-dist` package: inlined, never fetched from a CDN. */
-export function plotlySource(): string {
-  return fs.readFileSync(require.resolve("plotly.js-dist/plotly.js"), "utf8");
+/**
+ * The plotly.js bundle of the `plotly.js-dist` package, inlined in notebooks and reports, never fetched
+ * from a CDN. The package ships it unminified (10 MB), so it is minified once with esbuild (4.8 MB,
+ * its license notice kept) and kept in `data/cache`; should that fail, the full file is used.
+ */
+export function plotlySource(cacheDir = path.join(PROJECT_ROOT, "data", "cache")): string {
+  const cached = path.join(cacheDir, `plotly-${plotlyVersion()}.min.js`);
+  if (fs.existsSync(cached)) return fs.readFileSync(cached, "utf8");
+  const source = fs.readFileSync(require.resolve("plotly.js-dist/plotly.js"), "utf8");
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { transformSync } = require("esbuild") as typeof import("esbuild");
+    // The copyright and MIT notice is a plain /** */ comment, which minifiers drop: keep it by hand.
+    const notice = source.startsWith("/*") ? `${source.slice(0, source.indexOf("*/") + 2)}\n` : "";
+    const minified = notice + transformSync(source, { minify: true, legalComments: "inline" }).code;
+    writeFileAtomic(cached, minified);
+    return minified;
+  } catch {
+    return source;
+  }
 }
 
 export function plotlyVersion(): string {

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { manifoldGrid } from "../src/model";
-import { gridTicks, latentScatterFigure, lossCurvesFigure, manifoldFigure, normalSamplesFigure, plotlySource } from "../src/plot";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { gridTicks, latentScatterFigure, lossCurvesFigure, manifoldFigure, normalSamplesFigure, plotlySource, plotlyVersion } from "../src/plot";
 
 test("the encoder scatter: one point per digit, coloured by label, colour bar, the tutorial's title", () => {
   const figure = latentScatterFigure(Float32Array.from([0.5, -1, 2, 3]), [7, 2], 0.02);
@@ -37,6 +40,12 @@ test("the normal-samples and loss-curve figures carry their data", () => {
   assert.deepEqual((curves.data[0] as { y: number[] }).y, [204, 203]);
 });
 
-test("plotly.js is read from the plotly.js-dist package", () => {
-  assert.match(plotlySource().slice(0, 2000), /plotly\.js v4\./);
+test("plotly.js is read from the plotly.js-dist package, minified once and cached", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-plotly-"));
+  const source = plotlySource(dir);
+  assert.match(source.slice(0, 2000), /plotly\.js v4\./, "the license header is kept");
+  assert.ok(source.length < 6e6, `minified to ${source.length} characters`);
+  assert.deepEqual(fs.readdirSync(dir), [`plotly-${plotlyVersion()}.min.js`]);
+  assert.equal(plotlySource(dir), source);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
