@@ -1,5 +1,6 @@
 /** Shared command-line parsing: strict flags, clear errors, a non-zero exit on misuse. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseBackendName, type BackendName } from "../backend";
 
 export class UsageError extends Error {
   override name = "UsageError";
@@ -20,6 +21,15 @@ export function parseInteger(flag: string, value: string | undefined, min = 1): 
     throw new UsageError(`--${flag} must be a whole number >= ${min}; got "${value}".`);
   }
   return number;
+}
+
+/** A `--backend` value as a backend name (undefined when absent); a bad name is a usage error. */
+export function parseBackendFlag(value: string | undefined): BackendName | undefined {
+  try {
+    return parseBackendName(value);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 export function parsePositive(flag: string, value: string): number {

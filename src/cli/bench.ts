@@ -6,12 +6,12 @@
  */
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { describeBackend, initBackend, parseBackendName } from "../backend";
+import { describeBackend, initBackend } from "../backend";
 import { writeFileAtomic } from "../cache";
 import { resolveConfig } from "../config";
 import { loadMnist, PROJECT_ROOT } from "../data";
 import { benchTraining, formatBench } from "../bench";
-import { parseFlags, parseInteger, runMain, UsageError } from "./args";
+import { parseBackendFlag, parseFlags, parseInteger, runMain, UsageError } from "./args";
 
 const USAGE = `usage: npm run bench -- [options]
 
@@ -31,12 +31,7 @@ async function main(): Promise<void> {
     help: { type: "boolean" },
   } as const);
   if (values.help) return console.log(USAGE);
-  let backendName;
-  try {
-    backendName = parseBackendName(values.backend);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const backendName = parseBackendFlag(values.backend);
   const epochs = parseInteger("epochs", values.epochs) ?? 4;
   const rows = parseInteger("rows", values.rows) ?? 8000;
   const config = resolveConfig({ dataSource: "embedded", trainSize: rows, testSize: Math.min(1000, 10_000 - rows) || 1 });

@@ -5,15 +5,13 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { initBackend, parseBackendName } from "../backend";
-import { loadMnist, PROJECT_ROOT } from "../data";
+import { PROJECT_ROOT } from "../data";
 import { analysisFigures } from "../report";
 import { latentScatterFigure, manifoldFigure, normalSamplesFigure, type Figure } from "../plot";
 import { standardNormalSamples } from "../random";
 import { FigureRenderer } from "../render";
-import { runSweep } from "../sweep";
-import { parseFlags, parseInteger, runMain, UsageError } from "./args";
-import { configFromFlags, SWEEP_FLAGS } from "./sweep";
+import { parseFlags, parseInteger, runMain } from "./args";
+import { SWEEP_FLAGS, sweepFromFlags } from "./sweep";
 
 const USAGE = `usage: npm run figures -- [options]
 
@@ -24,17 +22,8 @@ const USAGE = `usage: npm run figures -- [options]
 async function main(): Promise<void> {
   const values = parseFlags(process.argv.slice(2), { ...SWEEP_FLAGS, scale: { type: "string" } } as const);
   if (values.help) return console.log(USAGE);
-  const config = configFromFlags(values);
   const scale = parseInteger("scale", values.scale) ?? 1;
-  let backendName;
-  try {
-    backendName = parseBackendName(values.backend);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const backend = await initBackend({ backend: backendName });
-  const data = loadMnist(config);
-  const result = await runSweep({ config, data, backend, cacheDir: values["no-cache"] ? false : values["cache-dir"] ? path.resolve(values["cache-dir"]) : undefined, log: console.warn });
+  const { config, data, result } = await sweepFromFlags(values);
   const outDir = path.resolve(values.out ?? path.join(PROJECT_ROOT, "build", "figures"));
   fs.mkdirSync(outDir, { recursive: true });
   const figures: [string, Figure][] = [["normal-samples", normalSamplesFigure(standardNormalSamples(5000, config.seed))]];

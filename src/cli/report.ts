@@ -3,13 +3,11 @@
  * build/report/report.html). Takes the options of `npm run sweep` and reuses its cache.
  */
 import * as path from "node:path";
-import { initBackend, parseBackendName } from "../backend";
 import { writeFileAtomic } from "../cache";
-import { loadMnist, PROJECT_ROOT } from "../data";
+import { PROJECT_ROOT } from "../data";
 import { reportHtml } from "../report";
-import { runSweep } from "../sweep";
-import { parseFlags, runMain, UsageError } from "./args";
-import { configFromFlags, SWEEP_FLAGS } from "./sweep";
+import { parseFlags, runMain } from "./args";
+import { SWEEP_FLAGS, sweepFromFlags } from "./sweep";
 
 const USAGE = `usage: npm run report -- [options]
 
@@ -19,17 +17,9 @@ const USAGE = `usage: npm run report -- [options]
 async function main(): Promise<void> {
   const values = parseFlags(process.argv.slice(2), SWEEP_FLAGS);
   if (values.help) return console.log(USAGE);
-  const config = configFromFlags(values);
-  let backendName;
-  try {
-    backendName = parseBackendName(values.backend);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const backend = await initBackend({ backend: backendName });
-  const data = loadMnist(config);
-  const cacheDir = values["no-cache"] ? false : values["cache-dir"] ? path.resolve(values["cache-dir"]) : undefined;
-  const result = await runSweep({ config, data, backend, cacheDir, log: console.warn, onRunStart: (e) => console.log(`c = ${e.klCoefficient}: ${e.cached ? "from the cache" : "training"}`) });
+  const { data, result } = await sweepFromFlags(values, {
+    onRunStart: (event) => console.log(`c = ${event.klCoefficient}: ${event.cached ? "from the cache" : "training"}`),
+  });
   const file = path.resolve(values.out ?? path.join(PROJECT_ROOT, "build", "report", "report.html"));
   writeFileAtomic(file, reportHtml(result, data.xTest));
   console.log(`Report: ${file}`);

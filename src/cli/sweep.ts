@@ -3,12 +3,12 @@
  * per coefficient, a final table, and a JSON results file (schema in the README).
  */
 import * as path from "node:path";
-import { describeBackend, initBackend, parseBackendName } from "../backend";
+import { describeBackend, initBackend } from "../backend";
 import { isProfileName, loadConfig, PROFILE_ENV, type DataSource, type VaeConfig } from "../config";
 import { loadMnist, PROJECT_ROOT } from "../data";
 import { ProgressPrinter, summaryTable } from "../progress";
-import { runSweep, writeResults } from "../sweep";
-import { parseFlags, parseInteger, parseNumberList, parsePositive, runMain, UsageError } from "./args";
+import { DEFAULT_CACHE_DIR, runSweep, writeResults, type SweepOptions } from "../sweep";
+import { parseBackendFlag, parseFlags, parseInteger, parseNumberList, parsePositive, runMain, UsageError } from "./args";
 
 const USAGE = `usage: npm run sweep -- [options]
 
@@ -62,37 +62,42 @@ export function configFromFlags(values: ReturnType<typeof parseFlags<typeof SWEE
   return loadConfig(overrides, profileEnv);
 }
 
-async function main(): Promise<void> {
-  const values = parseFlags(process.argv.slice(2), SWEEP_FLAGS);
-  if (values.help) {
-    console.log(USAGE);
-    return;
-  }
+type SweepFlagValues = ReturnType<typeof parseFlags<typeof SWEEP_FLAGS>>;
+
+/**
+ * What `npm run sweep`, `npm run figures` and `npm run report` share: the config, backend, data and
+ * cache folder their flags name, then the sweep itself (trained, or loaded from the cache).
+ */
+export async function sweepFromFlags(values: SweepFlagValues, options: Omit<SweepOptions, "config" | "data" | "backend" | "cacheDir"> = {}) {
   const config = configFromFlags(values);
-  let backendName;
-  try {
-    backendName = parseBackendName(values.backend);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const backendName = parseBackendFlag(values.backend);
+  const jobs = parseInteger("jobs", values.jobs) ?? 1;
+  if (jobs > 1 && values["no-cache"]) throw new UsageError("--jobs needs the cache: the processes hand results over through it.");
   const backend = await initBackend({ backend: backendName, quiet: true });
   console.log(describeBackend(backend));
   const data = loadMnist(config);
   console.log(`Data: ${data.source}, ${data.trainSize} train / ${data.testSize} test digits; ${config.epochs} epochs x ${config.klCoefficients.length} coefficients.`);
-
-  const progress = new ProgressPrinter();
-  const jobs = parseInteger("jobs", values.jobs) ?? 1;
-  if (jobs > 1 && values["no-cache"]) throw new UsageError("--jobs needs the cache: the processes hand results over through it.");
   const result = await runSweep({
+    log: (line) => console.warn(line),
+    ...options,
     workers: jobs - 1,
     config,
     data,
     backend,
-    cacheDir: values["no-cache"] ? false : path.resolve(values["cache-dir"] ?? path.join(PROJECT_ROOT, "data", "cache")),
+    cacheDir: values["no-cache"] ? false : path.resolve(values["cache-dir"] ?? DEFAULT_CACHE_DIR),
+  });
+  return { config, data, result };
+}
+
+async function main(): Promise<void> {
+  const values = parseFlags(process.argv.slice(2), SWEEP_FLAGS);
+  if (values.help) return console.log(USAGE);
+  const progress = new ProgressPrinter();
+  const { epochs } = configFromFlags(values);
+  const { result } = await sweepFromFlags(values, {
     onRunStart: (event) => progress.runStart(event),
-    onBatchEnd: (event) => progress.batchEnd(event, config.epochs),
+    onBatchEnd: (event) => progress.batchEnd(event, epochs),
     onEpochEnd: (event) => progress.epochEnd(event),
-    log: (line) => console.warn(line),
   });
   console.log(`\n${summaryTable(result.runs)}\n`);
   const outDir = path.resolve(values.out ?? path.join(PROJECT_ROOT, "data", "results"));
