@@ -187,57 +187,33 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   };
   const count = config.klCoefficients.length;
   const runs = new Map<number, CoefficientRun>();
-  const finish = (index: number, run: CoefficientRun) => {
-    runs.set(index, run);
-    options.onRunEnd?.(run, index);
+  // Each coefficient is done under its lock: read from the cache if there, else trained and written.
+  // A coefficient locked by another process (a worker, or a second run of the same sweep) is skipped
+  // and retried until that process has cached it, or has died and left a stale lock to take over.
+  const attempt = async (index: number): Promise<boolean> => {
+    const klCoefficient = config.klCoefficients[index];
+    const release = store ? tryLock(store.lockPath(entryName(klCoefficient))) : () => undefined;
+    if (!release) return false;
+    try {
+      const cached = store ? readRun(store, klCoefficient, config.seed, log) : undefined;
+      options.onRunStart?.({ klCoefficient, index, count, cached: cached !== undefined });
+      const run = cached ?? (await trainHere(klCoefficient));
+      if (store && !cached) writeRun(store, run);
+      runs.set(index, run);
+      options.onRunEnd?.(run, index);
+    } finally {
+      release();
+    }
+    return true;
   };
   try {
-    // First pass: load what is cached, train what no other process is training, defer the rest.
-    let deferred: number[] = [];
-    for (const [index, klCoefficient] of config.klCoefficients.entries()) {
-      const cached = store ? readRun(store, klCoefficient, config.seed, log) : undefined;
-      if (cached) {
-        options.onRunStart?.({ klCoefficient, index, count, cached: true });
-        finish(index, cached);
-        continue;
-      }
-      const release = store ? tryLock(store.lockPath(entryName(klCoefficient))) : () => undefined;
-      if (!release) {
-        log(`c = ${klCoefficient} is being trained by another process (${store?.lockPath(entryName(klCoefficient))}); coming back to it.`);
-        deferred.push(index);
-        continue;
-      }
-      try {
-        options.onRunStart?.({ klCoefficient, index, count, cached: false });
-        const run = await trainHere(klCoefficient);
-        if (store) writeRun(store, run);
-        finish(index, run);
-      } finally {
-        release();
-      }
-    }
-    // Then wait for the other process's coefficients, or take them over if it died.
-    while (deferred.length > 0 && store) {
-      const still: number[] = [];
-      for (const index of deferred) {
-        const klCoefficient = config.klCoefficients[index];
-        const release = tryLock(store.lockPath(entryName(klCoefficient)));
-        if (!release) {
-          still.push(index);
-          continue;
-        }
-        try {
-          const cached = readRun(store, klCoefficient, config.seed, log);
-          options.onRunStart?.({ klCoefficient, index, count, cached: cached !== undefined });
-          const run = cached ?? (await trainHere(klCoefficient));
-          if (!cached) writeRun(store, run);
-          finish(index, run);
-        } finally {
-          release();
-        }
-      }
-      deferred = still;
-      if (deferred.length > 0) await new Promise((resolve) => setTimeout(resolve, 500));
+    let pending = config.klCoefficients.map((_, index) => index);
+    while (pending.length > 0) {
+      const skipped: number[] = [];
+      for (const index of pending) if (!(await attempt(index))) skipped.push(index);
+      if (skipped.length > 0 && skipped.length === pending.length) await new Promise((resolve) => setTimeout(resolve, 500));
+      else if (skipped.length > 0) log(`c = ${skipped.map((i) => config.klCoefficients[i]).join(", ")}: being trained by another process; coming back to it.`);
+      pending = skipped;
     }
   } finally {
     if (model) (model as Vae).vae.dispose();
