@@ -13,12 +13,13 @@
  */
 import { randomBytes } from "node:crypto";
 import type { LossTerms } from "./loss";
-import { plotlySource, plotlyVersion, type Figure } from "./plot";
+import { plotlyScriptTag, plotlyVersion, type Figure } from "./plot";
 import { formatSeconds } from "./progress";
 import { FigureRenderer } from "./render";
 import type { VaeConfig } from "./config";
 import { runSweep, type SweepOptions, type SweepResult } from "./sweep";
 import type { EpochEndEvent, EpochRecord } from "./train";
+import { escapeHtml } from "./html";
 
 export interface MimeBundle {
   readonly [mimeType: string]: string;
@@ -48,14 +49,11 @@ export function displayBundle(data: MimeBundle, options: { displayId?: string; u
 /** Puts plotly.js on the page once per notebook (call in the first cell). */
 export function loadPlotly(): void {
   displayBundle({
-    "text/html": `<script type="text/javascript">${plotlySource().replace(/<\/script/gi, "<\\/script")}</script>`,
+    "text/html": plotlyScriptTag(),
     "text/plain": `plotly.js ${plotlyVersion()} loaded from the plotly.js-dist package`,
   });
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c] as string);
-}
 
 function figureTitle(figure: Figure): string {
   const t = figure.layout.title as { text?: string } | string | undefined;

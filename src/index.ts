@@ -25,3 +25,4 @@ export * from "./analysis";
 export * from "./plotAnalysis";
 export * from "./report";
 export * from "./bench";
+export * from "./html";

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { marked } from "marked";
 import { PROJECT_ROOT } from "./data";
 import { KERNEL_NAME, KernelClient, type Output } from "./kernel";
+import { escapeHtml } from "./html";
 
 export const NOTEBOOK_DIR = path.join(PROJECT_ROOT, "notebooks");
 export const NOTEBOOK_BUILD_DIR = path.join(PROJECT_ROOT, "build", "notebooks");
@@ -126,9 +127,6 @@ function writeExecuted(notebook: Notebook, ipynbPath: string, htmlPath: string):
   fs.writeFileSync(htmlPath, notebookHtml(notebook, path.basename(ipynbPath, ".ipynb")));
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c] as string);
-}
 
 function joinText(value: unknown): string {
   return Array.isArray(value) ? value.join("") : String(value ?? "");

@@ -190,6 +190,11 @@ export function plotlySource(cacheDir = path.join(PROJECT_ROOT, "data", "cache")
   }
 }
 
+/** A `<script>` element holding plotly.js, safe to put in any HTML page. */
+export function plotlyScriptTag(): string {
+  return `<script type="text/javascript">${plotlySource().replace(/<\/script/gi, "<\\/script")}</script>`;
+}
+
 export function plotlyVersion(): string {
   return (JSON.parse(fs.readFileSync(require.resolve("plotly.js-dist/package.json"), "utf8")) as { version: string }).version;
 }

@@ -8,9 +8,10 @@ import { describeBackend } from "./backend";
 import { checkConclusions } from "./conclusions";
 import { figureHtml } from "./display";
 import { sweepMetrics } from "./metrics";
-import { plotlySource, plotlyVersion, type Figure } from "./plot";
+import { plotlyScriptTag, plotlyVersion, type Figure } from "./plot";
 import { allLossCurvesFigure, digitRowsFigure, manifoldGridFigure, metricsTableFigure, rateDistortionFigure, scatterGridFigure, scatterSliderFigure } from "./plotAnalysis";
 import type { SweepResult } from "./sweep";
+import { escapeHtml } from "./html";
 
 export interface NamedFigure {
   readonly name: string;
@@ -33,9 +34,6 @@ export function analysisFigures(result: SweepResult, xTest: Float32Array): Named
   ];
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c] as string);
-}
 
 function table(header: string[], rows: string[][]): string {
   const head = `<tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr>`;
@@ -56,7 +54,7 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; } td, th { border: 1px
 th { background: #e8eef7; } td:first-child { text-align: left; } .caption { color: #555; margin-top: 2em; }
 .holds { color: #1a7f37; } .fails { color: #b42318; }
 </style>
-<script type="text/javascript">${plotlySource().replace(/<\/script/gi, "<\\/script")}</script>
+${plotlyScriptTag()}
 </head><body>
 <h1>How the KL coefficient shapes a VAE: sweep report</h1>
 <p>${escapeHtml(describeBackend(result.backend))}; plotly.js ${plotlyVersion()}; data ${escapeHtml(result.data.source)} (${result.data.trainSize} train / ${result.data.testSize} test); cache key ${result.key}; written ${createdAt.toISOString()}.</p>
