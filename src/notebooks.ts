@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { marked } from "marked";
 import { PROJECT_ROOT } from "./data";
-import { KERNEL_NAME, KernelClient, type Output } from "./kernel";
+import { KernelClient, type Output } from "./kernel";
 import { escapeHtml } from "./html";
 
 export const NOTEBOOK_DIR = path.join(PROJECT_ROOT, "notebooks");
@@ -174,10 +174,3 @@ ${body}
 </body></html>
 `;
 }
-
-/** The kernelspec folder to put on JUPYTER_PATH, so Jupyter finds the project's kernel. */
-export function jupyterPath(): string {
-  return path.join(PROJECT_ROOT, "jupyter");
-}
-
-export { KERNEL_NAME };
