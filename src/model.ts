@@ -171,6 +171,18 @@ export function decode(model: Vae, z: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => model.layers.decoderOutput.apply(model.layers.decoderHidden.apply(z)) as tf.Tensor2D);
 }
 
+/**
+ * The decoder up to its last sigmoid: the logits log(p / (1 - p)) of the pixel probabilities, which
+ * the training loss takes (`vaeLossFromLogits`). The same product and bias as the `decoder_output`
+ * layer, whose weights it reads.
+ */
+export function decodeLogits(model: Vae, z: tf.Tensor2D): tf.Tensor2D {
+  const hidden = model.layers.decoderHidden.apply(z) as tf.Tensor2D;
+  const [kernel, bias] = model.layers.decoderOutput.trainableWeights.map((weight) => weight.read());
+  // `hidden` is left to the caller's tidy, as in `encode`: a gradient tape may still need it.
+  return tf.fused.matMul({ a: hidden, b: kernel as tf.Tensor2D, bias }) as tf.Tensor2D;
+}
+
 /** The encoder's zMean for every row of `x` (row-major [rows, latentDim]), in batches. */
 export function encodeMeans(model: Vae, x: Float32Array, originalDim: number, batchRows = 1000): Float32Array {
   const rows = x.length / originalDim;

@@ -5,8 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { VaeConfig } from "./config";
-import { vaeLoss, type LossTerms } from "./loss";
-import { decode, encode, reparameterize, trainableVariables, type Vae } from "./model";
+import { vaeLossFromLogits, type LossTerms } from "./loss";
+import { decodeLogits, encode, reparameterize, trainableVariables, type Vae } from "./model";
 import { deriveSeed, permutation, Random } from "./random";
 
 export interface EpochRecord {
@@ -74,11 +74,11 @@ export function gatherRows(x: Float32Array, order: ArrayLike<number>, start: num
   return out;
 }
 
-/** The forward pass and the loss terms for one batch with given noise. */
+/** The forward pass and the loss terms for one batch with given noise (the loss from the decoder's logits). */
 export function forwardLoss(model: Vae, x: tf.Tensor2D, epsilon: tf.Tensor2D, klCoefficient: number) {
   const { zMean, zLogVar } = encode(model, x);
   const z = reparameterize(zMean, zLogVar, epsilon);
-  return vaeLoss(x, decode(model, z), zMean, zLogVar, klCoefficient);
+  return vaeLossFromLogits(x, decodeLogits(model, z), zMean, zLogVar, klCoefficient);
 }
 
 /** One Adam step on one batch; returns the batch's terms before the update. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
-import { klLoss, reconstructionLoss, vaeLoss } from "../src/loss";
+import { klLoss, LOGIT_LIMIT, reconstructionLoss, reconstructionLossFromLogits, vaeLoss, vaeLossFromLogits } from "../src/loss";
 import { Random } from "../src/random";
 
 before(async () => {
@@ -25,6 +25,50 @@ describe("reconstructionLoss", () => {
   test("clips probabilities like Keras, so p = 0 for a lit pixel costs -ln(1e-7), not infinity", () => {
     const loss = reconstructionLoss(tf.tensor2d([[1]]), tf.tensor2d([[0]]));
     close(loss.dataSync()[0], -Math.log(1e-7), 1e-3);
+  });
+});
+
+describe("reconstructionLossFromLogits", () => {
+  test("matches hand arithmetic: logits 0 and ln 4 are p = 0.5 and 0.8", () => {
+    // x = (1, 0): -ln 0.5 - ln(1 - 0.8) = ln 2 + ln 5.
+    const loss = reconstructionLossFromLogits(tf.tensor2d([[1, 0]]), tf.tensor2d([[0, Math.log(4)]]));
+    close(loss.dataSync()[0], Math.log(2) + Math.log(5));
+  });
+
+  test("clips like Keras: logit 40 on a dark pixel costs -ln(1e-7), logit limit ln((1 - 1e-7) / 1e-7)", () => {
+    close(LOGIT_LIMIT, Math.log(9_999_999), 1e-9);
+    close(reconstructionLossFromLogits(tf.tensor2d([[0]]), tf.tensor2d([[40]])).dataSync()[0], -Math.log(1e-7), 1e-4);
+  });
+
+  test("matches a float64 evaluation by hand and the probability form's automatic gradient, saturated pixels included", () => {
+    const random = new Random(11);
+    const rows = 16;
+    const l = random.fillUniform(new Float32Array(rows * 784), -22, 22);
+    const xs = random.fillUniform(new Float32Array(rows * 784), 0, 1).map((v, i) => (i % 3 === 0 ? Math.round(v) : v));
+    const logits = tf.tensor2d(l, [rows, 784]);
+    const x = tf.tensor2d(xs, [rows, 784]);
+    // Float64 by hand: clip the logit, p = 1 / (1 + e^-l), BCE summed over pixels, averaged over rows.
+    let expected = 0;
+    l.forEach((logit, i) => {
+      const clipped = Math.min(Math.max(logit, -LOGIT_LIMIT), LOGIT_LIMIT);
+      const p = 1 / (1 + Math.exp(-clipped));
+      expected -= (xs[i] * Math.log(p) + (1 - xs[i]) * Math.log(1 - p)) / rows;
+    });
+    const fromLogits = (t: tf.Tensor) => reconstructionLossFromLogits(x, t as tf.Tensor2D);
+    close(fromLogits(logits).dataSync()[0], expected, 1e-5 * expected);
+    // The gradient by hand, (p - x) / rows inside the clip and 0 outside; and the float32 probability
+    // form's automatic gradient, which agrees except within float32 rounding of the clip's edge.
+    const reference = tf.grad((t: tf.Tensor) => reconstructionLoss(x, tf.sigmoid(t) as tf.Tensor2D))(logits).dataSync();
+    const gradient = tf.grad(fromLogits)(logits).dataSync();
+    let saturated = 0;
+    gradient.forEach((value, i) => {
+      const byHand = Math.abs(l[i]) <= LOGIT_LIMIT ? (1 / (1 + Math.exp(-l[i])) - xs[i]) / rows : 0;
+      if (byHand === 0) saturated++;
+      assert.ok(Math.abs(value - byHand) <= 1e-6, `pixel ${i}: ${value} vs ${byHand} by hand`);
+      const nearEdge = Math.abs(Math.abs(l[i]) - LOGIT_LIMIT) < 0.6;
+      if (!nearEdge) assert.ok(Math.abs(value - reference[i]) <= 1e-6, `pixel ${i}: ${value} vs ${reference[i]} by autodiff`);
+    });
+    assert.ok(saturated > 1000, `the test should cover clipped pixels; ${saturated} had a zero gradient`);
   });
 });
 
@@ -78,5 +122,7 @@ describe("vaeLoss", () => {
     close(reconstruction.dataSync()[0], expectedReconstruction);
     close(kl.dataSync()[0], expectedKl);
     close(total.dataSync()[0], expectedReconstruction + 0.5 * expectedKl);
+    const fromLogits = vaeLossFromLogits(x, tf.log(tf.div(xDecoded, tf.sub(1, xDecoded))) as tf.Tensor2D, zMean, zLogVar, 0.5);
+    close(fromLogits.total.dataSync()[0], expectedReconstruction + 0.5 * expectedKl);
   });
 });
