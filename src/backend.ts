@@ -4,6 +4,7 @@
  * `cpu`. `VAE_BACKEND=tensorflow|wasm|cpu` forces one. Introduced in every notebook's first cell.
  */
 import * as tf from "@tensorflow/tfjs";
+import { wasmThreadCount, WASM_THREADS_ENV, withWasmThreads } from "./wasmThreads";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export const BACKEND_ENV = "VAE_BACKEND";
@@ -15,6 +16,8 @@ export interface BackendInfo {
   /** Why this one: forced by the environment, or which preferred backends could not load. */
   readonly reason: string;
   readonly tfjsVersion: string;
+  /** Threads the wasm backend's matrix products use (1 elsewhere). */
+  readonly threads: number;
 }
 
 /** Loads the native addon if it is installed; returns why not otherwise. */
@@ -30,7 +33,10 @@ function loadNative(): string | undefined {
   }
 }
 
-async function tryBackend(name: BackendName): Promise<string | undefined> {
+/** Threads the wasm backend started with, and why not more when it fell back to one. */
+let wasmThreads = { count: 1, note: "" };
+
+async function tryBackend(name: BackendName, threads: number): Promise<string | undefined> {
   if (name === "tensorflow") {
     const failure = loadNative();
     if (failure) return failure;
@@ -38,6 +44,19 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
     await import("@tensorflow/tfjs-backend-wasm");
     installWasmMatMulFix();
     installWasmColumnSumFix();
+    if (threads > 1 && !("wasm" in (tf.engine() as unknown as { registry: object }).registry)) {
+      try {
+        const started = await withWasmThreads(threads, () => tf.setBackend("wasm"));
+        if (started.ok) {
+          wasmThreads = { count: started.threads, note: "" };
+          return undefined;
+        }
+        wasmThreads = { count: 1, note: "the threaded build did not start" };
+      } catch (error) {
+        wasmThreads = { count: 1, note: `the threaded build did not start: ${error instanceof Error ? error.message : String(error)}` };
+      }
+      tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
+    }
   }
   try {
     return (await tf.setBackend(name)) ? undefined : `tf.setBackend("${name}") returned false`;
@@ -53,24 +72,25 @@ let active: BackendInfo | undefined;
  * different backend is asked for). Throws with the reason when a forced backend cannot load.
  */
 export async function initBackend(
-  options: { backend?: BackendName; env?: NodeJS.ProcessEnv; quiet?: boolean } = {},
+  options: { backend?: BackendName; env?: NodeJS.ProcessEnv; quiet?: boolean; wasmThreads?: number } = {},
 ): Promise<BackendInfo> {
   const env = options.env ?? process.env;
   const forced = options.backend ?? parseBackendName(env[BACKEND_ENV]);
+  const threads = options.wasmThreads ?? wasmThreadCount(env);
   if (active && (!forced || forced === active.name)) return active;
 
   let info: BackendInfo;
   if (forced) {
-    const failure = await tryBackend(forced);
+    const failure = await tryBackend(forced, threads);
     if (failure) {
       throw new Error(`Backend "${forced}" was asked for but cannot be used: ${failure}. Unset ${BACKEND_ENV} or pick another.`);
     }
-    info = { name: forced, reason: options.backend ? "asked for by the caller" : `forced by ${BACKEND_ENV}`, tfjsVersion: tf.version.tfjs };
+    info = { name: forced, reason: options.backend ? "asked for by the caller" : `forced by ${BACKEND_ENV}`, tfjsVersion: tf.version.tfjs, threads: 1 };
   } else {
     const skipped: string[] = [];
     let chosen: BackendName | undefined;
     for (const name of BACKEND_NAMES) {
-      const failure = await tryBackend(name);
+      const failure = await tryBackend(name, threads);
       if (!failure) {
         chosen = name;
         break;
@@ -79,15 +99,17 @@ export async function initBackend(
     }
     if (!chosen) throw new Error(`No TensorFlow.js backend could be initialised: ${skipped.join("; ")}.`);
     const reason = skipped.length === 0 ? "the native backend loaded" : `fallback: ${skipped.join("; ")}`;
-    info = { name: chosen, reason, tfjsVersion: tf.version.tfjs };
+    info = { name: chosen, reason, tfjsVersion: tf.version.tfjs, threads: 1 };
   }
+  if (info.name === "wasm") info = { ...info, threads: wasmThreads.count };
   active = Object.freeze(info);
   if (!options.quiet) console.log(describeBackend(active));
   return active;
 }
 
 export function describeBackend(info: BackendInfo): string {
-  return `TensorFlow.js ${info.tfjsVersion} on backend "${info.name}" (${info.reason})`;
+  const threads = info.name !== "wasm" ? "" : info.threads > 1 ? `, ${info.threads} threads` : `, 1 thread${wasmThreads.note ? ` (${wasmThreads.note})` : ` (${WASM_THREADS_ENV}=1 or one core)`}`;
+  return `TensorFlow.js ${info.tfjsVersion} on backend "${info.name}" (${info.reason}${threads})`;
 }
 
 /** Parses a backend name from a flag or environment variable; undefined when absent. */

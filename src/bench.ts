@@ -9,6 +9,7 @@
  * sample, so a 60,000-row epoch is 242 GFLOP.
  */
 import * as tf from "@tensorflow/tfjs";
+import { kerasAdam } from "./optimizer";
 import type { BackendInfo } from "./backend";
 import type { VaeConfig } from "./config";
 import type { MnistData } from "./data";
@@ -20,6 +21,8 @@ export const FLOP_PER_SAMPLE = 2 * 805_888 + 2 * 805_888 + 2 * 404_480;
 export interface BenchResult {
   readonly backend: string;
   readonly backendReason: string;
+  /** Threads of the wasm backend's matrix products (1 elsewhere). */
+  readonly threads: number;
   readonly rows: number;
   readonly epochs: number;
   readonly batchSize: number;
@@ -45,7 +48,7 @@ export function median(values: readonly number[]): number {
 /** Trains a fresh model for `epochs` epochs on `data.xTrain` (c = 1) and times every epoch. */
 export async function benchTraining(config: VaeConfig, data: MnistData, backend: BackendInfo, epochs: number): Promise<BenchResult> {
   const model = buildModel(config);
-  const optimizer = tf.train.adam(config.learningRate);
+  const optimizer = kerasAdam(config.learningRate);
   const variables = trainableVariables(model);
   const options = { config, klCoefficient: 1, xTrain: data.xTrain, xTest: data.xTest };
   const epochSeconds: number[] = [];
@@ -77,6 +80,7 @@ export async function benchTraining(config: VaeConfig, data: MnistData, backend:
   return {
     backend: backend.name,
     backendReason: backend.reason,
+    threads: backend.threads,
     rows,
     epochs,
     batchSize: config.batchSize,
@@ -93,7 +97,7 @@ export async function benchTraining(config: VaeConfig, data: MnistData, backend:
 
 export function formatBench(result: BenchResult): string {
   return [
-    `backend ${result.backend} (${result.backendReason})`,
+    `backend ${result.backend}${result.backend === "wasm" ? `, ${result.threads} thread${result.threads === 1 ? "" : "s"}` : ""} (${result.backendReason})`,
     `${result.epochs} epochs of ${result.rows} rows, batch ${result.batchSize}; epoch seconds ${result.epochSeconds.map((s) => s.toFixed(2)).join(", ")} (median excludes the first)`,
     `median ${result.medianEpochSeconds.toFixed(2)} s/epoch = ${result.secondsPer60kEpoch.toFixed(1)} s per 60,000-row epoch`,
     `${Math.round(result.samplesPerSecond)} samples/s, ${result.gflopPerSecond.toFixed(1)} GFLOP/s (${(result.flopPerSample / 1e6).toFixed(2)} MFLOP of matrix products per sample)`,

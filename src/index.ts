@@ -19,6 +19,7 @@ export * from "./loss";
 export * from "./metrics";
 export * from "./model";
 export * from "./notebook";
+export * from "./optimizer";
 export * from "./plot";
 export * from "./plotAnalysis";
 export * from "./png";

@@ -1,9 +1,10 @@
 /**
  * The custom training loop (Keras's `add_loss` + `fit` has no tfjs twin): seeded shuffling, batches
- * built in JavaScript, Adam, a per-epoch history of the train and test loss terms, and callbacks.
+ * built in JavaScript, Keras's Adam (`src/optimizer.ts`), a per-epoch history of the train and test loss terms, and callbacks.
  * Introduced in `notebooks/02-model.ipynb`; `trainStep`, `trainEpoch` and `evaluate` are its parts.
  */
 import * as tf from "@tensorflow/tfjs";
+import { kerasAdam } from "./optimizer";
 import type { VaeConfig } from "./config";
 import { vaeLossFromLogits, type LossTerms } from "./loss";
 import { decodeLogits, encode, reparameterize, trainableVariables, type Vae } from "./model";
@@ -201,7 +202,7 @@ function yieldToEventLoop(): Promise<void> {
 export async function train(model: Vae, options: TrainOptions): Promise<EpochRecord[]> {
   const { config, klCoefficient, xTest, onEpochEnd } = options;
   checkTrainOptions(options);
-  const optimizer = tf.train.adam(config.learningRate);
+  const optimizer = kerasAdam(config.learningRate);
   const variables = trainableVariables(model);
   const history: EpochRecord[] = [];
   const started = performance.now();

@@ -10,6 +10,7 @@ import * as path from "node:path";
 import type { BackendName } from "./backend";
 import type { VaeConfig } from "./config";
 import { PROJECT_ROOT } from "./data";
+import { WASM_THREADS_ENV } from "./wasmThreads";
 
 export const WORKER_SCRIPT = path.join(PROJECT_ROOT, "src", "cli", "sweepWorker.ts");
 
@@ -32,7 +33,8 @@ export function startSweepWorkers({ config, cacheDir, backend, count }: WorkerOp
   for (let i = 0; i < count; i++) {
     const child = spawn(process.execPath, ["--import", "tsx", WORKER_SCRIPT, JSON.stringify(config), cacheDir], {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, VAE_BACKEND: backend },
+      // One wasm thread per process: the processes themselves fill the cores.
+      env: { [WASM_THREADS_ENV]: "1", ...process.env, VAE_BACKEND: backend },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let stderr = "";

@@ -73,7 +73,9 @@ export async function sweepFromFlags(values: SweepFlagValues, options: Omit<Swee
   const backendName = parseBackendFlag(values.backend);
   const jobs = parseInteger("jobs", values.jobs) ?? 1;
   if (jobs > 1 && values["no-cache"]) throw new UsageError("--jobs needs the cache: the processes hand results over through it.");
-  const backend = await initBackend({ backend: backendName, quiet: true });
+  // With several processes, each trains on one core: no wasm threads unless VAE_WASM_THREADS says so.
+  const wasmThreads = jobs > 1 && !process.env.VAE_WASM_THREADS ? 1 : undefined;
+  const backend = await initBackend({ backend: backendName, quiet: true, wasmThreads });
   console.log(describeBackend(backend));
   const data = loadMnist(config);
   console.log(`Data: ${data.source}, ${data.trainSize} train / ${data.testSize} test digits; ${config.epochs} epochs x ${config.klCoefficients.length} coefficients.`);
