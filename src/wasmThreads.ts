@@ -63,9 +63,9 @@ export async function withWasmThreads(threads: number, start: () => Promise<bool
 
   // The bundle builds both scripts as Blobs; remember their text so that they can be written as files.
   class RecordingBlob extends StockBlob {
-    constructor(parts?: BlobPart[], options?: BlobPropertyBag) {
-      super(parts, options);
-      const text = (parts ?? []).map(String).join("");
+    constructor(...args: ConstructorParameters<typeof Blob>) {
+      super(...args);
+      const text = (args[0] ?? []).map(String).join("");
       texts.set(this, text);
       if (text.startsWith(MAIN_SCRIPT_START)) fs.writeFileSync(mainScript, BUNDLE_PRELUDE + text);
     }
