@@ -4,7 +4,7 @@
  * `cpu`. `VAE_BACKEND=tensorflow|wasm|cpu` forces one. Introduced in every notebook's first cell.
  */
 import * as tf from "@tensorflow/tfjs";
-import { wasmThreadCount, WASM_THREADS_ENV, withWasmThreads } from "./wasmThreads";
+import { wasmThreadCount, withWasmThreads } from "./wasmThreads";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export const BACKEND_ENV = "VAE_BACKEND";
@@ -33,7 +33,7 @@ function loadNative(): string | undefined {
   }
 }
 
-/** Threads the wasm backend started with, and why not more when it fell back to one. */
+/** Threads the wasm backend started with, and why only one when the threaded build failed to start. */
 let wasmThreads = { count: 1, note: "" };
 
 async function tryBackend(name: BackendName, threads: number): Promise<string | undefined> {
@@ -101,14 +101,17 @@ export async function initBackend(
     const reason = skipped.length === 0 ? "the native backend loaded" : `fallback: ${skipped.join("; ")}`;
     info = { name: chosen, reason, tfjsVersion: tf.version.tfjs, threads: 1 };
   }
-  if (info.name === "wasm") info = { ...info, threads: wasmThreads.count };
+  if (info.name === "wasm") {
+    info = { ...info, threads: wasmThreads.count, reason: wasmThreads.note ? `${info.reason}; ${wasmThreads.note}` : info.reason };
+  }
   active = Object.freeze(info);
   if (!options.quiet) console.log(describeBackend(active));
   return active;
 }
 
 export function describeBackend(info: BackendInfo): string {
-  const threads = info.name !== "wasm" ? "" : info.threads > 1 ? `, ${info.threads} threads` : `, 1 thread${wasmThreads.note ? ` (${wasmThreads.note})` : ` (${WASM_THREADS_ENV}=1 or one core)`}`;
+  // Results written before threads were recorded have no count.
+  const threads = info.name !== "wasm" || info.threads === undefined ? "" : `, ${info.threads} thread${info.threads === 1 ? "" : "s"}`;
   return `TensorFlow.js ${info.tfjsVersion} on backend "${info.name}" (${info.reason}${threads})`;
 }
 

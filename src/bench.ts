@@ -9,11 +9,11 @@
  * sample, so a 60,000-row epoch is 242 GFLOP.
  */
 import * as tf from "@tensorflow/tfjs";
-import { kerasAdam } from "./optimizer";
 import type { BackendInfo } from "./backend";
 import type { VaeConfig } from "./config";
 import type { MnistData } from "./data";
 import { buildModel, decode, decodeManifold, manifoldGrid, readValues, trainableVariables } from "./model";
+import { kerasAdam } from "./optimizer";
 import { trainEpoch } from "./train";
 
 export const FLOP_PER_SAMPLE = 2 * 805_888 + 2 * 805_888 + 2 * 404_480;

@@ -1,13 +1,14 @@
 /**
  * The custom training loop (Keras's `add_loss` + `fit` has no tfjs twin): seeded shuffling, batches
- * built in JavaScript, Keras's Adam (`src/optimizer.ts`), a per-epoch history of the train and test loss terms, and callbacks.
+ * built in JavaScript, Keras's Adam (`src/optimizer.ts`), a per-epoch history of the train and test
+ * loss terms, and callbacks.
  * Introduced in `notebooks/02-model.ipynb`; `trainStep`, `trainEpoch` and `evaluate` are its parts.
  */
 import * as tf from "@tensorflow/tfjs";
-import { kerasAdam } from "./optimizer";
 import type { VaeConfig } from "./config";
 import { vaeLossFromLogits, type LossTerms } from "./loss";
 import { decodeLogits, encode, reparameterize, trainableVariables, type Vae } from "./model";
+import { kerasAdam } from "./optimizer";
 import { deriveSeed, permutation, Random } from "./random";
 
 export interface EpochRecord {
