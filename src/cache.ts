@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 /** Bumped whenever training or stored fields change meaning, so stale entries stop matching. */
-export const CACHE_VERSION = 3;
+export const CACHE_VERSION = 4;
 
 export function hashKey(value: unknown): string {
   return createHash("sha256").update(stableStringify(value)).digest("hex").slice(0, 16);
