@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { wasmThreadCount, withWasmThreads } from "./wasmThreads";
+import { installWasmGemm, setWasmGemmThreads } from "./wasmGemm";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export const BACKEND_ENV = "VAE_BACKEND";
@@ -44,11 +45,13 @@ async function tryBackend(name: BackendName, threads: number): Promise<string | 
     await import("@tensorflow/tfjs-backend-wasm");
     installWasmMatMulFix();
     installWasmColumnSumFix();
+    installWasmGemm();
     if (threads > 1 && !("wasm" in (tf.engine() as unknown as { registry: object }).registry)) {
       try {
         const started = await withWasmThreads(threads, () => tf.setBackend("wasm"));
         if (started.ok) {
           wasmThreads = { count: started.threads, note: "" };
+          setWasmGemmThreads(started.threads);
           return undefined;
         }
         wasmThreads = { count: 1, note: "the threaded build did not start" };

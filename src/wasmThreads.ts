@@ -1,19 +1,24 @@
 /**
- * Multithreaded wasm in Node. `@tensorflow/tfjs-backend-wasm` ships a threaded SIMD build whose
- * XNNPACK matrix products split across a pool of threads, but on Node it is switched off
- * (tfjs issue #3830) and does not start as shipped: the `WASM_HAS_MULTITHREAD_SUPPORT` flag is
- * hard-coded false, the thread workers are loaded from `blob:` URLs that Node workers cannot open, and
- * the pool is capped at half the reported cores (one thread on two cores). `withWasmThreads` starts it:
- * it sets the flag and the thread count, writes the two worker scripts to a temporary folder (the
- * bundle's own code, with the bundle-level `require`s it refers to), and reports twice the cores while
- * the backend starts. Everything is restored afterwards. The training code is the same with or without
- * threads; with 2 threads a training step on this model is about 15% faster, and results are
- * bit-identical (each output element of a product is still summed by one thread, in the same order).
+ * Multithreaded wasm in Node. `@tensorflow/tfjs-backend-wasm` ships a threaded SIMD build, but on Node
+ * it is switched off (tfjs issue #3830) and does not start as shipped: the `WASM_HAS_MULTITHREAD_SUPPORT`
+ * flag is hard-coded false and the thread workers are loaded from `blob:` URLs that Node workers cannot
+ * open. `withWasmThreads` starts it: it sets the flag, writes the two worker scripts to a temporary
+ * folder (the bundle's own code, with the bundle-level `require`s it refers to), and restores
+ * everything afterwards.
+ *
+ * What the project uses of it is its shared memory: the large matrix products (`src/wasmGemm.ts`) are
+ * split across the main thread and `threads - 1` Node workers working on that memory. XNNPACK's own
+ * thread pool is kept at one thread (none besides the main one): its threads spin for a while after
+ * each operation and then compete with the product workers for the cores (a training step took 13.9 ms
+ * with both pools against 9.9 ms with the product workers alone, on two cores). The training code is
+ * the same with or without threads, and results are bit-identical (each output element of a product is
+ * summed by one thread, in the same order).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { type EmscriptenModuleLike, isShared, memoryOf } from "./wasmCode";
 
 export const WASM_THREADS_ENV = "VAE_WASM_THREADS";
 
@@ -45,21 +50,19 @@ interface ThreadedModule {
 }
 
 /**
- * Runs `start` (which must call `tf.setBackend("wasm")`) with the threaded wasm build enabled for
- * `threads` threads. Returns the thread count the backend reports. Throws what `start` throws.
+ * Runs `start` (which must call `tf.setBackend("wasm")`) with the threaded wasm build enabled. Returns
+ * `threads` when the backend started on shared memory (the products can then use that many threads),
+ * else 1. Throws what `start` throws.
  */
 export async function withWasmThreads(threads: number, start: () => Promise<boolean>): Promise<{ ok: boolean; threads: number }> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const wasm = require("@tensorflow/tfjs-backend-wasm") as typeof import("@tensorflow/tfjs-backend-wasm");
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const osModule = require("node:os") as { cpus: typeof os.cpus };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-wasm-threads-"));
   const mainScript = path.join(dir, "main.js");
   const workerScript = path.join(dir, "worker.js");
   const texts = new WeakMap<object, string>();
   const StockBlob = globalThis.Blob;
   const stockCreateObjectURL = URL.createObjectURL;
-  const stockCpus = osModule.cpus;
 
   // The bundle builds both scripts as Blobs; remember their text so that they can be written as files.
   class RecordingBlob extends StockBlob {
@@ -80,25 +83,21 @@ export async function withWasmThreads(threads: number, start: () => Promise<bool
     fs.writeFileSync(workerScript, `${marker}URL.createObjectURL=()=>${JSON.stringify(mainScript)};URL.revokeObjectURL=()=>{};${text.slice(marker.length)}`);
     return workerScript;
   };
-  osModule.cpus = () => {
-    const cores = stockCpus();
-    return Array.from({ length: Math.max(cores.length, 2 * threads) }, (_, i) => cores[i % cores.length]);
-  };
   tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", true);
-  wasm.setThreadsCount(threads);
+  wasm.setThreadsCount(1); // XNNPACK's pool: see the module comment
   try {
     const ok = await start();
     if (!ok) return { ok, threads: 1 };
     const module = (tf.backend() as unknown as { wasm: ThreadedModule }).wasm;
-    // The pool's threads wait for work for the life of the process; unreferenced, they do not keep
-    // Node from exiting. The emscripten pool preloads 8 workers; those beyond the count are idle.
+    // Threads the pool started wait for work for the life of the process; unreferenced, they do not
+    // keep Node from exiting. The emscripten pool preloads 8 workers, idle with a pool of one.
     module.PThread?.runningWorkers.forEach((worker) => worker.unref());
     module.PThread?.unusedWorkers.splice(0).forEach((worker) => worker.terminate());
-    return { ok, threads: wasm.getThreadsCount() };
+    const memory = memoryOf((tf.backend() as unknown as { wasm: EmscriptenModuleLike }).wasm);
+    return { ok, threads: memory && isShared(memory) ? threads : 1 };
   } finally {
     globalThis.Blob = StockBlob;
     URL.createObjectURL = stockCreateObjectURL;
-    osModule.cpus = stockCpus;
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

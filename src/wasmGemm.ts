@@ -1,0 +1,472 @@
+/**
+ * Matrix products for the wasm backend that read the operands where they lie.
+ *
+ * The stock `BatchMatMul` hands the right operand to XNNPACK as the weights of a fully-connected
+ * operator, which first re-packs it (reading it column by column) and caches the packed copy on the
+ * tensor. That pays off for inference, where the weights never change; in training every product has a
+ * new right operand (the weights change at every step, the gradients are new), so every product pays
+ * for the packing: 128 x 784 x 512 takes 1.1 ms with the packed weights cached and 2.5 ms with new ones
+ * on two threads here. The transposed products of the backward pass also need a transposed copy first.
+ *
+ * Here a product is one WebAssembly SIMD loop, generated for its shape and strides: a 4 x 8 tile of the
+ * output is kept in eight vector registers while k runs over the shared dimension, each step
+ * broadcasting four elements of the left operand and loading eight consecutive elements of a row of the
+ * right one. Any strides work for the left operand, so a transposed left operand costs nothing; a
+ * transposed right operand is handled by computing the transposed product (b a^T = (a b^T)^T) and
+ * storing it transposed. Each output element is summed in k order from 0 (or from the bias, for fused
+ * products) with separate multiplies and adds, exactly as XNNPACK's WebAssembly kernels sum it, so the
+ * results are the same to the bit.
+ *
+ * With the threaded build, the rows are split across the main thread and `threads - 1` Node workers
+ * that instantiate the same loops on the same shared memory and are woken with `Atomics`; each output
+ * element is still computed by one thread, so the thread count changes no bit.
+ *
+ * `installWasmGemm()` registers it for `BatchMatMul` and `_FusedMatMul` (bias, linear or ReLU) on the
+ * wasm backend, for float32 products without batch dimensions whose output is at least 4 x 8 and whose
+ * sizes are multiples of 4 and 8 as needed; everything else goes to the kernel registered before.
+ */
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
+import * as tf from "@tensorflow/tfjs";
+import {
+  I32,
+  V128,
+  type MemoryLike,
+  type WasmBackendLike,
+  instantiate,
+  isShared,
+  memoryModule,
+  memoryOf,
+  op,
+} from "./wasmCode";
+
+/** Rows and columns of the register tile. */
+export const TILE_ROWS = 4;
+export const TILE_COLUMNS = 8;
+/** Products with fewer multiply-adds go to the stock kernel (not worth waking threads for). */
+export const MIN_MULTIPLY_ADDS = 1 << 16;
+
+/**
+ * One generated loop: out(i, j) = [bias(j) +] sum_k a(i, k) b(k, j) [then max(., 0)] for rows i of a
+ * call and columns j < columns. Strides are in bytes; b's rows hold consecutive columns.
+ */
+export interface GemmSpec {
+  readonly columns: number;
+  readonly depth: number;
+  /** Byte distance of a(i + 1, k) from a(i, k), and of a(i, k + 1). */
+  readonly aRowStride: number;
+  readonly aDepthStride: number;
+  /** Byte distance of b(k + 1, j) from b(k, j). */
+  readonly bDepthStride: number;
+  /** Byte distances of out(i + 1, j) and out(i, j + 1) from out(i, j); 4 for the latter is a row-major store. */
+  readonly outRowStride: number;
+  readonly outColumnStride: number;
+  readonly bias: boolean;
+  readonly relu: boolean;
+}
+
+/** `gemm(a, b, out, bias, rows)`: byte offsets on the heap; rows a multiple of `TILE_ROWS`. */
+export type GemmLoop = (a: number, b: number, out: number, bias: number, rows: number) => void;
+
+/** The WebAssembly module of one loop (exported as `gemm`). */
+export function gemmModule(spec: GemmSpec, shared: boolean): Uint8Array {
+  const { columns, depth, aRowStride, aDepthStride, bDepthStride, outRowStride, outColumnStride } = spec;
+  if (columns % TILE_COLUMNS !== 0 || columns <= 0 || depth <= 0) throw new RangeError(`gemmModule: columns ${columns} (a multiple of ${TILE_COLUMNS}) and depth ${depth} must be positive.`);
+  // Parameters, then locals.
+  const [a, b, out, bias, rows] = [0, 1, 2, 3, 4];
+  const [j, i, ap, bp, apEnd, op0] = [5, 6, 7, 8, 9, 10];
+  const acc = (r: number, h: number) => 11 + 2 * r + h;
+  const [b0, b1, av] = [11 + 2 * TILE_ROWS, 12 + 2 * TILE_ROWS, 13 + 2 * TILE_ROWS];
+  const { get, set } = op;
+
+  // The accumulators start at 0, or at the bias of the tile's columns.
+  const init: number[] = [];
+  for (let r = 0; r < TILE_ROWS; r++) {
+    for (let h = 0; h < 2; h++) {
+      init.push(...(spec.bias ? [...get(bias), ...get(j), ...op.i32Add, ...op.v128Load(16 * h)] : op.v128Zero), ...set(acc(r, h)));
+    }
+  }
+  // One step of k: two vectors of b's row, then per row of the tile a broadcast element of a.
+  const step: number[] = [...get(bp), ...op.v128Load(0), ...set(b0), ...get(bp), ...op.v128Load(16), ...set(b1)];
+  for (let r = 0; r < TILE_ROWS; r++) {
+    step.push(...get(ap), ...op.v128Load32Splat(r * aRowStride), ...set(av));
+    for (let h = 0; h < 2; h++) step.push(...get(acc(r, h)), ...get(av), ...get(h === 0 ? b0 : b1), ...op.f32x4Mul, ...op.f32x4Add, ...set(acc(r, h)));
+  }
+  step.push(...get(bp), ...op.i32Const(bDepthStride), ...op.i32Add, ...set(bp));
+  step.push(...get(ap), ...op.i32Const(aDepthStride), ...op.i32Add, ...op.tee(ap), ...get(apEnd), ...op.i32Ne, ...op.brIf(0));
+  // The tile's results: vectors along a row, or single lanes when the output is stored transposed.
+  const store: number[] = [];
+  for (let r = 0; r < TILE_ROWS; r++) {
+    for (let h = 0; h < 2; h++) {
+      if (spec.relu) store.push(...get(acc(r, h)), ...op.v128Zero, ...op.f32x4Max, ...set(acc(r, h)));
+      if (outColumnStride === 4) {
+        store.push(...get(op0), ...get(acc(r, h)), ...op.v128Store(r * outRowStride + 16 * h));
+      } else {
+        for (let lane = 0; lane < 4; lane++) {
+          store.push(...get(op0), ...get(acc(r, h)), ...op.f32x4ExtractLane(lane), ...op.f32Store(r * outRowStride + (4 * h + lane) * outColumnStride));
+        }
+      }
+    }
+  }
+  const tile = [
+    // ap = a + i * aRowStride; bp = b + j; apEnd = ap + depth * aDepthStride
+    ...get(a), ...get(i), ...op.i32Const(aRowStride), ...op.i32Mul, ...op.i32Add, ...set(ap),
+    ...get(b), ...get(j), ...op.i32Add, ...set(bp),
+    ...get(ap), ...op.i32Const(depth * aDepthStride), ...op.i32Add, ...set(apEnd),
+    ...init,
+    ...op.loop, ...step, ...op.end,
+    // op0 = out + i * outRowStride + (j / 4) * outColumnStride
+    ...get(out), ...get(i), ...op.i32Const(outRowStride), ...op.i32Mul, ...op.i32Add,
+    ...get(j), ...op.i32Const(outColumnStride / 4), ...op.i32Mul, ...op.i32Add, ...set(op0),
+    ...store,
+  ];
+  // Columns outermost (a 8-column strip of b stays in the L1 cache), then rows, in tiles.
+  const body = [
+    ...op.i32Const(0), ...set(j),
+    ...op.loop,
+    ...op.i32Const(0), ...set(i),
+    ...op.block,
+    ...get(rows), ...op.i32Eqz, ...op.brIf(0),
+    ...op.loop,
+    ...tile,
+    ...get(i), ...op.i32Const(TILE_ROWS), ...op.i32Add, ...op.tee(i), ...get(rows), ...op.i32LtU, ...op.brIf(0),
+    ...op.end,
+    ...op.end,
+    // j is a byte offset into b's row: 8 floats per strip.
+    ...get(j), ...op.i32Const(4 * TILE_COLUMNS), ...op.i32Add, ...op.tee(j), ...op.i32Const(4 * columns), ...op.i32LtU, ...op.brIf(0),
+    ...op.end,
+  ];
+  return memoryModule({ name: "gemm", params: [I32, I32, I32, I32, I32], locals: [[6, I32], [2 * TILE_ROWS + 3, V128]], body }, shared);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Threads: Node workers running the same loops on the same shared memory.
+
+/** The worker: waits on its control block, compiles the loops it is sent, runs one call per wake-up. */
+const WORKER_SOURCE = `
+const { workerData, receiveMessageOnPort } = require("node:worker_threads");
+const { memory, control, port } = workerData;
+const ctl = new Int32Array(control);
+const loops = [];
+let last = 0;
+for (;;) {
+  Atomics.wait(ctl, 0, last);
+  const seq = Atomics.load(ctl, 0);
+  if (seq === last) continue;
+  last = seq;
+  if (seq === -1) break;
+  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+    loops[m.message.id] = new WebAssembly.Instance(new WebAssembly.Module(m.message.bytes), { env: { memory } }).exports.gemm;
+  }
+  try {
+    loops[ctl[2]](ctl[3], ctl[4], ctl[5], ctl[6], ctl[7]);
+    ctl[8] = 0;
+  } catch (error) {
+    ctl[8] = 1;
+  }
+  Atomics.store(ctl, 1, seq);
+  Atomics.notify(ctl, 1);
+}
+`;
+
+/** Control block slots: 0 call number (-1 stops), 1 finished call, 2 loop id, 3-7 arguments, 8 failed. */
+const CONTROL_INTS = 16;
+/** Polls of a helper's result before the main thread sleeps until it comes. */
+const SPIN_LIMIT = 100_000;
+
+interface Helper {
+  worker: Worker;
+  port: MessagePort;
+  control: Int32Array;
+  /** Loop ids already sent to this worker. */
+  sent: Set<number>;
+  calls: number;
+}
+
+/** The loops compiled for one memory, and the helper threads working on it. */
+class GemmRunner {
+  private readonly loops: GemmLoop[] = [];
+  private readonly bytes: Uint8Array[] = [];
+  private readonly ids = new Map<string, number>();
+  private helpers: Helper[] | undefined;
+
+  constructor(private readonly memory: MemoryLike) {}
+
+  /** Threads to split over: only a shared memory can be worked on by several. */
+  private get threads(): number {
+    return isShared(this.memory) ? gemmThreads : 1;
+  }
+
+  /** The id of the loop for `spec`, compiling it on first use; undefined where it cannot be compiled. */
+  loopId(spec: GemmSpec): number | undefined {
+    const key = JSON.stringify(spec);
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      const bytes = gemmModule(spec, isShared(this.memory));
+      const loop = instantiate<GemmLoop>(bytes, this.memory, "gemm");
+      if (!loop) return undefined;
+      id = this.loops.length;
+      this.loops.push(loop);
+      this.bytes.push(bytes);
+      this.ids.set(key, id);
+    }
+    return id;
+  }
+
+  /** Runs loop `id` over `rows` rows, split into tile-aligned parts across the threads. */
+  run(id: number, spec: GemmSpec, a: number, b: number, out: number, bias: number, rows: number): void {
+    const tiles = rows / TILE_ROWS;
+    const parts = Math.min(this.threads, tiles);
+    const helpers = parts > 1 ? this.startHelpers().slice(0, parts - 1) : [];
+    // Part p gets tiles [start(p), start(p + 1)); the main thread takes part 0.
+    const start = (p: number) => Math.floor((p * tiles) / parts) * TILE_ROWS;
+    helpers.forEach((helper, h) => {
+      const first = start(h + 1);
+      if (!helper.sent.has(id)) {
+        helper.port.postMessage({ id, bytes: this.bytes[id] });
+        helper.sent.add(id);
+      }
+      const args = [id, a + first * spec.aRowStride, b, out + first * spec.outRowStride, bias, start(h + 2) - first];
+      helper.control.set(args, 2);
+      helper.calls = helper.calls === 0x7fffffff ? 1 : helper.calls + 1;
+      Atomics.store(helper.control, 0, helper.calls);
+      Atomics.notify(helper.control, 0);
+    });
+    this.loops[id](a, b, out, bias, start(1));
+    let failed = false;
+    for (const helper of helpers) {
+      // The helper is about done when the main thread's share is: wait for it awake first.
+      let spins = 0;
+      for (let done = Atomics.load(helper.control, 1); done !== helper.calls; done = Atomics.load(helper.control, 1)) {
+        if (++spins > SPIN_LIMIT) Atomics.wait(helper.control, 1, done);
+      }
+      failed ||= helper.control[8] !== 0;
+    }
+    if (failed) throw new Error("A matrix-product thread failed; set VAE_WASM_THREADS=1 to run without threads.");
+  }
+
+  private startHelpers(): Helper[] {
+    this.helpers ??= [];
+    while (this.helpers.length < this.threads - 1) {
+      const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL_INTS));
+      const { port1, port2 } = new MessageChannel();
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, control: control.buffer, port: port2 }, transferList: [port2] });
+      worker.unref(); // a waiting helper must not keep the process alive
+      port1.unref();
+      this.helpers.push({ worker, port: port1, control, sent: new Set<number>(), calls: 0 });
+    }
+    return this.helpers;
+  }
+
+  /** Stops the helper threads (they are started again when needed). */
+  stop(): void {
+    for (const helper of this.helpers ?? []) {
+      Atomics.store(helper.control, 0, -1);
+      Atomics.notify(helper.control, 0);
+      helper.port.close();
+    }
+    this.helpers = undefined;
+  }
+}
+
+const runners = new Map<MemoryLike, GemmRunner>();
+let gemmThreads = 1;
+
+/**
+ * The number of threads products are split across (1 by default; the backend sets it to the threaded
+ * build's count). Only a shared memory can be worked on by several threads.
+ */
+export function setWasmGemmThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`setWasmGemmThreads: threads must be a whole number >= 1; got ${threads}.`);
+  gemmThreads = threads;
+}
+
+function runnerFor(backend: WasmBackendLike): GemmRunner | undefined {
+  const memory = memoryOf(backend.wasm);
+  if (!memory) return undefined;
+  let runner = runners.get(memory);
+  if (!runner) {
+    runner = new GemmRunner(memory);
+    runners.set(memory, runner);
+  }
+  return runner;
+}
+
+/** Stops the helper threads (they start again on the next product that uses them). */
+export function stopWasmGemmThreads(): void {
+  for (const runner of runners.values()) runner.stop();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The kernels.
+
+interface Product {
+  a: tf.TensorInfo;
+  b: tf.TensorInfo;
+  transposeA: boolean;
+  transposeB: boolean;
+  bias?: tf.TensorInfo;
+  relu: boolean;
+}
+
+/** The two trailing dimensions, if every leading one is 1 (no batch). */
+function matrixShape(x: tf.TensorInfo): [number, number] | undefined {
+  const { shape } = x;
+  if (shape.length < 2 || shape.slice(0, -2).some((d) => d !== 1)) return undefined;
+  return [shape[shape.length - 2], shape[shape.length - 1]];
+}
+
+/**
+ * Computes the product with a generated loop; undefined (nothing allocated) when it does not apply, so
+ * that the caller falls back to the previous kernel.
+ */
+export function wasmGemm(backend: WasmBackendLike, p: Product): tf.TensorInfo | undefined {
+  const aShape = matrixShape(p.a);
+  const bShape = matrixShape(p.b);
+  if (!aShape || !bShape || p.a.dtype !== "float32" || p.b.dtype !== "float32") return undefined;
+  const m = p.transposeA ? aShape[1] : aShape[0];
+  const k = p.transposeA ? aShape[0] : aShape[1];
+  const n = p.transposeB ? bShape[0] : bShape[1];
+  if (k !== (p.transposeB ? bShape[1] : bShape[0]) || m * n * k < MIN_MULTIPLY_ADDS) return undefined;
+  const outShape = [...(p.a.shape.length >= p.b.shape.length ? p.a.shape : p.b.shape).slice(0, -2), m, n];
+  const runner = runnerFor(backend);
+  if (!runner) return undefined;
+  const offset = (x: tf.TensorInfo) => backend.dataIdMap.get(x.dataId).memoryOffset;
+
+  if (!p.transposeB) {
+    // out = a b: rows of out are rows of a; b's rows hold consecutive columns.
+    if (m % TILE_ROWS !== 0 || n % TILE_COLUMNS !== 0) return undefined;
+    if (p.bias && (p.bias.dtype !== "float32" || tf.util.sizeFromShape(p.bias.shape) !== n || p.bias.shape.length > 2)) return undefined;
+    const spec: GemmSpec = {
+      columns: n,
+      depth: k,
+      aRowStride: p.transposeA ? 4 : 4 * k,
+      aDepthStride: p.transposeA ? 4 * m : 4,
+      bDepthStride: 4 * n,
+      outRowStride: 4 * n,
+      outColumnStride: 4,
+      bias: p.bias !== undefined,
+      relu: p.relu,
+    };
+    const id = runner.loopId(spec);
+    if (id === undefined) return undefined;
+    const out = backend.makeOutput(outShape, "float32");
+    runner.run(id, spec, offset(p.a), offset(p.b), offset(out), p.bias ? offset(p.bias) : 0, m);
+    calls++;
+    return out;
+  }
+
+  // out = a b^T = (b a^T)^T: rows of the loop are rows of b (columns of out), its columns rows of a,
+  // read from a^T, which is a itself when a is transposed and a transposed copy otherwise.
+  if (p.bias || p.relu || n % TILE_ROWS !== 0 || m % TILE_COLUMNS !== 0) return undefined;
+  const spec: GemmSpec = {
+    columns: m,
+    depth: k,
+    aRowStride: 4 * k,
+    aDepthStride: 4,
+    bDepthStride: 4 * m,
+    outRowStride: 4,
+    outColumnStride: 4 * n,
+    bias: false,
+    relu: false,
+  };
+  const id = runner.loopId(spec);
+  if (id === undefined) return undefined;
+  const aT = p.transposeA ? p.a : transposed(backend, p.a, m, k);
+  const out = backend.makeOutput(outShape, "float32");
+  try {
+    runner.run(id, spec, offset(p.b), offset(aT), offset(out), 0, n);
+  } finally {
+    if (aT !== p.a) backend.disposeData(aT.dataId);
+  }
+  calls++;
+  return out;
+}
+
+/** A new rows x columns matrix's transpose (columns x rows) on the heap, copied in 32 x 32 blocks. */
+function transposed(backend: WasmBackendLike, x: tf.TensorInfo, rows: number, columns: number): tf.TensorInfo {
+  const out = backend.makeOutput([columns, rows], "float32");
+  // Views only after allocating: growing the memory replaces its buffer.
+  const buffer = memoryOf(backend.wasm)?.buffer ?? backend.wasm.HEAPU8.buffer;
+  const src = new Float32Array(buffer, backend.dataIdMap.get(x.dataId).memoryOffset, rows * columns);
+  const dst = new Float32Array(buffer, backend.dataIdMap.get(out.dataId).memoryOffset, rows * columns);
+  const BLOCK = 32;
+  for (let r0 = 0; r0 < rows; r0 += BLOCK) {
+    const r1 = Math.min(r0 + BLOCK, rows);
+    for (let c0 = 0; c0 < columns; c0 += BLOCK) {
+      const c1 = Math.min(c0 + BLOCK, columns);
+      for (let r = r0; r < r1; r++) {
+        for (let c = c0; c < c1; c++) dst[c * rows + r] = src[r * columns + c];
+      }
+    }
+  }
+  return out;
+}
+
+let installed: { batchMatMul: tf.KernelConfig; fusedMatMul: tf.KernelConfig; mine: tf.KernelConfig[] } | undefined;
+let calls = 0;
+
+/** How many products the generated loops have computed in this process (for tests and benchmarks). */
+export function wasmGemmCalls(): number {
+  return calls;
+}
+
+/**
+ * Runs `fn` with the kernels that were registered before `installWasmGemm` (the stock XNNPACK products
+ * with the transposed-product fix), to compare against. Synchronous functions only.
+ */
+export function withoutWasmGemm<T>(fn: () => T): T {
+  if (!installed) return fn();
+  const { batchMatMul, fusedMatMul, mine } = installed;
+  const swap = (configs: tf.KernelConfig[]) => {
+    for (const config of configs) {
+      tf.unregisterKernel(config.kernelName, "wasm");
+      tf.registerKernel(config);
+    }
+  };
+  swap([batchMatMul, fusedMatMul]);
+  try {
+    return fn();
+  } finally {
+    swap(mine);
+  }
+}
+
+/**
+ * Registers the generated products for `BatchMatMul` and `_FusedMatMul` on the wasm backend, in front
+ * of the kernels registered so far (which still take every product these loops do not cover). Does
+ * nothing when `VAE_WASM_MATMUL_FIX=0` (the stock kernels, for comparison) or when it already ran.
+ */
+export function installWasmGemm(): void {
+  if (installed || process.env.VAE_WASM_MATMUL_FIX === "0") return;
+  const batchMatMul = tf.getKernel("BatchMatMul", "wasm");
+  const fusedMatMul = tf.getKernel("_FusedMatMul", "wasm");
+  if (!batchMatMul || !fusedMatMul) return;
+  type Attrs = { transposeA: boolean; transposeB: boolean; activation?: string };
+  const product = (inputs: tf.NamedTensorInfoMap, attrs: Attrs, bias?: tf.TensorInfo): Product => ({
+    a: inputs.a as tf.TensorInfo,
+    b: inputs.b as tf.TensorInfo,
+    transposeA: attrs.transposeA,
+    transposeB: attrs.transposeB,
+    bias,
+    relu: attrs.activation === "relu",
+  });
+  const batchMatMulFunc: tf.KernelFunc = (args) =>
+    wasmGemm(args.backend as unknown as WasmBackendLike, product(args.inputs, args.attrs as unknown as Attrs)) ?? batchMatMul.kernelFunc(args);
+  const fusedMatMulFunc: tf.KernelFunc = (args) => {
+    const attrs = args.attrs as unknown as Attrs;
+    const activation = attrs.activation ?? "linear";
+    const supported = (activation === "linear" || activation === "relu") && args.inputs.preluActivationWeights == null;
+    const bias = (args.inputs.bias as tf.TensorInfo | null | undefined) ?? undefined;
+    const out = supported ? wasmGemm(args.backend as unknown as WasmBackendLike, product(args.inputs, attrs, bias)) : undefined;
+    return out ?? fusedMatMul.kernelFunc(args);
+  };
+  const mine: tf.KernelConfig[] = [
+    { ...batchMatMul, kernelFunc: batchMatMulFunc },
+    { ...fusedMatMul, kernelFunc: fusedMatMulFunc },
+  ];
+  for (const config of mine) {
+    tf.unregisterKernel(config.kernelName, "wasm");
+    tf.registerKernel(config);
+  }
+  installed = { batchMatMul, fusedMatMul, mine };
+}
