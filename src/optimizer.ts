@@ -37,6 +37,7 @@
  * anyway (TensorFlow sets flush-to-zero for its CPU kernels; GPUs flush in shaders).
  */
 import * as tf from "@tensorflow/tfjs";
+import { type EmscriptenModuleLike, F32, I32, V128, type WasmBackendLike, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
 
 /** A named tensor, as optimizers exchange weights (`NamedTensor` is not re-exported by tfjs). */
 type NamedTensor = { name: string; tensor: tf.Tensor };
@@ -129,70 +130,6 @@ function attrsOf(attrs: tf.NamedAttrMap | undefined): KerasAdamAttrs {
 // ---------------------------------------------------------------------------------------------------
 // The wasm backend's kernel: a SIMD loop, assembled here as WebAssembly bytecode (about 500 bytes).
 
-/** WebAssembly opcodes used below (the `0xfd` prefix marks the SIMD ones, LEB128-encoded). */
-const OP = {
-  block: [0x02, 0x40],
-  loop: [0x03, 0x40],
-  end: [0x0b],
-  br: 0x0c,
-  brIf: 0x0d,
-  select: [0x1b],
-  get: 0x20,
-  set: 0x21,
-  i32Const: 0x41,
-  f32Const: 0x43,
-  f32Load: [0x2a, 0x02, 0x00],
-  f32Store: [0x38, 0x02, 0x00],
-  i32GeU: [0x4f],
-  f32Lt: [0x5d],
-  i32Add: [0x6a],
-  i32And: [0x71],
-  i32Shl: [0x74],
-  f32Abs: [0x8b],
-  f32Sqrt: [0x91],
-  f32Add: [0x92],
-  f32Sub: [0x93],
-  f32Mul: [0x94],
-  f32Div: [0x95],
-  v128Load: [0xfd, 0x00, 0x00, 0x00],
-  v128Store: [0xfd, 0x0b, 0x00, 0x00],
-  f32x4Splat: [0xfd, 0x13],
-  f32x4Lt: [0xfd, 0x43],
-  v128AndNot: [0xfd, 0x4f],
-  f32x4Abs: [0xfd, 0xe0, 0x01],
-  f32x4Sqrt: [0xfd, 0xe3, 0x01],
-  f32x4Add: [0xfd, 0xe4, 0x01],
-  f32x4Sub: [0xfd, 0xe5, 0x01],
-  f32x4Mul: [0xfd, 0xe6, 0x01],
-  f32x4Div: [0xfd, 0xe7, 0x01],
-} as const;
-
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value >>>= 7;
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-}
-
-function sleb(value: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = value & 0x7f;
-    value >>= 7;
-    if ((value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0)) return [...out, byte];
-    out.push(byte | 0x80);
-  }
-}
-
-const name = (text: string) => [...uleb(text.length), ...Array.from(text, (c) => c.charCodeAt(0))];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const vector = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const f32Bytes = (x: number) => Array.from(new Uint8Array(new Float32Array([x]).buffer));
-
 /**
  * A module importing the backend's memory (`env.memory`, shared for the threaded build) and exporting
  * `adam(n, w, m, v, g, w2, m2, v2, alpha, a1, a2, epsilon)`: byte offsets of the n-element float32
@@ -207,129 +144,85 @@ function adamModule(shared: boolean): Uint8Array {
   const [i, end4] = [12, 13]; // i32: byte offset, end of the four-at-a-time part
   const [alphaV, a1V, a2V, epsV, minV, gV, mV, vV] = [14, 15, 16, 17, 18, 19, 20, 21]; // v128
   const [gS, mS, vS] = [22, 23, 24]; // f32
-  const get = (x: number) => [OP.get, x];
-  const set = (x: number) => [OP.set, x];
-  const at = (base: number) => [...get(base), ...get(i), ...OP.i32Add]; // base + i
-  const f32Const = (x: number) => [OP.f32Const, ...f32Bytes(x)];
+  const { get, set } = op;
+  const at = (base: number) => [...get(base), ...get(i), ...op.i32Add]; // base + i
 
   const vectorLoop = [
-    ...OP.block, ...OP.loop,
-    ...get(i), ...get(end4), ...OP.i32GeU, OP.brIf, 1,
-    ...at(g), ...OP.v128Load, ...set(gV),
+    ...op.block, ...op.loop,
+    ...get(i), ...get(end4), ...op.i32GeU, ...op.brIf(1),
+    ...at(g), ...op.v128Load(), ...set(gV),
     // m2 = m + (g - m) * a1, flushed
-    ...at(m), ...OP.v128Load, ...set(mV),
-    ...get(mV), ...get(gV), ...get(mV), ...OP.f32x4Sub, ...get(a1V), ...OP.f32x4Mul, ...OP.f32x4Add, ...set(mV),
-    ...get(mV), ...get(mV), ...OP.f32x4Abs, ...get(minV), ...OP.f32x4Lt, ...OP.v128AndNot, ...set(mV),
+    ...at(m), ...op.v128Load(), ...set(mV),
+    ...get(mV), ...get(gV), ...get(mV), ...op.f32x4Sub, ...get(a1V), ...op.f32x4Mul, ...op.f32x4Add, ...set(mV),
+    ...get(mV), ...get(mV), ...op.f32x4Abs, ...get(minV), ...op.f32x4Lt, ...op.v128AndNot, ...set(mV),
     // v2 = v + (g * g - v) * a2, flushed
-    ...at(v), ...OP.v128Load, ...set(vV),
-    ...get(vV), ...get(gV), ...get(gV), ...OP.f32x4Mul, ...get(vV), ...OP.f32x4Sub, ...get(a2V), ...OP.f32x4Mul, ...OP.f32x4Add, ...set(vV),
-    ...get(vV), ...get(vV), ...OP.f32x4Abs, ...get(minV), ...OP.f32x4Lt, ...OP.v128AndNot, ...set(vV),
-    ...at(m2), ...get(mV), ...OP.v128Store,
-    ...at(v2), ...get(vV), ...OP.v128Store,
+    ...at(v), ...op.v128Load(), ...set(vV),
+    ...get(vV), ...get(gV), ...get(gV), ...op.f32x4Mul, ...get(vV), ...op.f32x4Sub, ...get(a2V), ...op.f32x4Mul, ...op.f32x4Add, ...set(vV),
+    ...get(vV), ...get(vV), ...op.f32x4Abs, ...get(minV), ...op.f32x4Lt, ...op.v128AndNot, ...set(vV),
+    ...at(m2), ...get(mV), ...op.v128Store(),
+    ...at(v2), ...get(vV), ...op.v128Store(),
     // w2 = w - (m2 * alpha) / (sqrt(v2) + epsilon)
     ...at(w2),
-    ...at(w), ...OP.v128Load,
-    ...get(mV), ...get(alphaV), ...OP.f32x4Mul,
-    ...get(vV), ...OP.f32x4Sqrt, ...get(epsV), ...OP.f32x4Add,
-    ...OP.f32x4Div, ...OP.f32x4Sub,
-    ...OP.v128Store,
-    ...get(i), OP.i32Const, ...sleb(16), ...OP.i32Add, ...set(i),
-    OP.br, 0,
-    ...OP.end, ...OP.end,
+    ...at(w), ...op.v128Load(),
+    ...get(mV), ...get(alphaV), ...op.f32x4Mul,
+    ...get(vV), ...op.f32x4Sqrt, ...get(epsV), ...op.f32x4Add,
+    ...op.f32x4Div, ...op.f32x4Sub,
+    ...op.v128Store(),
+    ...get(i), ...op.i32Const(16), ...op.i32Add, ...set(i),
+    ...op.br(0),
+    ...op.end, ...op.end,
   ];
-  const flushScalar = (x: number) => [...f32Const(0), ...get(x), ...get(x), ...OP.f32Abs, ...f32Const(MIN_NORMAL), ...OP.f32Lt, ...OP.select, ...set(x)];
+  const flushScalar = (x: number) => [...op.f32Const(0), ...get(x), ...get(x), ...op.f32Abs, ...op.f32Const(MIN_NORMAL), ...op.f32Lt, ...op.select, ...set(x)];
   const scalarLoop = [
-    ...OP.block, ...OP.loop,
-    ...get(i), ...get(n), OP.i32Const, ...sleb(2), ...OP.i32Shl, ...OP.i32GeU, OP.brIf, 1,
-    ...at(g), ...OP.f32Load, ...set(gS),
-    ...at(m), ...OP.f32Load, ...set(mS),
-    ...get(mS), ...get(gS), ...get(mS), ...OP.f32Sub, ...get(a1), ...OP.f32Mul, ...OP.f32Add, ...set(mS),
+    ...op.block, ...op.loop,
+    ...get(i), ...get(n), ...op.i32Const(2), ...op.i32Shl, ...op.i32GeU, ...op.brIf(1),
+    ...at(g), ...op.f32Load(), ...set(gS),
+    ...at(m), ...op.f32Load(), ...set(mS),
+    ...get(mS), ...get(gS), ...get(mS), ...op.f32Sub, ...get(a1), ...op.f32Mul, ...op.f32Add, ...set(mS),
     ...flushScalar(mS),
-    ...at(v), ...OP.f32Load, ...set(vS),
-    ...get(vS), ...get(gS), ...get(gS), ...OP.f32Mul, ...get(vS), ...OP.f32Sub, ...get(a2), ...OP.f32Mul, ...OP.f32Add, ...set(vS),
+    ...at(v), ...op.f32Load(), ...set(vS),
+    ...get(vS), ...get(gS), ...get(gS), ...op.f32Mul, ...get(vS), ...op.f32Sub, ...get(a2), ...op.f32Mul, ...op.f32Add, ...set(vS),
     ...flushScalar(vS),
-    ...at(m2), ...get(mS), ...OP.f32Store,
-    ...at(v2), ...get(vS), ...OP.f32Store,
+    ...at(m2), ...get(mS), ...op.f32Store(),
+    ...at(v2), ...get(vS), ...op.f32Store(),
     ...at(w2),
-    ...at(w), ...OP.f32Load,
-    ...get(mS), ...get(alpha), ...OP.f32Mul,
-    ...get(vS), ...OP.f32Sqrt, ...get(eps), ...OP.f32Add,
-    ...OP.f32Div, ...OP.f32Sub,
-    ...OP.f32Store,
-    ...get(i), OP.i32Const, ...sleb(4), ...OP.i32Add, ...set(i),
-    OP.br, 0,
-    ...OP.end, ...OP.end,
+    ...at(w), ...op.f32Load(),
+    ...get(mS), ...get(alpha), ...op.f32Mul,
+    ...get(vS), ...op.f32Sqrt, ...get(eps), ...op.f32Add,
+    ...op.f32Div, ...op.f32Sub,
+    ...op.f32Store(),
+    ...get(i), ...op.i32Const(4), ...op.i32Add, ...set(i),
+    ...op.br(0),
+    ...op.end, ...op.end,
   ];
   const body = [
-    // Locals: 2 i32, 8 v128, 3 f32.
-    ...vector([[2, 0x7f], [8, 0x7b], [3, 0x7d]]),
-    ...get(alpha), ...OP.f32x4Splat, ...set(alphaV),
-    ...get(a1), ...OP.f32x4Splat, ...set(a1V),
-    ...get(a2), ...OP.f32x4Splat, ...set(a2V),
-    ...get(eps), ...OP.f32x4Splat, ...set(epsV),
-    ...f32Const(MIN_NORMAL), ...OP.f32x4Splat, ...set(minV),
+    ...get(alpha), ...op.f32x4Splat, ...set(alphaV),
+    ...get(a1), ...op.f32x4Splat, ...set(a1V),
+    ...get(a2), ...op.f32x4Splat, ...set(a2V),
+    ...get(eps), ...op.f32x4Splat, ...set(epsV),
+    ...op.f32Const(MIN_NORMAL), ...op.f32x4Splat, ...set(minV),
     // end4 = (n & ~3) * 4 bytes
-    ...get(n), OP.i32Const, ...sleb(-4), ...OP.i32And, OP.i32Const, ...sleb(2), ...OP.i32Shl, ...set(end4),
+    ...get(n), ...op.i32Const(-4), ...op.i32And, ...op.i32Const(2), ...op.i32Shl, ...set(end4),
     ...vectorLoop,
     ...scalarLoop,
-    ...OP.end,
   ];
-  const i32 = 0x7f;
-  const f32 = 0x7d;
-  // Shared memory must declare a maximum: 65536 pages (4 GiB), the most a 32-bit memory can have.
-  const limits = shared ? [0x03, 0x00, ...uleb(65536)] : [0x00, 0x00];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vector([[0x60, ...vector([[i32], [i32], [i32], [i32], [i32], [i32], [i32], [i32], [f32], [f32], [f32], [f32]]), 0x00]])),
-    ...section(2, vector([[...name("env"), ...name("memory"), 0x02, ...limits]])),
-    ...section(3, vector([[0x00]])),
-    ...section(7, vector([[...name("adam"), 0x00, 0x00]])),
-    ...section(10, vector([[...uleb(body.length), ...body]])),
-  ]);
+  const params = [I32, I32, I32, I32, I32, I32, I32, I32, F32, F32, F32, F32];
+  return memoryModule({ name: "adam", params, locals: [[2, I32], [8, V128], [3, F32]], body }, shared);
 }
 
 type SimdAdam = (n: number, w: number, m: number, v: number, g: number, w2: number, m2: number, v2: number, alpha: number, a1: number, a2: number, epsilon: number) => void;
 
-/** The parts of the WebAssembly API used here (declared locally: tslab compiles without the DOM lib). */
-interface WebAssemblyApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-}
-
-interface MemoryLike {
-  buffer: ArrayBufferLike;
-}
-
-/** The Emscripten module of the wasm backend: its heap, and the memory object behind it. */
-interface EmscriptenModuleLike {
-  HEAPU8: Uint8Array;
-  /** Set by the threaded build. */
-  wasmMemory?: MemoryLike;
-  /** The instance's exports; the single-threaded build exports its memory there. */
-  asm?: { memory?: MemoryLike };
-}
-
 /** The SIMD loop per backend memory (null where it could not be instantiated). */
 const simdLoops = new WeakMap<object, SimdAdam | null>();
 let simdEnabled = true;
-
-function memoryOf(module: EmscriptenModuleLike): MemoryLike | undefined {
-  return module.wasmMemory ?? module.asm?.memory;
-}
 
 function simdLoopFor(module: EmscriptenModuleLike): SimdAdam | null {
   const memory = memoryOf(module);
   if (!memory) return null;
   let loop = simdLoops.get(memory);
   if (loop === undefined) {
-    try {
-      const api = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
-      const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
-      const instance = new api.Instance(new api.Module(adamModule(shared)), { env: { memory } });
-      loop = instance.exports.adam as SimdAdam;
-    } catch {
-      loop = null; // no WebAssembly SIMD here: the JavaScript loop does the work
-    }
+    // Null where there is no WebAssembly SIMD: the JavaScript loop does the work.
+    loop = instantiate<SimdAdam>(adamModule(isShared(memory)), memory, "adam");
     simdLoops.set(memory, loop);
   }
   return loop;
@@ -351,13 +244,6 @@ export function kerasAdamWasmLoop(): "simd" | "javascript" | undefined {
   if (tf.getBackend() !== "wasm") return undefined;
   const module = (tf.engine().backend as unknown as WasmBackendLike).wasm;
   return simdEnabled && simdLoopFor(module) ? "simd" : "javascript";
-}
-
-/** What the kernel uses of the wasm backend (`BackendWasm` in tfjs-backend-wasm). */
-interface WasmBackendLike {
-  wasm: EmscriptenModuleLike;
-  dataIdMap: { get(dataId: object): { memoryOffset: number } };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
 const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {

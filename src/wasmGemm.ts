@@ -172,6 +172,8 @@ for (;;) {
 const CONTROL_INTS = 16;
 /** Polls of a helper's result before the main thread sleeps until it comes. */
 const SPIN_LIMIT = 100_000;
+/** A helper that has not answered by then is taken for dead (a product takes milliseconds). */
+const HELPER_TIMEOUT_MS = 60_000;
 
 interface Helper {
   worker: Worker;
@@ -237,7 +239,11 @@ class GemmRunner {
       // The helper is about done when the main thread's share is: wait for it awake first.
       let spins = 0;
       for (let done = Atomics.load(helper.control, 1); done !== helper.calls; done = Atomics.load(helper.control, 1)) {
-        if (++spins > SPIN_LIMIT) Atomics.wait(helper.control, 1, done);
+        if (++spins <= SPIN_LIMIT) continue;
+        if (Atomics.wait(helper.control, 1, done, HELPER_TIMEOUT_MS) === "timed-out") {
+          this.stop();
+          throw new Error(`A matrix-product thread gave no result within ${HELPER_TIMEOUT_MS / 1000} s; set VAE_WASM_THREADS=1 to run without threads.`);
+        }
       }
       failed ||= helper.control[8] !== 0;
     }

@@ -34,7 +34,7 @@ const values = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1,
 
 function run(c: Case, a: tf.Tensor2D, b: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
   if (!c.bias && !c.relu) return tf.matMul(a, b, c.transposeA, c.transposeB);
-  return tf.fused.matMul({ a, b, transposeA: c.transposeA, transposeB: c.transposeB, bias, activation: c.relu ? "relu" : "linear" });
+  return tf.fused.matMul({ a, b, transposeA: c.transposeA, transposeB: c.transposeB, bias, activation: c.relu ? "relu" : "linear" }) as tf.Tensor2D;
 }
 
 /**
