@@ -4,8 +4,8 @@
  * `cpu`. `VAE_BACKEND=tensorflow|wasm|cpu` forces one. Introduced in every notebook's first cell.
  */
 import * as tf from "@tensorflow/tfjs";
-import { wasmThreadCount, withWasmThreads } from "./wasmThreads";
 import { installWasmGemm, setWasmGemmThreads } from "./wasmGemm";
+import { wasmThreadCount, withWasmThreads } from "./wasmThreads";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export const BACKEND_ENV = "VAE_BACKEND";
@@ -135,7 +135,9 @@ let matMulFixed = false;
  * dx = dy W^T). This re-registers the kernel so that it transposes the operand explicitly with the wasm
  * `Transpose` kernel and then runs the stock kernel untransposed: the same numbers, about 3x faster
  * training; where the transposed operand is a large weight matrix, the product is computed the other
- * way round instead. Nothing changes for other backends or in the training code.
+ * way round instead. Nothing changes for other backends or in the training code. The large products of
+ * training are taken before they get here by `src/wasmGemm.ts` (installed after this fix); this fix
+ * serves the shapes those loops do not cover.
  */
 export function installWasmMatMulFix(): void {
   // VAE_WASM_MATMUL_FIX=0 keeps the stock kernel, to measure the difference (npm run bench).
