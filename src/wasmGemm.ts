@@ -341,7 +341,8 @@ export function wasmGemm(backend: WasmBackendLike, p: Product): tf.TensorInfo | 
   if (!p.transposeB) {
     // out = a b: rows of out are rows of a; b's rows hold consecutive columns.
     if (m % TILE_ROWS !== 0 || n % TILE_COLUMNS !== 0) return undefined;
-    if (p.bias && (p.bias.dtype !== "float32" || tf.util.sizeFromShape(p.bias.shape) !== n || p.bias.shape.length > 2)) return undefined;
+    // A bias along the columns only ([n] or [1, n]); other broadcasts go to the stock kernel.
+    if (p.bias && (p.bias.dtype !== "float32" || tf.util.sizeFromShape(p.bias.shape) !== n || p.bias.shape[p.bias.shape.length - 1] !== n || p.bias.shape.length > 2)) return undefined;
     const spec: GemmSpec = {
       columns: n,
       depth: k,
