@@ -37,7 +37,7 @@
  * anyway (TensorFlow sets flush-to-zero for its CPU kernels; GPUs flush in shaders).
  */
 import * as tf from "@tensorflow/tfjs";
-import { type EmscriptenModuleLike, F32, I32, V128, type WasmBackendLike, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
+import { type EmscriptenModuleLike, F32, I32, V128, type WasmBackendLike, heapBuffer, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
 
 /** A named tensor, as optimizers exchange weights (`NamedTensor` is not re-exported by tfjs). */
 type NamedTensor = { name: string; tensor: tf.Tensor };
@@ -262,9 +262,8 @@ const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
     simd(size, w, m, v, g, w2, m2, v2, alpha, 1 - beta1, 1 - beta2, epsilon);
     return outputs;
   }
-  // Views only now: allocating may have grown the memory and replaced its buffer. The threaded build's
-  // memory is a SharedArrayBuffer that another thread may have grown, so ask the memory itself.
-  const buffer = memoryOf(wasm.wasm)?.buffer ?? wasm.wasm.HEAPU8.buffer;
+  // Views only now: allocating may have grown the memory and replaced its buffer.
+  const buffer = heapBuffer(wasm.wasm);
   const view = (offset: number) => new Float32Array(buffer, offset, size);
   const [w, m, v, g] = inputOffsets.map(view);
   const [w2, m2, v2] = outputOffsets.map(view);

@@ -148,6 +148,14 @@ export function memoryOf(module: EmscriptenModuleLike): MemoryLike | undefined {
   return module.wasmMemory ?? module.asm?.memory;
 }
 
+/**
+ * The heap's current buffer. Ask only after allocating: growing the memory replaces the buffer, and in
+ * the threaded build another thread may have grown it, so the memory object itself is asked.
+ */
+export function heapBuffer(module: EmscriptenModuleLike): ArrayBufferLike {
+  return memoryOf(module)?.buffer ?? module.HEAPU8.buffer;
+}
+
 /** Whether the memory is shared between threads (the threaded build). */
 export function isShared(memory: MemoryLike): boolean {
   return typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;

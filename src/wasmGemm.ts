@@ -32,6 +32,7 @@ import {
   V128,
   type MemoryLike,
   type WasmBackendLike,
+  heapBuffer,
   instantiate,
   isShared,
   memoryModule,
@@ -393,7 +394,7 @@ export function wasmGemm(backend: WasmBackendLike, p: Product): tf.TensorInfo | 
 function transposed(backend: WasmBackendLike, x: tf.TensorInfo, rows: number, columns: number): tf.TensorInfo {
   const out = backend.makeOutput([columns, rows], "float32");
   // Views only after allocating: growing the memory replaces its buffer.
-  const buffer = memoryOf(backend.wasm)?.buffer ?? backend.wasm.HEAPU8.buffer;
+  const buffer = heapBuffer(backend.wasm);
   const src = new Float32Array(buffer, backend.dataIdMap.get(x.dataId).memoryOffset, rows * columns);
   const dst = new Float32Array(buffer, backend.dataIdMap.get(out.dataId).memoryOffset, rows * columns);
   const BLOCK = 32;
