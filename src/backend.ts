@@ -4,7 +4,8 @@
  * `cpu`. `VAE_BACKEND=tensorflow|wasm|cpu` forces one. Introduced in every notebook's first cell.
  */
 import * as tf from "@tensorflow/tfjs";
-import { installWasmGemm, setWasmGemmThreads } from "./wasmGemm";
+import type { WasmBackendLike } from "./wasmCode";
+import { installWasmGemm, setWasmGemmThreads, startWasmGemmThreads } from "./wasmGemm";
 import { wasmThreadCount, withWasmThreads } from "./wasmThreads";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
@@ -34,6 +35,9 @@ function loadNative(): string | undefined {
   }
 }
 
+/** How long the threaded build and its product threads may take to start before the backend gives up on threads. */
+const THREAD_START_TIMEOUT_MS = 30_000;
+
 /** Threads the wasm backend started with, and why only one when the threaded build failed to start. */
 let wasmThreads = { count: 1, note: "" };
 
@@ -48,10 +52,16 @@ async function tryBackend(name: BackendName, threads: number): Promise<string | 
     installWasmGemm();
     if (threads > 1 && !("wasm" in (tf.engine() as unknown as { registry: object }).registry)) {
       try {
-        const started = await withWasmThreads(threads, () => tf.setBackend("wasm"));
+        const started = await withWasmThreads(threads, () => tf.setBackend("wasm"), THREAD_START_TIMEOUT_MS);
         if (started.ok) {
-          wasmThreads = { count: started.threads, note: "" };
           setWasmGemmThreads(started.threads);
+          // The product threads are started now, not at the first product, so that training uses them
+          // from its first step; if they do not come up, the products stay on the main thread.
+          const ready = started.threads === 1 || (await startWasmGemmThreads(tf.backend() as unknown as WasmBackendLike, THREAD_START_TIMEOUT_MS));
+          if (!ready) setWasmGemmThreads(1);
+          wasmThreads = ready
+            ? { count: started.threads, note: "" }
+            : { count: 1, note: `the matrix-product threads did not start within ${THREAD_START_TIMEOUT_MS / 1000} s` };
           return undefined;
         }
         wasmThreads = { count: 1, note: "the threaded build did not start" };

@@ -8,10 +8,14 @@ import type { Browser } from "playwright-core";
 export const CHROMIUM_ENV = "CHROMIUM_PATH";
 const CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable"];
 
-/** Extra flags (playwright adds --headless) that keep Chromium quiet on a machine without a network (no background connections). */
+/**
+ * Extra flags (playwright adds --headless): no background connections on a machine without a network,
+ * and shared memory in /tmp rather than /dev/shm, which containers often keep small.
+ */
 export const CHROMIUM_ARGS = Object.freeze([
   "--no-sandbox",
   "--disable-gpu",
+  "--disable-dev-shm-usage",
   "--disable-quic",
   "--no-first-run",
   "--disable-background-networking",

@@ -193,8 +193,11 @@ export class KernelClient {
     }
   }
 
-  /** Runs one cell's code and waits for its reply and for the kernel to go idle. */
-  async execute(code: string): Promise<ExecuteResult> {
+  /**
+   * Runs one cell's code and waits for its reply and for the kernel to go idle. With `timeoutMs`, a cell
+   * still running by then stops the kernel and comes back as an error naming the limit.
+   */
+  async execute(code: string, timeoutMs?: number): Promise<ExecuteResult> {
     if (this.exited) throw new Error(`Cannot execute: ${this.exited}.\n${this.kernelLog}`);
     const request = this.message("execute_request", { code, silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true });
     const pending: Pending = { outputs: [], stderr: "", idle: () => undefined };
@@ -202,9 +205,24 @@ export class KernelClient {
     const reply = new Promise<Message | undefined>((resolve) => this.replies.set(request.header.msg_id, resolve));
     this.pending.set(request.header.msg_id, pending);
     await this.send(request);
-    const [message] = await Promise.all([reply, idle]);
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<"timeout">((resolve) => {
+      if (timeoutMs !== undefined && timeoutMs > 0) timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    const settled = await Promise.race([Promise.all([reply, idle]), limit]).finally(() => clearTimeout(timer));
     this.pending.delete(request.header.msg_id);
     this.replies.delete(request.header.msg_id);
+    if (settled === "timeout") {
+      this.process.kill("SIGKILL");
+      const seconds = (timeoutMs as number) / 1000;
+      return {
+        status: "error",
+        executionCount: null,
+        outputs: pending.outputs,
+        stderr: `${pending.stderr}The cell was still running after ${seconds} s, so the kernel was stopped (raise the limit with --cell-timeout or VAE_CELL_TIMEOUT).\n${this.kernelLog}`,
+      };
+    }
+    const [message] = settled;
     if (!message) {
       return { status: "error", executionCount: null, outputs: pending.outputs, stderr: `${pending.stderr}${this.exited ?? "the kernel died"}\n${this.kernelLog}` };
     }

@@ -1,8 +1,9 @@
 /**
  * Per-coefficient lock files, so that two processes running the same sweep never train (and write)
  * the same coefficient at once: the second skips to other coefficients and later reads the first's
- * result from the cache. A lock names its owner's pid; a lock whose owner is dead (a killed run) is
- * stale and is taken over.
+ * result from the cache. A lock names its owner's pid (and, on Linux, its start time); a lock whose
+ * owner is dead (a killed run), a zombie, or a later process given the same pid is stale and is taken
+ * over.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -11,15 +12,39 @@ export interface LockInfo {
   readonly pid: number;
   readonly host: string;
   readonly createdAt: string;
+  /** The owner's start time in clock ticks since boot (Linux), which tells it from a later process given the same pid. */
+  readonly startTime?: number;
 }
 
-function alive(pid: number): boolean {
+/** A process's state letter and start time from /proc/PID/stat; undefined where there is no /proc. */
+export function procStat(pid: number): { state: string; startTime: number } | undefined {
+  let text: string;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    text = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
   }
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after its last ")".
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return { state: fields[0], startTime: Number(fields[19]) };
+}
+
+/**
+ * Whether the lock's owner still runs: a pid that answers signal 0, is not a zombie (exited, not yet
+ * reaped: it will never release its lock) and, where the lock recorded it, started when the owner did
+ * (pids are reused).
+ */
+function alive(info: LockInfo): boolean {
+  try {
+    process.kill(info.pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  const stat = procStat(info.pid);
+  // No /proc (not Linux): signal 0 is all there is to go by. On Linux a pid without an entry is gone.
+  if (!stat) return !fs.existsSync("/proc/self/stat");
+  if (stat.state === "Z" || stat.state === "X") return false;
+  return info.startTime === undefined || info.startTime === stat.startTime;
 }
 
 export function readLock(file: string): LockInfo | undefined {
@@ -40,7 +65,7 @@ export function isStale(file: string): boolean {
       return true;
     }
   }
-  return info.host === os.hostname() && !alive(info.pid);
+  return info.host === os.hostname() && !alive(info);
 }
 
 /**
@@ -48,7 +73,7 @@ export function isStale(file: string): boolean {
  * The returned function releases it.
  */
 export function tryLock(file: string): (() => void) | undefined {
-  const info: LockInfo = { pid: process.pid, host: os.hostname(), createdAt: new Date().toISOString() };
+  const info: LockInfo = { pid: process.pid, host: os.hostname(), createdAt: new Date().toISOString(), startTime: procStat(process.pid)?.startTime };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(file, JSON.stringify(info), { flag: "wx" });

@@ -80,13 +80,27 @@ export interface ExecutedNotebook {
   readonly seconds: number;
 }
 
+export const CELL_TIMEOUT_ENV = "VAE_CELL_TIMEOUT";
+/** The default limit on one cell: the tutorial's sweep takes minutes on wasm, hours on the cpu backend. */
+export const DEFAULT_CELL_TIMEOUT_SECONDS = 4 * 3600;
+
+/** Seconds a cell may run: `VAE_CELL_TIMEOUT` if set (0 means no limit), else the default. */
+export function cellTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[CELL_TIMEOUT_ENV];
+  if (raw === undefined || raw.trim() === "") return DEFAULT_CELL_TIMEOUT_SECONDS;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${CELL_TIMEOUT_ENV} must be a number of seconds >= 0 (0: no limit); got "${raw}".`);
+  return value;
+}
+
 /**
  * Executes one notebook in a fresh kernel. `env` reaches the kernel (for example VAE_PROFILE=quick).
- * Throws `CellError` at the first failing cell, after writing the partial executed copy.
+ * Throws `CellError` at the first failing cell, or the first that runs longer than
+ * `cellTimeoutSeconds` (default `VAE_CELL_TIMEOUT`, else 4 hours), after writing the partial executed copy.
  */
 export async function executeNotebook(
   file: string,
-  options: { outDir?: string; env?: NodeJS.ProcessEnv; log?: (line: string) => void } = {},
+  options: { outDir?: string; env?: NodeJS.ProcessEnv; log?: (line: string) => void; cellTimeoutSeconds?: number } = {},
 ): Promise<ExecutedNotebook> {
   const started = performance.now();
   const outDir = options.outDir ?? NOTEBOOK_BUILD_DIR;
@@ -104,7 +118,7 @@ export async function executeNotebook(
       if (cell.cell_type !== "code") continue;
       const code = cellSource(cell);
       const cellStarted = performance.now();
-      const result = await kernel.execute(code);
+      const result = await kernel.execute(code, 1000 * (options.cellTimeoutSeconds ?? cellTimeoutFromEnv()));
       cell.outputs = result.outputs;
       cell.execution_count = result.executionCount;
       if (result.status !== "ok") {

@@ -6,6 +6,9 @@ import type { Browser, Page } from "playwright-core";
 import { findChromium, launchChromium } from "./browser";
 import { plotlySource, type Figure } from "./plot";
 
+/** A figure takes about a second to draw; one that takes this long will not come. */
+const RENDER_TIMEOUT_MS = 120_000;
+
 export class FigureRenderer {
   private constructor(
     private readonly browser: Browser,
@@ -30,13 +33,19 @@ export class FigureRenderer {
   async png(figure: Figure, scale = 1): Promise<Uint8Array> {
     const width = (figure.layout.width as number | undefined) ?? 700;
     const height = (figure.layout.height as number | undefined) ?? 500;
-    const dataUrl = await this.page.evaluate(
+    const drawing = this.page.evaluate(
       async ({ data, layout, width, height, scale }) => {
         const plotly = (globalThis as unknown as { Plotly: { toImage(fig: unknown, options: unknown): Promise<string> } }).Plotly;
         return plotly.toImage({ data, layout }, { format: "png", width, height, scale });
       },
       { data: figure.data, layout: figure.layout, width, height, scale },
     );
+    // playwright puts no limit on evaluate: a browser that stops answering must not stall a notebook.
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Chromium drew no PNG within ${RENDER_TIMEOUT_MS / 1000} s (set VAE_STATIC_IMAGES=0 to skip the static images).`)), RENDER_TIMEOUT_MS);
+    });
+    const dataUrl = await Promise.race([drawing, limit]).finally(() => clearTimeout(timer));
     return Buffer.from(dataUrl.slice(dataUrl.indexOf(",") + 1), "base64");
   }
 

@@ -142,39 +142,54 @@ export function gemmModule(spec: GemmSpec, shared: boolean): Uint8Array {
 // ---------------------------------------------------------------------------------------------------
 // Threads: Node workers running the same loops on the same shared memory.
 
-/** The worker: waits on its control block, compiles the loops it is sent, runs one call per wake-up. */
+/**
+ * The worker: says it is ready, then waits on its control block, compiles the loops it is sent and runs
+ * one call per wake-up. Whatever goes wrong is reported in the control block (slot 8 for one call, slot 9
+ * for the thread itself), so that the main thread never waits for a helper that is gone.
+ */
 const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require("node:worker_threads");
 const { memory, control, port } = workerData;
 const ctl = new Int32Array(control);
 const loops = [];
 let last = 0;
-for (;;) {
-  Atomics.wait(ctl, 0, last);
-  const seq = Atomics.load(ctl, 0);
-  if (seq === last) continue;
-  last = seq;
-  if (seq === -1) break;
-  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
-    loops[m.message.id] = new WebAssembly.Instance(new WebAssembly.Module(m.message.bytes), { env: { memory } }).exports.gemm;
+Atomics.store(ctl, 9, 1);
+try {
+  for (;;) {
+    Atomics.wait(ctl, 0, last);
+    const seq = Atomics.load(ctl, 0);
+    if (seq === last) continue;
+    last = seq;
+    if (seq === -1) break;
+    try {
+      for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+        loops[m.message.id] = new WebAssembly.Instance(new WebAssembly.Module(m.message.bytes), { env: { memory } }).exports.gemm;
+      }
+      loops[ctl[2]](ctl[3], ctl[4], ctl[5], ctl[6], ctl[7]);
+      ctl[8] = 0;
+    } catch (error) {
+      ctl[8] = 1;
+    }
+    Atomics.store(ctl, 1, seq);
+    Atomics.notify(ctl, 1);
   }
-  try {
-    loops[ctl[2]](ctl[3], ctl[4], ctl[5], ctl[6], ctl[7]);
-    ctl[8] = 0;
-  } catch (error) {
-    ctl[8] = 1;
-  }
-  Atomics.store(ctl, 1, seq);
+} finally {
+  Atomics.store(ctl, 9, 2);
   Atomics.notify(ctl, 1);
 }
 `;
 
-/** Control block slots: 0 call number (-1 stops), 1 finished call, 2 loop id, 3-7 arguments, 8 failed. */
+/**
+ * Control block slots: 0 call number (-1 stops), 1 finished call, 2 loop id, 3-7 arguments, 8 the call
+ * failed, 9 the helper's state (0 starting, 1 ready, 2 gone).
+ */
 const CONTROL_INTS = 16;
 /** Polls of a helper's result before the main thread sleeps until it comes. */
 const SPIN_LIMIT = 100_000;
 /** A helper that has not answered by then is taken for dead (a product takes milliseconds). */
 const HELPER_TIMEOUT_MS = 60_000;
+const READY = 1;
+const GONE = 2;
 
 interface Helper {
   worker: Worker;
@@ -194,9 +209,18 @@ class GemmRunner {
 
   constructor(private readonly memory: MemoryLike) {}
 
+  private abandoned = false;
+
   /** Threads to split over: only a shared memory can be worked on by several. */
   private get threads(): number {
-    return isShared(this.memory) ? gemmThreads : 1;
+    return isShared(this.memory) && !this.abandoned ? gemmThreads : 1;
+  }
+
+  /** Stops the helpers for good in this process, saying why once (results do not change). */
+  private abandonThreads(why: string): void {
+    this.stop();
+    this.abandoned = true;
+    process.emitWarning(`${why}; the matrix products go on in one thread (same results, slower). Set VAE_WASM_THREADS=1 to start without threads.`);
   }
 
   /** The id of the loop for `spec`, compiling it on first use; undefined where it cannot be compiled. */
@@ -215,14 +239,20 @@ class GemmRunner {
     return id;
   }
 
-  /** Runs loop `id` over `rows` rows, split into tile-aligned parts across the threads. */
+  /**
+   * Runs loop `id` over `rows` rows, split into tile-aligned parts across the main thread and the helpers
+   * that are ready. A helper still starting up (Node workers take tens of milliseconds) or gone is not
+   * waited for: the main thread takes its share, so a product never depends on a thread starting.
+   */
   run(id: number, spec: GemmSpec, a: number, b: number, out: number, bias: number, rows: number): void {
     const tiles = rows / TILE_ROWS;
-    const parts = Math.min(this.threads, tiles);
-    const helpers = parts > 1 ? this.startHelpers().slice(0, parts - 1) : [];
+    const wanted = Math.min(this.threads, tiles);
+    const helpers = wanted > 1 ? this.startHelpers().filter((h) => Atomics.load(h.control, 9) === READY).slice(0, wanted - 1) : [];
+    const parts = helpers.length + 1;
+    this.lastParts = parts;
     // Part p gets tiles [start(p), start(p + 1)); the main thread takes part 0.
     const start = (p: number) => Math.floor((p * tiles) / parts) * TILE_ROWS;
-    helpers.forEach((helper, h) => {
+    const shares = helpers.map((helper, h) => {
       const first = start(h + 1);
       if (!helper.sent.has(id)) {
         helper.port.postMessage({ id, bytes: this.bytes[id] });
@@ -233,23 +263,58 @@ class GemmRunner {
       helper.calls = helper.calls === 0x7fffffff ? 1 : helper.calls + 1;
       Atomics.store(helper.control, 0, helper.calls);
       Atomics.notify(helper.control, 0);
+      return args;
     });
     this.loops[id](a, b, out, bias, start(1));
-    let failed = false;
-    for (const helper of helpers) {
+    let lost: string | undefined;
+    for (const [h, helper] of helpers.entries()) {
       // The helper is about done when the main thread's share is: wait for it awake first.
       let spins = 0;
-      for (let done = Atomics.load(helper.control, 1); done !== helper.calls; done = Atomics.load(helper.control, 1)) {
-        if (++spins <= SPIN_LIMIT) continue;
-        if (Atomics.wait(helper.control, 1, done, HELPER_TIMEOUT_MS) === "timed-out") {
-          this.stop();
-          throw new Error(`A matrix-product thread gave no result within ${HELPER_TIMEOUT_MS / 1000} s; set VAE_WASM_THREADS=1 to run without threads.`);
+      const waitedSince = Date.now();
+      let done = Atomics.load(helper.control, 1);
+      while (done !== helper.calls && Atomics.load(helper.control, 9) !== GONE) {
+        if (++spins > SPIN_LIMIT) {
+          Atomics.wait(helper.control, 1, done, 1000);
+          if (Date.now() - waitedSince > HELPER_TIMEOUT_MS) {
+            // It may still write into the output, so its share cannot be taken over: give up.
+            this.stop();
+            throw new Error(`A matrix-product thread gave no result within ${HELPER_TIMEOUT_MS / 1000} s; set VAE_WASM_THREADS=1 to run without threads.`);
+          }
         }
+        done = Atomics.load(helper.control, 1);
       }
-      failed ||= helper.control[8] !== 0;
+      if (done !== helper.calls || helper.control[8] !== 0) {
+        // The call failed, or the thread ended; either way it writes nothing more: compute its share here.
+        const [, partA, partB, partOut, partBias, partRows] = shares[h];
+        this.loops[id](partA, partB, partOut, partBias, partRows);
+        lost = done !== helper.calls ? "a matrix-product thread ended unexpectedly" : "a matrix-product thread failed";
+      }
     }
-    if (failed) throw new Error("A matrix-product thread failed; set VAE_WASM_THREADS=1 to run without threads.");
+    if (lost) this.abandonThreads(lost);
   }
+
+  /**
+   * Starts the helpers and waits, without blocking the event loop, until each says it is ready. False
+   * (and no threads from then on) when one ended or `timeoutMs` passed first.
+   */
+  async startThreads(timeoutMs: number): Promise<boolean> {
+    if (this.threads < 2) return this.threads === gemmThreads;
+    const helpers = this.startHelpers();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const states = helpers.map((h) => Atomics.load(h.control, 9));
+      if (states.every((state) => state === READY)) return true;
+      if (states.includes(GONE) || Date.now() > deadline) {
+        this.stop();
+        this.abandoned = true;
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  /** Parts the last product was split into (1: the main thread alone). */
+  lastParts = 1;
 
   private startHelpers(): Helper[] {
     this.helpers ??= [];
@@ -296,6 +361,21 @@ function runnerFor(backend: WasmBackendLike): GemmRunner | undefined {
     runners.set(memory, runner);
   }
   return runner;
+}
+
+/**
+ * Starts the matrix-product threads of the backend's memory and resolves once they are ready to take
+ * work: true then, false when they did not start within `timeoutMs` (the products then stay on the
+ * main thread, with the same results). Products never wait for threads that are still starting.
+ */
+export async function startWasmGemmThreads(backend: WasmBackendLike, timeoutMs = 20_000): Promise<boolean> {
+  const runner = runnerFor(backend);
+  return runner ? runner.startThreads(timeoutMs) : gemmThreads === 1;
+}
+
+/** Into how many parts (threads) the last product on the backend's memory was split. */
+export function lastWasmGemmParts(backend: WasmBackendLike): number {
+  return runnerFor(backend)?.lastParts ?? 1;
 }
 
 /** Stops the helper threads (they start again on the next product that uses them). */

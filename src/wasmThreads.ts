@@ -52,9 +52,9 @@ interface ThreadedModule {
 /**
  * Runs `start` (which must call `tf.setBackend("wasm")`) with the threaded wasm build enabled. Returns
  * `threads` when the backend started on shared memory (the products can then use that many threads),
- * else 1. Throws what `start` throws.
+ * else 1. Throws what `start` throws, or a timeout error after `timeoutMs`.
  */
-export async function withWasmThreads(threads: number, start: () => Promise<boolean>): Promise<{ ok: boolean; threads: number }> {
+export async function withWasmThreads(threads: number, start: () => Promise<boolean>, timeoutMs = 30_000): Promise<{ ok: boolean; threads: number }> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const wasm = require("@tensorflow/tfjs-backend-wasm") as typeof import("@tensorflow/tfjs-backend-wasm");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-wasm-threads-"));
@@ -86,7 +86,13 @@ export async function withWasmThreads(threads: number, start: () => Promise<bool
   tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", true);
   wasm.setThreadsCount(1); // XNNPACK's pool: see the module comment
   try {
-    const ok = await start();
+    // The build waits for its worker threads to load before it starts; should one never load, give up
+    // (the caller then starts the single-threaded build) instead of waiting forever.
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`it did not start within ${timeoutMs / 1000} s`)), timeoutMs);
+    });
+    const ok = await Promise.race([start(), timedOut]).finally(() => clearTimeout(timer));
     if (!ok) return { ok, threads: 1 };
     const module = (tf.backend() as unknown as { wasm: ThreadedModule }).wasm;
     // Threads the pool started wait for work for the life of the process; unreferenced, they do not

@@ -35,7 +35,7 @@ test("every notebook executes headlessly in the project's tslab kernel, with no 
   const files = listNotebooks();
   assert.deepEqual(files.map((f) => path.basename(f)), ["01-normal-samples.ipynb", "02-model.ipynb", "03-kl-sweep.ipynb", "04-analysis.ipynb"]);
   for (const file of files) {
-    const done = await executeNotebook(file, { env });
+    const done = await executeNotebook(file, { env, cellTimeoutSeconds: 600, log: (line) => console.error(line) });
     executed.set(path.basename(file, ".ipynb"), done.notebook);
     assert.ok(fs.existsSync(done.ipynbPath) && fs.existsSync(done.htmlPath));
     assert.equal(outputs(done.notebook).filter((o) => o.output_type === "error").length, 0);
@@ -129,6 +129,22 @@ test("a failing cell stops the run with the notebook, the cell and tslab's error
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test("a cell that runs past the time limit stops the kernel and the run, naming the cell and the limit", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-nb-"));
+  const file = path.join(dir, "slow.ipynb");
+  const cell = (source: string) => ({ cell_type: "code", source, metadata: {}, outputs: [], execution_count: null });
+  fs.writeFileSync(file, JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: {}, cells: [cell('console.log("first")'), cell("await new Promise((resolve) => setTimeout(resolve, 600_000));")] }));
+  const started = performance.now();
+  await assert.rejects(executeNotebook(file, { outDir: dir, env, cellTimeoutSeconds: 3 }), (error: unknown) => {
+    assert.ok(error instanceof CellError);
+    assert.match(error.message, /slow\.ipynb, cell 2 failed/);
+    assert.match(error.message, /still running after 3 s, so the kernel was stopped/);
+    return true;
+  });
+  assert.ok(performance.now() - started < 60_000, "the run did not wait for the cell");
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test("jupyter nbconvert --execute runs the notebooks with the same kernelspec", async (t) => {
   const probe = spawnSync("jupyter-nbconvert", ["--version"], { encoding: "utf8" });
   if (probe.status !== 0) return t.skip("jupyter nbconvert is not installed (Debian: apt-get install jupyter-nbconvert python3-nbclient)");
@@ -136,10 +152,10 @@ test("jupyter nbconvert --execute runs the notebooks with the same kernelspec", 
   for (const file of listNotebooks()) {
     const run = spawnSync(
       "jupyter-nbconvert",
-      ["--to", "notebook", "--execute", "--ExecutePreprocessor.kernel_name=vae-tslab", "--ExecutePreprocessor.timeout=600", "--output-dir", out, file],
-      { encoding: "utf8", env: { ...process.env, ...env, VAE_STATIC_IMAGES: "0", JUPYTER_PATH: path.join(PROJECT_ROOT, "jupyter") } },
+      ["--to", "notebook", "--execute", "--ExecutePreprocessor.kernel_name=vae-tslab", "--ExecutePreprocessor.timeout=300", "--output-dir", out, file],
+      { encoding: "utf8", env: { ...process.env, ...env, VAE_STATIC_IMAGES: "0", JUPYTER_PATH: path.join(PROJECT_ROOT, "jupyter") }, timeout: 600_000 },
     );
-    assert.equal(run.status, 0, `${path.basename(file)}: ${run.stderr}`);
+    assert.equal(run.status, 0, `${path.basename(file)}: ${run.error ?? ""} ${run.stderr}`);
     const notebook = JSON.parse(fs.readFileSync(path.join(out, path.basename(file)), "utf8")) as Notebook;
     assert.ok(figureTitles(notebook).length > 0, `${path.basename(file)} shows figures under nbconvert`);
   }

@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { type BackendInfo, initBackend } from "../src/backend";
-import { MIN_MULTIPLY_ADDS, setWasmGemmThreads, stopWasmGemmThreads, wasmGemmCalls, withoutWasmGemm } from "../src/wasmGemm";
+import type { WasmBackendLike } from "../src/wasmCode";
+import {
+  MIN_MULTIPLY_ADDS,
+  lastWasmGemmParts,
+  setWasmGemmThreads,
+  startWasmGemmThreads,
+  stopWasmGemmThreads,
+  wasmGemmCalls,
+  withoutWasmGemm,
+} from "../src/wasmGemm";
 
 let info: BackendInfo;
 before(async () => {
@@ -118,17 +127,20 @@ test("shapes the loops do not cover (rows not a multiple of 4, columns not of 8,
   assert.ok(8 * 8 * 8 < MIN_MULTIPLY_ADDS);
 });
 
-test("the result does not depend on the number of threads, to the bit (rows split unevenly)", (t) => {
+test("the result does not depend on the number of threads, to the bit (rows split unevenly)", async (t) => {
   if (info.threads < 2) return t.skip(`one thread here (${info.reason}); nothing to split`);
   const a = values([132, 300], 5) as tf.Tensor2D; // 33 tiles of 4 rows: split 11/11/11 or 16/17
   const b = values([300, 72], 6) as tf.Tensor2D;
-  const results = [1, 2, 3].map((threads) => {
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  const results: Float32Array[] = [];
+  for (const threads of [1, 2, 3]) {
     setWasmGemmThreads(threads);
+    assert.ok(await startWasmGemmThreads(backend), `${threads} threads started`);
     const out = tf.matMul(a, b);
-    const data = out.dataSync().slice();
+    assert.equal(lastWasmGemmParts(backend), threads, "the product was split across every thread");
+    results.push(out.dataSync().slice() as Float32Array);
     out.dispose();
-    return data;
-  });
+  }
   setWasmGemmThreads(info.threads);
   assert.deepEqual(results[1], results[0]);
   assert.deepEqual(results[2], results[0]);
@@ -147,4 +159,27 @@ test("memory stays flat: no tensors or heap buffers left over, including the tra
   assert.equal(tf.memory().numTensors, tensors);
   assert.equal(backend.numDataIds(), buffers);
   tf.dispose([a, b]);
+});
+
+test("a product never waits for a thread that is still starting: it runs on the main thread, with the same bits", async (t) => {
+  if (info.threads < 2) return t.skip(`one thread here (${info.reason})`);
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  const a = values([128, 784], 11) as tf.Tensor2D;
+  const b = values([784, 512], 12) as tf.Tensor2D;
+  assert.ok(await startWasmGemmThreads(backend));
+  const threaded = tf.matMul(a, b);
+  assert.equal(lastWasmGemmParts(backend), info.threads);
+  // Stopped helpers are replaced at the next product; that product does not wait for them to load.
+  stopWasmGemmThreads();
+  const started = performance.now();
+  const alone = tf.matMul(a, b);
+  const ms = performance.now() - started;
+  assert.equal(lastWasmGemmParts(backend), 1, "the helpers just started were not ready, so the main thread did it all");
+  assert.deepEqual(alone.dataSync(), threaded.dataSync());
+  assert.ok(await startWasmGemmThreads(backend), "the new helpers come up");
+  const again = tf.matMul(a, b);
+  assert.equal(lastWasmGemmParts(backend), info.threads);
+  assert.deepEqual(again.dataSync(), threaded.dataSync());
+  tf.dispose([a, b, threaded, alone, again]);
+  t.diagnostic(`product while the helpers started: ${ms.toFixed(1)} ms`);
 });

@@ -4,7 +4,16 @@
  */
 import * as path from "node:path";
 import { isProfileName, PROFILE_ENV } from "../config";
-import { CellError, executeNotebook, listNotebooks, NOTEBOOK_BUILD_DIR, NOTEBOOK_DIR } from "../notebooks";
+import {
+  CELL_TIMEOUT_ENV,
+  CellError,
+  cellTimeoutFromEnv,
+  DEFAULT_CELL_TIMEOUT_SECONDS,
+  executeNotebook,
+  listNotebooks,
+  NOTEBOOK_BUILD_DIR,
+  NOTEBOOK_DIR,
+} from "../notebooks";
 import { UsageError, runMain } from "./args";
 import { parseArgs } from "node:util";
 
@@ -12,13 +21,15 @@ const USAGE = `usage: npm run notebooks -- [options] [NAME...]
 
   --profile NAME   tutorial or quick (default: ${PROFILE_ENV}, else tutorial)
   --out DIR        where executed notebooks and HTML go (default build/notebooks)
+  --cell-timeout S seconds one cell may run before the kernel is stopped and the run fails
+                   (default: ${CELL_TIMEOUT_ENV}, else ${DEFAULT_CELL_TIMEOUT_SECONDS}; 0: no limit)
   NAME             notebooks to run, e.g. 03-kl-sweep (default: all, in order)
   --help           this text`;
 
 async function main(): Promise<void> {
   let parsed;
   try {
-    parsed = parseArgs({ args: process.argv.slice(2), options: { profile: { type: "string" }, out: { type: "string" }, help: { type: "boolean" } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: process.argv.slice(2), options: { profile: { type: "string" }, out: { type: "string" }, "cell-timeout": { type: "string" }, help: { type: "boolean" } }, allowPositionals: true, strict: true });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -31,11 +42,14 @@ async function main(): Promise<void> {
     if (!file) throw new UsageError(`No notebook "${name}" in ${NOTEBOOK_DIR}; there are: ${all.map((f) => path.basename(f, ".ipynb")).join(", ")}.`);
     return file;
   });
+  const rawTimeout = values["cell-timeout"];
+  const cellTimeoutSeconds = rawTimeout === undefined ? cellTimeoutFromEnv() : Number(rawTimeout);
+  if (!Number.isFinite(cellTimeoutSeconds) || cellTimeoutSeconds < 0) throw new UsageError(`--cell-timeout "${rawTimeout}" is not a number of seconds >= 0 (0: no limit).`);
   const env = values.profile ? { [PROFILE_ENV]: values.profile } : {};
   const outDir = path.resolve(values.out ?? NOTEBOOK_BUILD_DIR);
   for (const file of chosen) {
     try {
-      const done = await executeNotebook(file, { outDir, env, log: (line) => console.log(line) });
+      const done = await executeNotebook(file, { outDir, env, cellTimeoutSeconds, log: (line) => console.log(line) });
       console.log(`${path.basename(file)}: executed in ${done.seconds.toFixed(1)} s -> ${done.ipynbPath}, ${done.htmlPath}`);
     } catch (error) {
       if (error instanceof CellError) {
