@@ -51,6 +51,30 @@ async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * What a process was doing, read from /proc (Linux): its CPU time and each thread's name and state, so
+ * that a cell that never ends can be told apart as busy (R) or waiting (S) and where.
+ */
+export function describeProcess(pid: number | undefined): string {
+  if (pid === undefined) return "";
+  try {
+    const tickSeconds = 0.01; // USER_HZ is 100 on Linux
+    const stat = (file: string) => {
+      const text = fs.readFileSync(file, "utf8");
+      const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+      return { name: text.slice(text.indexOf("(") + 1, text.lastIndexOf(")")), state: fields[0], cpu: (Number(fields[11]) + Number(fields[12])) * tickSeconds };
+    };
+    const main = stat(`/proc/${pid}/stat`);
+    const threads = fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const t = stat(`/proc/${pid}/task/${tid}/stat`);
+      return `${t.name}:${t.state}:${t.cpu.toFixed(1)}s`;
+    });
+    return `Kernel process ${pid}: ${main.cpu.toFixed(1)} s of CPU in all; threads (name:state:CPU) ${threads.join(" ")}`;
+  } catch {
+    return "";
+  }
+}
+
 interface Pending {
   outputs: Output[];
   stderr: string;
@@ -213,13 +237,14 @@ export class KernelClient {
     this.pending.delete(request.header.msg_id);
     this.replies.delete(request.header.msg_id);
     if (settled === "timeout") {
+      const state = describeProcess(this.process.pid);
       this.process.kill("SIGKILL");
       const seconds = (timeoutMs as number) / 1000;
       return {
         status: "error",
         executionCount: null,
         outputs: pending.outputs,
-        stderr: `${pending.stderr}The cell was still running after ${seconds} s, so the kernel was stopped (raise the limit with --cell-timeout or VAE_CELL_TIMEOUT).\n${this.kernelLog}`,
+        stderr: `${pending.stderr}The cell was still running after ${seconds} s, so the kernel was stopped (raise the limit with --cell-timeout or VAE_CELL_TIMEOUT).\n${state}\n${this.kernelLog}`,
       };
     }
     const [message] = settled;
