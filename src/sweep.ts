@@ -170,7 +170,9 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   const workerCount = options.workers ?? 0;
   if (!Number.isInteger(workerCount) || workerCount < 0) throw new RangeError(`workers must be a whole number >= 0; got ${String(workerCount)}.`);
   if (workerCount > 0 && !store) throw new RangeError("workers need the cache (they hand results over through it); do not combine them with cacheDir: false.");
-  const workers = workerCount > 0 && store ? startSweepWorkers({ config, cacheDir: path.dirname(store.dir), backend: backend.name, count: workerCount }) : undefined;
+  // Worker processes only when something is left to train: starting one costs about a second.
+  const untrained = store ? config.klCoefficients.filter((c) => !store.has(entryName(c))).length : config.klCoefficients.length;
+  const workers = workerCount > 0 && store && untrained > 1 ? startSweepWorkers({ config, cacheDir: path.dirname(store.dir), backend: backend.name, count: Math.min(workerCount, untrained - 1) }) : undefined;
   // A worker that fails leaves its coefficient to this process (its lock becomes stale), so the sweep
   // still completes; the failure is reported at the end.
   const workerFailure = workers?.done.then(() => undefined, (error: Error) => error);

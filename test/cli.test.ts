@@ -68,3 +68,21 @@ test("--help prints the usage and exits 0", () => {
   assert.equal(status, 0);
   assert.match(stdout, /--coefficients LIST/);
 });
+
+test("--jobs auto (the default) trains on two processes on wasm with two cores, one without the cache; other values are checked", (t) => {
+  if (os.cpus().length < 2) return t.skip("one core here");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-jobs-"));
+  const args = ["--coefficients", "0,1,2", "--epochs", "1", "--train-size", "256", "--test-size", "128", "--data", "embedded", "--out", dir, "--cache-dir", dir];
+  const auto = runCli("sweep.ts", args, { VAE_BACKEND: "wasm" });
+  assert.equal(auto.status, 0, auto.stderr);
+  assert.match(auto.stdout, /up to 2 processes \(--jobs\)/);
+  assert.match(auto.stdout, /wasm.*1 thread\)/, "each process on one thread");
+  const alone = runCli("sweep.ts", [...args, "--no-cache"], { VAE_BACKEND: "wasm" });
+  assert.equal(alone.status, 0, alone.stderr);
+  assert.match(alone.stdout, /up to 1 process \(--jobs\)/);
+  assert.match(alone.stdout, /wasm.*2 threads\)/, "one process uses both cores itself");
+  const bad = runCli("sweep.ts", [...args, "--jobs", "many"]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--jobs/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});

@@ -3,7 +3,7 @@ import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { PROJECT_ROOT } from "../src/data";
 
-export const TINY = ["--epochs", "1", "--train-size", "256", "--test-size", "128", "--data", "embedded"];
+export const TINY = ["--jobs", "1", "--epochs", "1", "--train-size", "256", "--test-size", "128", "--data", "embedded"];
 
 export function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   const result = spawnSync(process.execPath, ["--import", "tsx", path.join(PROJECT_ROOT, "src", "cli", script), ...args], {

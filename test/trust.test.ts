@@ -12,7 +12,8 @@ import { runSweep } from "../src/sweep";
 import { train } from "../src/train";
 import { runCli, startCli } from "./helpers";
 
-const SWEEP = ["--coefficients", "0,1,5", "--epochs", "2", "--train-size", "2048", "--test-size", "256", "--data", "embedded"];
+// One process: the test kills it, and a worker of its own would go on without it.
+const SWEEP = ["--jobs", "1", "--coefficients", "0,1,5", "--epochs", "2", "--train-size", "2048", "--test-size", "256", "--data", "embedded"];
 
 function entries(cacheDir: string): { key: string; files: string[] } {
   const [key] = fs.readdirSync(cacheDir);
@@ -71,7 +72,7 @@ test("a sweep killed with SIGKILL mid-coefficient resumes and ends equal to an u
 
 test("two processes running the same sweep at once share the work and corrupt nothing", async () => {
   const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-twin-"));
-  const args = ["--coefficients", "0,0.5,1,5", "--epochs", "2", "--train-size", "1024", "--test-size", "256", "--data", "embedded", "--cache-dir", cacheDir];
+  const args = ["--jobs", "1", "--coefficients", "0,0.5,1,5", "--epochs", "2", "--train-size", "1024", "--test-size", "256", "--data", "embedded", "--cache-dir", cacheDir];
   const outA = fs.mkdtempSync(path.join(os.tmpdir(), "vae-a-"));
   const outB = fs.mkdtempSync(path.join(os.tmpdir(), "vae-b-"));
   const run = (out: string) =>
