@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { before, test } from "node:test";
 import { initBackend, type BackendInfo } from "../src/backend";
 import { PROJECT_ROOT } from "../src/data";
-import { wasmThreadCount } from "../src/wasmThreads";
+import { wasmThreadCount, withWasmThreads } from "../src/wasmThreads";
 import { gradientDigest } from "./gradientDigest";
 
 let info: BackendInfo;
@@ -49,4 +49,17 @@ test("threads change no bit of the gradients, and a threaded process exits by it
   assert.equal(double.threads, 2);
   assert.equal(double.d, single.d);
   assert.equal(here, single.d);
+});
+
+test("a threaded build that never starts is given up after the time limit, with everything it changed restored", async () => {
+  const blob = globalThis.Blob;
+  const createObjectURL = URL.createObjectURL;
+  const started = performance.now();
+  await assert.rejects(
+    withWasmThreads(2, () => new Promise<boolean>(() => undefined), 200),
+    /did not start within 0\.2 s/,
+  );
+  assert.ok(performance.now() - started < 5_000);
+  assert.equal(globalThis.Blob, blob);
+  assert.equal(URL.createObjectURL, createObjectURL);
 });
