@@ -11,6 +11,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { PROJECT_ROOT } from "./data";
+import { procStat, procThreads } from "./proc";
 
 export const KERNEL_NAME = "vae-tslab";
 export const KERNEL_DIR = path.join(PROJECT_ROOT, "jupyter", "kernels", KERNEL_NAME);
@@ -53,26 +54,13 @@ async function freePort(): Promise<number> {
 
 /**
  * What a process was doing, read from /proc (Linux): its CPU time and each thread's name and state, so
- * that a cell that never ends can be told apart as busy (R) or waiting (S) and where.
+ * that a cell that never ends can be told apart as busy (R) or waiting (S), and in which threads.
  */
 export function describeProcess(pid: number | undefined): string {
-  if (pid === undefined) return "";
-  try {
-    const tickSeconds = 0.01; // USER_HZ is 100 on Linux
-    const stat = (file: string) => {
-      const text = fs.readFileSync(file, "utf8");
-      const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-      return { name: text.slice(text.indexOf("(") + 1, text.lastIndexOf(")")), state: fields[0], cpu: (Number(fields[11]) + Number(fields[12])) * tickSeconds };
-    };
-    const main = stat(`/proc/${pid}/stat`);
-    const threads = fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
-      const t = stat(`/proc/${pid}/task/${tid}/stat`);
-      return `${t.name}:${t.state}:${t.cpu.toFixed(1)}s`;
-    });
-    return `Kernel process ${pid}: ${main.cpu.toFixed(1)} s of CPU in all; threads (name:state:CPU) ${threads.join(" ")}`;
-  } catch {
-    return "";
-  }
+  const main = pid === undefined ? undefined : procStat(pid);
+  if (pid === undefined || !main) return "";
+  const threads = procThreads(pid).map((t) => `${t.name}:${t.state}:${t.cpuSeconds.toFixed(1)}s`);
+  return `Kernel process ${pid}: ${main.cpuSeconds.toFixed(1)} s of CPU in all; threads (name:state:CPU) ${threads.join(" ")}`;
 }
 
 interface Pending {

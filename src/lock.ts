@@ -7,6 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
+import { hasProc, procStat } from "./proc";
 
 export interface LockInfo {
   readonly pid: number;
@@ -14,19 +15,6 @@ export interface LockInfo {
   readonly createdAt: string;
   /** The owner's start time in clock ticks since boot (Linux), which tells it from a later process given the same pid. */
   readonly startTime?: number;
-}
-
-/** A process's state letter and start time from /proc/PID/stat; undefined where there is no /proc. */
-export function procStat(pid: number): { state: string; startTime: number } | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return undefined;
-  }
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after its last ")".
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  return { state: fields[0], startTime: Number(fields[19]) };
 }
 
 /**
@@ -42,7 +30,7 @@ function alive(info: LockInfo): boolean {
   }
   const stat = procStat(info.pid);
   // No /proc (not Linux): signal 0 is all there is to go by. On Linux a pid without an entry is gone.
-  if (!stat) return !fs.existsSync("/proc/self/stat");
+  if (!stat) return !hasProc();
   if (stat.state === "Z" || stat.state === "X") return false;
   return info.startTime === undefined || info.startTime === stat.startTime;
 }

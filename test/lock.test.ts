@@ -4,7 +4,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { isStale, procStat, readLock, tryLock } from "../src/lock";
+import { isStale, readLock, tryLock } from "../src/lock";
+import { procStat } from "../src/proc";
 
 test("a lock is exclusive while its owner lives and is taken over once it is dead", () => {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vae-lock-")), "c=1.lock");
