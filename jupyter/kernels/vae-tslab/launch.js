@@ -10,7 +10,10 @@ if (!connectionFile) {
   process.exit(2);
 }
 process.chdir(root);
-require(path.join(root, "node_modules", "tslab", "dist", "main.js")).startKernel({
+// The zeromq that tslab loads, made to wait for its sockets' binds (see waitOutBinds.js).
+const tslabDir = path.join(root, "node_modules", "tslab");
+require("./waitOutBinds").waitOutBinds(require(require.resolve("zeromq", { paths: [tslabDir] })));
+require(path.join(tslabDir, "dist", "main.js")).startKernel({
   configPath: connectionFile,
   enableFindLocal: false,
 });
