@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { PROJECT_ROOT } from "./data";
 import { procStat, procThreads } from "./proc";
+import { withTimeLimit } from "./timeLimit";
 
 export const KERNEL_NAME = "vae-tslab";
 export const KERNEL_DIR = path.join(PROJECT_ROOT, "jupyter", "kernels", KERNEL_NAME);
@@ -217,11 +218,7 @@ export class KernelClient {
     const reply = new Promise<Message | undefined>((resolve) => this.replies.set(request.header.msg_id, resolve));
     this.pending.set(request.header.msg_id, pending);
     await this.send(request);
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<"timeout">((resolve) => {
-      if (timeoutMs !== undefined && timeoutMs > 0) timer = setTimeout(() => resolve("timeout"), timeoutMs);
-    });
-    const settled = await Promise.race([Promise.all([reply, idle]), limit]).finally(() => clearTimeout(timer));
+    const settled = await withTimeLimit(Promise.all([reply, idle]), timeoutMs ?? 0, () => "timeout" as const);
     this.pending.delete(request.header.msg_id);
     this.replies.delete(request.header.msg_id);
     if (settled === "timeout") {

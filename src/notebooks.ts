@@ -84,13 +84,17 @@ export const CELL_TIMEOUT_ENV = "VAE_CELL_TIMEOUT";
 /** The default limit on one cell: the tutorial's sweep takes minutes on wasm, hours on the cpu backend. */
 export const DEFAULT_CELL_TIMEOUT_SECONDS = 4 * 3600;
 
-/** Seconds a cell may run: `VAE_CELL_TIMEOUT` if set (0 means no limit), else the default. */
+/** A cell time limit in seconds from `raw` (0 means no limit); `source` names where it came from in the error. */
+export function parseCellTimeout(raw: string, source: string): number {
+  const value = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(value) || value < 0) throw new RangeError(`${source} must be a number of seconds >= 0 (0: no limit); got "${raw}".`);
+  return value;
+}
+
+/** Seconds a cell may run: `VAE_CELL_TIMEOUT` if set, else the default. */
 export function cellTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env[CELL_TIMEOUT_ENV];
-  if (raw === undefined || raw.trim() === "") return DEFAULT_CELL_TIMEOUT_SECONDS;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${CELL_TIMEOUT_ENV} must be a number of seconds >= 0 (0: no limit); got "${raw}".`);
-  return value;
+  return raw === undefined || raw.trim() === "" ? DEFAULT_CELL_TIMEOUT_SECONDS : parseCellTimeout(raw, CELL_TIMEOUT_ENV);
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { Browser, Page } from "playwright-core";
 import { findChromium, launchChromium } from "./browser";
 import { plotlySource, type Figure } from "./plot";
+import { withTimeLimit } from "./timeLimit";
 
 /** A figure takes about a second to draw; one that takes this long will not come. */
 const RENDER_TIMEOUT_MS = 120_000;
@@ -41,11 +42,9 @@ export class FigureRenderer {
       { data: figure.data, layout: figure.layout, width, height, scale },
     );
     // playwright puts no limit on evaluate: a browser that stops answering must not stall a notebook.
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Chromium drew no PNG within ${RENDER_TIMEOUT_MS / 1000} s (set VAE_STATIC_IMAGES=0 to skip the static images).`)), RENDER_TIMEOUT_MS);
+    const dataUrl = await withTimeLimit(drawing, RENDER_TIMEOUT_MS, () => {
+      throw new Error(`Chromium drew no PNG within ${RENDER_TIMEOUT_MS / 1000} s (set VAE_STATIC_IMAGES=0 to skip the static images).`);
     });
-    const dataUrl = await Promise.race([drawing, limit]).finally(() => clearTimeout(timer));
     return Buffer.from(dataUrl.slice(dataUrl.indexOf(",") + 1), "base64");
   }
 

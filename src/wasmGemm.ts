@@ -216,11 +216,11 @@ class GemmRunner {
     return isShared(this.memory) && !this.abandoned ? gemmThreads : 1;
   }
 
-  /** Stops the helpers for good in this process, saying why once (results do not change). */
-  private abandonThreads(why: string): void {
+  /** Stops the helpers for good in this process; with `why`, says so once (results do not change). */
+  private abandonThreads(why?: string): void {
     this.stop();
     this.abandoned = true;
-    process.emitWarning(`${why}; the matrix products go on in one thread (same results, slower). Set VAE_WASM_THREADS=1 to start without threads.`);
+    if (why) process.emitWarning(`${why}; the matrix products go on in one thread (same results, slower). Set VAE_WASM_THREADS=1 to start without threads.`);
   }
 
   /** The id of the loop for `spec`, compiling it on first use; undefined where it cannot be compiled. */
@@ -305,8 +305,7 @@ class GemmRunner {
       const states = helpers.map((h) => Atomics.load(h.control, 9));
       if (states.every((state) => state === READY)) return true;
       if (states.includes(GONE) || Date.now() > deadline) {
-        this.stop();
-        this.abandoned = true;
+        this.abandonThreads(); // the caller reports it
         return false;
       }
       await new Promise((resolve) => setTimeout(resolve, 5));

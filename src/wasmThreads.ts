@@ -18,6 +18,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { withTimeLimit } from "./timeLimit";
 import { type EmscriptenModuleLike, isShared, memoryOf } from "./wasmCode";
 
 export const WASM_THREADS_ENV = "VAE_WASM_THREADS";
@@ -88,11 +89,9 @@ export async function withWasmThreads(threads: number, start: () => Promise<bool
   try {
     // The build waits for its worker threads to load before it starts; should one never load, give up
     // (the caller then starts the single-threaded build) instead of waiting forever.
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`it did not start within ${timeoutMs / 1000} s`)), timeoutMs);
+    const ok = await withTimeLimit(start(), timeoutMs, () => {
+      throw new Error(`it did not start within ${timeoutMs / 1000} s`);
     });
-    const ok = await Promise.race([start(), timedOut]).finally(() => clearTimeout(timer));
     if (!ok) return { ok, threads: 1 };
     const module = (tf.backend() as unknown as { wasm: ThreadedModule }).wasm;
     // Threads the pool started wait for work for the life of the process; unreferenced, they do not

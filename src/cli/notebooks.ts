@@ -13,6 +13,7 @@ import {
   listNotebooks,
   NOTEBOOK_BUILD_DIR,
   NOTEBOOK_DIR,
+  parseCellTimeout,
 } from "../notebooks";
 import { UsageError, runMain } from "./args";
 import { parseArgs } from "node:util";
@@ -42,9 +43,13 @@ async function main(): Promise<void> {
     if (!file) throw new UsageError(`No notebook "${name}" in ${NOTEBOOK_DIR}; there are: ${all.map((f) => path.basename(f, ".ipynb")).join(", ")}.`);
     return file;
   });
-  const rawTimeout = values["cell-timeout"];
-  const cellTimeoutSeconds = rawTimeout === undefined ? cellTimeoutFromEnv() : Number(rawTimeout);
-  if (!Number.isFinite(cellTimeoutSeconds) || cellTimeoutSeconds < 0) throw new UsageError(`--cell-timeout "${rawTimeout}" is not a number of seconds >= 0 (0: no limit).`);
+  let cellTimeoutSeconds: number;
+  try {
+    const raw = values["cell-timeout"];
+    cellTimeoutSeconds = raw === undefined ? cellTimeoutFromEnv() : parseCellTimeout(raw, "--cell-timeout");
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   const env = values.profile ? { [PROFILE_ENV]: values.profile } : {};
   const outDir = path.resolve(values.out ?? NOTEBOOK_BUILD_DIR);
   for (const file of chosen) {
