@@ -6,8 +6,9 @@
  * Run with `npx tsx bench/adam.ts` (VAE_WASM_THREADS=1 for the single-threaded build).
  */
 import * as tf from "@tensorflow/tfjs";
-import { kerasAdam, kerasAdamWasmLoop, setKerasAdamWasmSimd } from "../src/optimizer";
-import { describeBackend, initBackend } from "../src/backend";
+import { kerasAdam } from "../src/vae/optimizer";
+import { kerasAdamWasmLoop, setKerasAdamWasmSimd } from "../src/backend/fusedAdam";
+import { describeBackend, initBackend } from "../src/backend/select";
 
 const SHAPES = [[784, 512], [512], [512, 2], [512, 2], [2], [2], [2, 512], [512], [512, 784], [784]];
 const STEPS = 200;

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import * as tf from "@tensorflow/tfjs";
-import { TUTORIAL_CONFIG } from "../src/config";
-import { loadMnist } from "../src/data";
-import { buildModel, trainableVariables } from "../src/model";
-import { forwardLoss } from "../src/train";
+import { TUTORIAL_CONFIG } from "../src/vae/config";
+import { loadMnist } from "../src/vae/data";
+import { buildModel, trainableVariables } from "../src/vae/model";
+import { forwardLoss } from "../src/vae/train";
 
 /** SHA-256 of the VAE's gradients on 128 real digits: the same code runs in a child process below. */
 export function gradientDigest(): string {

@@ -1,7 +1,7 @@
 /** Running the project's commands as real child processes in tests. */
 import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { PROJECT_ROOT } from "../src/data";
+import { PROJECT_ROOT } from "../src/vae/data";
 
 export const TINY = ["--jobs", "1", "--epochs", "1", "--train-size", "256", "--test-size", "128", "--data", "embedded"];
 

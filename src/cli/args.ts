@@ -1,6 +1,6 @@
 /** Shared command-line parsing: strict flags, clear errors, a non-zero exit on misuse. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { parseBackendName, type BackendName } from "../backend";
+import { parseBackendName, type BackendName } from "../backend/select";
 
 export class UsageError extends Error {
   override name = "UsageError";

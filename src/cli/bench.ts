@@ -6,11 +6,11 @@
  */
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { describeBackend, initBackend } from "../backend";
-import { writeFileAtomic } from "../cache";
-import { resolveConfig } from "../config";
-import { loadMnist, PROJECT_ROOT } from "../data";
-import { benchTraining, formatBench } from "../bench";
+import { describeBackend, initBackend } from "../backend/select";
+import { writeFileAtomic } from "../experiment/cache";
+import { resolveConfig } from "../vae/config";
+import { loadMnist, PROJECT_ROOT } from "../vae/data";
+import { benchTraining, formatBench } from "../experiment/bench";
 import { parseBackendFlag, parseFlags, parseInteger, runMain, UsageError } from "./args";
 
 const USAGE = `usage: npm run bench -- [options]

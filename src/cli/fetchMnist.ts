@@ -3,8 +3,8 @@
  * (gzipped) into data/mnist, checking each before it takes its final name. Needs a network.
  */
 import * as path from "node:path";
-import { DEFAULT_IDX_DIR } from "../data";
-import { DEFAULT_MNIST_BASE_URL, downloadIdxMnist } from "../idx";
+import { DEFAULT_IDX_DIR } from "../vae/data";
+import { DEFAULT_MNIST_BASE_URL, downloadIdxMnist } from "../vae/idx";
 import { parseFlags, runMain, UsageError } from "./args";
 
 const USAGE = `usage: npm run fetch-mnist -- [options]

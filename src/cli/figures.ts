@@ -5,11 +5,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PROJECT_ROOT } from "../data";
-import { analysisFigures } from "../report";
-import { latentScatterFigure, manifoldFigure, normalSamplesFigure, type Figure } from "../plot";
-import { standardNormalSamples } from "../random";
-import { FigureRenderer } from "../render";
+import { PROJECT_ROOT } from "../vae/data";
+import { analysisFigures } from "../notebook/report";
+import { latentScatterFigure, manifoldFigure, normalSamplesFigure, type Figure } from "../plots/plot";
+import { standardNormalSamples } from "../vae/random";
+import { FigureRenderer } from "../plots/render";
 import { parseFlags, parseInteger, runMain } from "./args";
 import { SWEEP_FLAGS, sweepFromFlags } from "./sweep";
 

@@ -3,7 +3,7 @@
  * in the project's tslab kernel and writes executed copies and HTML exports (default build/notebooks).
  */
 import * as path from "node:path";
-import { isProfileName, PROFILE_ENV } from "../config";
+import { isProfileName, PROFILE_ENV } from "../vae/config";
 import {
   CELL_TIMEOUT_ENV,
   CellError,
@@ -14,7 +14,7 @@ import {
   NOTEBOOK_BUILD_DIR,
   NOTEBOOK_DIR,
   parseCellTimeout,
-} from "../notebooks";
+} from "../notebook/runner";
 import { UsageError, runMain } from "./args";
 import { parseArgs } from "node:util";
 

@@ -3,9 +3,9 @@
  * build/report/report.html). Takes the options of `npm run sweep` and reuses its cache.
  */
 import * as path from "node:path";
-import { writeFileAtomic } from "../cache";
-import { PROJECT_ROOT } from "../data";
-import { reportHtml } from "../report";
+import { writeFileAtomic } from "../experiment/cache";
+import { PROJECT_ROOT } from "../vae/data";
+import { reportHtml } from "../notebook/report";
 import { parseFlags, runMain } from "./args";
 import { SWEEP_FLAGS, sweepFromFlags } from "./sweep";
 

@@ -4,11 +4,11 @@
  */
 import * as os from "node:os";
 import * as path from "node:path";
-import { describeBackend, initBackend } from "../backend";
-import { isProfileName, loadConfig, PROFILE_ENV, type DataSource, type VaeConfig } from "../config";
-import { loadMnist, PROJECT_ROOT } from "../data";
-import { ProgressPrinter, summaryTable } from "../progress";
-import { DEFAULT_CACHE_DIR, runSweep, writeResults, type SweepOptions } from "../sweep";
+import { describeBackend, initBackend } from "../backend/select";
+import { isProfileName, loadConfig, PROFILE_ENV, type DataSource, type VaeConfig } from "../vae/config";
+import { loadMnist, PROJECT_ROOT } from "../vae/data";
+import { ProgressPrinter, summaryTable } from "../notebook/progress";
+import { DEFAULT_CACHE_DIR, runSweep, writeResults, type SweepOptions } from "../experiment/sweep";
 import { parseBackendFlag, parseFlags, parseInteger, parseNumberList, parsePositive, runMain, UsageError } from "./args";
 
 const USAGE = `usage: npm run sweep -- [options]

@@ -2,9 +2,9 @@
  * A helper process of `runSweep({ workers })`: runs the same sweep on the same cache folder, quietly.
  * Arguments: the config as JSON, the cache folder. Not meant to be run by hand.
  */
-import { initBackend } from "../backend";
-import { resolveConfig, type VaeConfig } from "../config";
-import { runSweep } from "../sweep";
+import { initBackend } from "../backend/select";
+import { resolveConfig, type VaeConfig } from "../vae/config";
+import { runSweep } from "../experiment/sweep";
 
 async function main(): Promise<void> {
   const [configJson, cacheDir] = process.argv.slice(2);

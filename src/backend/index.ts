@@ -1,0 +1,16 @@
+/**
+ * `src/backend`: which TensorFlow.js backend runs, and the small WebAssembly engine that makes the wasm
+ * fallback fast. It plugs in behind tfjs (re-registered kernels, custom kernels), so the VAE code in
+ * `src/vae` runs unchanged on every backend.
+ *
+ * - `select.ts`: `initBackend` (tfjs-node, else wasm, else cpu, saying why) and the wasm kernel fixes
+ *   (transposed products, column sums).
+ * - `wasmGemm.ts`: matrix products as WebAssembly SIMD loops generated per shape, split across threads.
+ * - `wasmThreads.ts`: the threaded wasm build started in Node.
+ * - `wasmCode.ts`: the WebAssembly assembler the products and the fused Adam are written with.
+ * - `fusedAdam.ts`: Keras's Adam (`src/vae/optimizer.ts`) as one kernel call per weight array.
+ *
+ * May import: system, vae.
+ */
+export * from "./fusedAdam";
+export * from "./select";

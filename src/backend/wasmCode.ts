@@ -1,0 +1,173 @@
+/**
+ * A small WebAssembly assembler for the wasm backend's custom kernels (`fusedAdam.ts`,
+ * `wasmGemm.ts`): opcodes, LEB128 numbers, and a module of one exported function that works on
+ * the backend's own memory (imported as `env.memory`, shared in the threaded build), so that a kernel
+ * reads and writes tensors where they lie on the heap.
+ */
+
+/** Unsigned LEB128. */
+export function uleb(value: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (value !== 0);
+  return out;
+}
+
+/** Signed LEB128 (i32 constants). */
+export function sleb(value: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    if ((value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0)) return [...out, byte];
+    out.push(byte | 0x80);
+  }
+}
+
+export const I32 = 0x7f;
+export const F32 = 0x7d;
+export const V128 = 0x7b;
+
+const f32Bytes = (x: number) => Array.from(new Uint8Array(new Float32Array([x]).buffer));
+/** A memory operand: alignment hint 0 (any address), constant byte offset. */
+const memarg = (offset: number) => [0x00, ...uleb(offset)];
+const simd = (code: number) => [0xfd, ...uleb(code)];
+
+/** The instructions used by the kernels (functions take the immediates). */
+export const op = {
+  block: [0x02, 0x40],
+  loop: [0x03, 0x40],
+  end: [0x0b],
+  br: (depth: number) => [0x0c, ...uleb(depth)],
+  brIf: (depth: number) => [0x0d, ...uleb(depth)],
+  select: [0x1b],
+  get: (local: number) => [0x20, ...uleb(local)],
+  set: (local: number) => [0x21, ...uleb(local)],
+  tee: (local: number) => [0x22, ...uleb(local)],
+  i32Const: (x: number) => [0x41, ...sleb(x)],
+  f32Const: (x: number) => [0x43, ...f32Bytes(x)],
+  f32Load: (offset = 0) => [0x2a, ...memarg(offset)],
+  f32Store: (offset = 0) => [0x38, ...memarg(offset)],
+  i32Eqz: [0x45],
+  i32Ne: [0x47],
+  i32LtU: [0x49],
+  i32GeU: [0x4f],
+  f32Lt: [0x5d],
+  i32Add: [0x6a],
+  i32Mul: [0x6c],
+  i32And: [0x71],
+  i32Shl: [0x74],
+  f32Abs: [0x8b],
+  f32Sqrt: [0x91],
+  f32Add: [0x92],
+  f32Sub: [0x93],
+  f32Mul: [0x94],
+  f32Div: [0x95],
+  v128Load: (offset = 0) => [...simd(0x00), ...memarg(offset)],
+  v128Load32Splat: (offset = 0) => [...simd(0x09), ...memarg(offset)],
+  v128Store: (offset = 0) => [...simd(0x0b), ...memarg(offset)],
+  v128Zero: [...simd(0x0c), ...new Array<number>(16).fill(0)],
+  f32x4ExtractLane: (lane: number) => [...simd(0x1f), lane],
+  f32x4Splat: simd(0x13),
+  f32x4Lt: simd(0x43),
+  v128AndNot: simd(0x4f),
+  f32x4Abs: simd(0xe0),
+  f32x4Sqrt: simd(0xe3),
+  f32x4Add: simd(0xe4),
+  f32x4Sub: simd(0xe5),
+  f32x4Mul: simd(0xe6),
+  f32x4Div: simd(0xe7),
+  f32x4Max: simd(0xe9),
+} as const;
+
+const name = (text: string) => [...uleb(text.length), ...Array.from(text, (c) => c.charCodeAt(0))];
+const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+const vector = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+
+export interface FunctionCode {
+  /** The export name. */
+  readonly name: string;
+  /** Parameter types (locals 0..params.length-1); the function returns nothing. */
+  readonly params: readonly number[];
+  /** Further locals as [count, type] runs, numbered after the parameters. */
+  readonly locals: readonly (readonly [number, number])[];
+  /** The instructions, without the final `end`. */
+  readonly body: readonly number[];
+}
+
+/**
+ * A module importing `env.memory` (declared shared, with the largest 32-bit maximum, when `shared`) and
+ * exporting one function.
+ */
+export function memoryModule(fn: FunctionCode, shared: boolean): Uint8Array {
+  const limits = shared ? [0x03, 0x00, ...uleb(65536)] : [0x00, 0x00];
+  const code = [...vector(fn.locals.map(([count, type]) => [...uleb(count), type])), ...fn.body, ...op.end];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vector([[0x60, ...vector(fn.params.map((type) => [type])), 0x00]])),
+    ...section(2, vector([[...name("env"), ...name("memory"), 0x02, ...limits]])),
+    ...section(3, vector([[0x00]])),
+    ...section(7, vector([[...name(fn.name), 0x00, 0x00]])),
+    ...section(10, vector([[...uleb(code.length), ...code]])),
+  ]);
+}
+
+/** The parts of the WebAssembly API used here (declared locally: tslab compiles without the DOM lib). */
+export interface WebAssemblyApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+
+export interface MemoryLike {
+  buffer: ArrayBufferLike;
+}
+
+/** The Emscripten module of the wasm backend: its heap, and the memory object behind it. */
+export interface EmscriptenModuleLike {
+  HEAPU8: Uint8Array;
+  /** Set by the threaded build. */
+  wasmMemory?: MemoryLike;
+  /** The instance's exports; the single-threaded build exports its memory there. */
+  asm?: { memory?: MemoryLike };
+}
+
+/** What the kernels use of the wasm backend (`BackendWasm` in tfjs-backend-wasm). */
+export interface WasmBackendLike {
+  wasm: EmscriptenModuleLike;
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: "float32"): { dataId: object; shape: number[]; dtype: "float32" };
+  disposeData(dataId: object): boolean;
+}
+
+/** The backend's WebAssembly.Memory (undefined if this build does not expose it). */
+export function memoryOf(module: EmscriptenModuleLike): MemoryLike | undefined {
+  return module.wasmMemory ?? module.asm?.memory;
+}
+
+/**
+ * The heap's current buffer. Ask only after allocating: growing the memory replaces the buffer, and in
+ * the threaded build another thread may have grown it, so the memory object itself is asked.
+ */
+export function heapBuffer(module: EmscriptenModuleLike): ArrayBufferLike {
+  return memoryOf(module)?.buffer ?? module.HEAPU8.buffer;
+}
+
+/** Whether the memory is shared between threads (the threaded build). */
+export function isShared(memory: MemoryLike): boolean {
+  return typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+}
+
+/** Instantiates `bytes` on `memory` and returns its export `name`; null where it cannot (no SIMD). */
+export function instantiate<F>(bytes: Uint8Array, memory: MemoryLike, exportName: string): F | null {
+  try {
+    const api = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
+    const instance = new api.Instance(new api.Module(bytes), { env: { memory } });
+    return instance.exports[exportName] as F;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Multithreaded wasm in Node. `@tensorflow/tfjs-backend-wasm` ships a threaded SIMD build, but on Node
+ * it is switched off (tfjs issue #3830) and does not start as shipped: the `WASM_HAS_MULTITHREAD_SUPPORT`
+ * flag is hard-coded false and the thread workers are loaded from `blob:` URLs that Node workers cannot
+ * open. `withWasmThreads` starts it: it sets the flag, writes the two worker scripts to a temporary
+ * folder (the bundle's own code, with the bundle-level `require`s it refers to), and restores
+ * everything afterwards.
+ *
+ * What the project uses of it is its shared memory: the large matrix products (`src/backend/wasmGemm.ts`) are
+ * split across the main thread and `threads - 1` Node workers working on that memory. XNNPACK's own
+ * thread pool is kept at one thread (none besides the main one): its threads spin for a while after
+ * each operation and then compete with the product workers for the cores (a training step took 13.9 ms
+ * with both pools against 9.9 ms with the product workers alone, on two cores). The training code is
+ * the same with or without threads, and results are bit-identical (each output element of a product is
+ * summed by one thread, in the same order).
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { withTimeLimit } from "../system/timeLimit";
+import { type EmscriptenModuleLike, isShared, memoryOf } from "./wasmCode";
+
+export const WASM_THREADS_ENV = "VAE_WASM_THREADS";
+
+/**
+ * The thread count to ask for: `VAE_WASM_THREADS` if set (1 turns threads off), else the number of
+ * cores, at most 4 (the model's products gain little beyond that).
+ */
+export function wasmThreadCount(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[WASM_THREADS_ENV];
+  if (raw === undefined || raw.trim() === "") return Math.max(1, Math.min(4, os.cpus().length));
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > 64) {
+    throw new RangeError(`${WASM_THREADS_ENV} must be a whole number from 1 to 64 (1 turns threads off); got "${raw}".`);
+  }
+  return value;
+}
+
+/** What the threaded build's bundle-level code refers to, declared for the worker's global scope. */
+const BUNDLE_PRELUDE =
+  "var require$$0=require('fs'),require$$1=require('path'),require$$3=require('perf_hooks'),require$$4=require('os'),commonjsGlobal=globalThis;\n";
+const MAIN_SCRIPT_START = "var WasmBackendModuleThreadedSimd";
+
+interface EmscriptenWorker {
+  unref(): void;
+  terminate(): unknown;
+}
+interface ThreadedModule {
+  PThread?: { runningWorkers: EmscriptenWorker[]; unusedWorkers: EmscriptenWorker[] };
+}
+
+/**
+ * Runs `start` (which must call `tf.setBackend("wasm")`) with the threaded wasm build enabled. Returns
+ * `threads` when the backend started on shared memory (the products can then use that many threads),
+ * else 1. Throws what `start` throws, or a timeout error after `timeoutMs`.
+ */
+export async function withWasmThreads(threads: number, start: () => Promise<boolean>, timeoutMs = 30_000): Promise<{ ok: boolean; threads: number }> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const wasm = require("@tensorflow/tfjs-backend-wasm") as typeof import("@tensorflow/tfjs-backend-wasm");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-wasm-threads-"));
+  const mainScript = path.join(dir, "main.js");
+  const workerScript = path.join(dir, "worker.js");
+  const texts = new WeakMap<object, string>();
+  const StockBlob = globalThis.Blob;
+  const stockCreateObjectURL = URL.createObjectURL;
+
+  // The bundle builds both scripts as Blobs; remember their text so that they can be written as files.
+  class RecordingBlob extends StockBlob {
+    constructor(...args: ConstructorParameters<typeof Blob>) {
+      super(...args);
+      const text = (args[0] ?? []).map(String).join("");
+      texts.set(this, text);
+      if (text.startsWith(MAIN_SCRIPT_START)) fs.writeFileSync(mainScript, BUNDLE_PRELUDE + text);
+    }
+  }
+  globalThis.Blob = RecordingBlob as typeof Blob;
+  URL.createObjectURL = (blob: Blob) => {
+    const text = texts.get(blob);
+    if (text === undefined || text.startsWith(MAIN_SCRIPT_START)) return stockCreateObjectURL(blob);
+    // The worker script: make its own createObjectURL (used to load the main script) return the file.
+    const marker = '"use strict";';
+    if (!text.startsWith(marker)) throw new Error("the threaded wasm worker script has an unexpected form");
+    fs.writeFileSync(workerScript, `${marker}URL.createObjectURL=()=>${JSON.stringify(mainScript)};URL.revokeObjectURL=()=>{};${text.slice(marker.length)}`);
+    return workerScript;
+  };
+  tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", true);
+  wasm.setThreadsCount(1); // XNNPACK's pool: see the module comment
+  try {
+    // The build waits for its worker threads to load before it starts; should one never load, give up
+    // (the caller then starts the single-threaded build) instead of waiting forever.
+    const ok = await withTimeLimit(start(), timeoutMs, () => {
+      throw new Error(`it did not start within ${timeoutMs / 1000} s`);
+    });
+    if (!ok) return { ok, threads: 1 };
+    const module = (tf.backend() as unknown as { wasm: ThreadedModule }).wasm;
+    // Threads the pool started wait for work for the life of the process; unreferenced, they do not
+    // keep Node from exiting. The emscripten pool preloads 8 workers, idle with a pool of one.
+    module.PThread?.runningWorkers.forEach((worker) => worker.unref());
+    module.PThread?.unusedWorkers.splice(0).forEach((worker) => worker.terminate());
+    const memory = memoryOf((tf.backend() as unknown as { wasm: EmscriptenModuleLike }).wasm);
+    return { ok, threads: memory && isShared(memory) ? threads : 1 };
+  } finally {
+    globalThis.Blob = StockBlob;
+    URL.createObjectURL = stockCreateObjectURL;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * `src/experiment`: the tutorial's sweep over c and what is measured of it.
+ *
+ * - `sweep.ts`: every coefficient from the same initial weights; results and their cache keys.
+ * - `cache.ts`, `lock.ts`, `workers.ts`: the on-disk cache, per-coefficient locks, helper processes.
+ * - `metrics.ts`: rate, distortion, closeness to N(0, I) per coefficient.
+ * - `conclusions.ts`: the tutorial's conclusions checked against the numbers.
+ * - `analysis.ts`: comparison images (reconstructions, prior samples) from trained weights.
+ * - `bench.ts`: training speed through the project's own loop.
+ *
+ * May import: system, vae, backend.
+ */
+export * from "./analysis";
+export * from "./bench";
+export * from "./cache";
+export * from "./conclusions";
+export * from "./metrics";
+export * from "./sweep";

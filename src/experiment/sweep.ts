@@ -1,0 +1,291 @@
+/**
+ * The tutorial's experiment: for each KL coefficient c, restore the saved initial weights, train,
+ * and keep the history, the test metrics, the test set's zMean and the decoded manifold.
+ * Introduced in `notebooks/03-kl-sweep.ipynb`.
+ *
+ * Each coefficient is cached on disk as soon as it finishes (see `cache.ts`), keyed by everything
+ * that changes it, so a re-run loads instantly and an interrupted sweep resumes where it stopped.
+ */
+import * as path from "node:path";
+import { initBackend, type BackendInfo } from "../backend/select";
+import { CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, writeFileAtomic } from "./cache";
+import { tryLock } from "./lock";
+import { startSweepWorkers } from "./workers";
+import { coefficientMetrics, type CoefficientMetrics } from "./metrics";
+import { resolveConfig, type VaeConfig } from "../vae/config";
+import { loadMnist, PROJECT_ROOT, type MnistData } from "../vae/data";
+import type { LossTerms } from "../vae/loss";
+import { buildModel, decodeManifold, encodeMeans, manifoldGrid, setWeights, snapshotWeights, type Vae, type WeightArray } from "../vae/model";
+import { train, type BatchEndEvent, type EpochEndEvent, type EpochRecord } from "../vae/train";
+
+export const RESULTS_SCHEMA = "vae-kl-sweep/1";
+export const DEFAULT_CACHE_DIR = path.join(PROJECT_ROOT, "data", "cache");
+
+export interface CoefficientRun {
+  readonly klCoefficient: number;
+  readonly history: readonly EpochRecord[];
+  /** The test-set terms after the last epoch. */
+  readonly test: LossTerms;
+  /** The encoder's zMean of every test row, row-major [testSize, 2]; labels are `SweepResult.yTest`. */
+  readonly zMean: Float32Array;
+  /** The decoded manifold, row-major [manifoldSize^2, 784], rows ordered as `manifoldGrid`. */
+  readonly manifold: Float32Array;
+  /** Every trained weight, concatenated in `vae.getWeights()` order (see `weightsFromFlat`). */
+  readonly weights: Float32Array;
+  /** Rate, distortion and how close the aggregate zMean is to N(0, I) (see `src/experiment/metrics.ts`). */
+  readonly metrics: CoefficientMetrics;
+  /** Seconds spent training (as first computed, also when loaded from the cache). */
+  readonly trainSeconds: number;
+  readonly fromCache: boolean;
+}
+
+export interface SweepResult {
+  readonly schema: typeof RESULTS_SCHEMA;
+  readonly key: string;
+  readonly config: VaeConfig;
+  readonly backend: BackendInfo;
+  readonly data: { readonly source: string; readonly trainSize: number; readonly testSize: number; readonly fingerprint: string };
+  readonly yTest: Uint8Array;
+  readonly gridX: readonly number[];
+  readonly gridY: readonly number[];
+  readonly runs: readonly CoefficientRun[];
+  readonly wallSeconds: number;
+}
+
+export interface SweepOptions {
+  readonly config: VaeConfig;
+  /** Defaults to `loadMnist(config)`. */
+  readonly data?: MnistData;
+  /** Defaults to `initBackend()`. */
+  readonly backend?: BackendInfo;
+  /** Defaults to `data/cache`; `false` turns the cache off. */
+  readonly cacheDir?: string | false;
+  readonly onRunStart?: (event: { klCoefficient: number; index: number; count: number; cached: boolean }) => void;
+  readonly onRunEnd?: (run: CoefficientRun, index: number) => void;
+  readonly onEpochEnd?: (event: EpochEndEvent) => void;
+  readonly onBatchEnd?: (event: BatchEndEvent) => void;
+  readonly log?: (line: string) => void;
+  /**
+   * Extra processes that train other coefficients of the same sweep at the same time (see
+   * `src/experiment/workers.ts`); 1 uses the second core of a 2-core machine. Needs the cache. Default 0.
+   */
+  readonly workers?: number;
+}
+
+interface RunMeta {
+  readonly klCoefficient: number;
+  readonly metrics?: CoefficientMetrics;
+  readonly history: EpochRecord[];
+  readonly test: LossTerms;
+  readonly trainSeconds: number;
+}
+
+/** The cache key: everything that changes a coefficient's result, except the coefficient itself. */
+export function sweepKey(config: VaeConfig, data: Pick<MnistData, "fingerprint">, backend: Pick<BackendInfo, "name">): string {
+  const { klCoefficients: _coefficients, ...rest } = config;
+  return hashKey({ cacheVersion: CACHE_VERSION, config: rest, data: data.fingerprint, backend: backend.name });
+}
+
+export function entryName(klCoefficient: number): string {
+  return `c=${klCoefficient}`;
+}
+
+/** Splits a flat weight vector back into arrays shaped like the model's weights. */
+export function weightsFromFlat(model: Vae, flat: Float32Array): WeightArray[] {
+  let offset = 0;
+  const arrays = model.vae.weights.map((weight) => {
+    const size = (weight.shape as number[]).reduce((a, b) => a * b, 1);
+    const values = flat.slice(offset, offset + size);
+    offset += size;
+    return { name: weight.originalName, shape: weight.shape as number[], values };
+  });
+  if (offset !== flat.length) throw new Error(`Flat weights hold ${flat.length} values but the model needs ${offset}.`);
+  return arrays;
+}
+
+function flatten(weights: readonly WeightArray[]): Float32Array {
+  const flat = new Float32Array(weights.reduce((sum, w) => sum + w.values.length, 0));
+  let offset = 0;
+  for (const w of weights) {
+    flat.set(w.values, offset);
+    offset += w.values.length;
+  }
+  return flat;
+}
+
+/** A model holding a run's trained weights, for reconstructions or samples after the sweep. */
+export function modelFromRun(config: VaeConfig, run: CoefficientRun): Vae {
+  const model = buildModel(config);
+  setWeights(model, weightsFromFlat(model, run.weights));
+  return model;
+}
+
+/** Trains one coefficient from the initial weights and computes what the figures need. */
+export async function runCoefficient(
+  model: Vae,
+  initial: readonly WeightArray[],
+  config: VaeConfig,
+  data: MnistData,
+  klCoefficient: number,
+  callbacks: Pick<SweepOptions, "onEpochEnd" | "onBatchEnd"> = {},
+): Promise<CoefficientRun> {
+  setWeights(model, initial);
+  const started = performance.now();
+  const history = await train(model, {
+    config,
+    klCoefficient,
+    xTrain: data.xTrain,
+    xTest: data.xTest,
+    onEpochEnd: callbacks.onEpochEnd,
+    onBatchEnd: callbacks.onBatchEnd,
+  });
+  const trainSeconds = (performance.now() - started) / 1000;
+  const test = history[history.length - 1].test;
+  const zMean = encodeMeans(model, data.xTest, config.originalDim);
+  const manifold = decodeManifold(model, config.manifoldSize, config.manifoldExtent);
+  return {
+    klCoefficient,
+    history,
+    test,
+    zMean,
+    manifold,
+    metrics: coefficientMetrics({ klCoefficient, test, zMean, manifold }, config.seed),
+    weights: flatten(snapshotWeights(model)),
+    trainSeconds,
+    fromCache: false,
+  };
+}
+
+/** Runs (or loads) every coefficient of `config.klCoefficients`, in order. */
+export async function runSweep(options: SweepOptions): Promise<SweepResult> {
+  const started = performance.now();
+  // Library callers get the same validation as the command line and the notebooks.
+  const config = resolveConfig(options.config);
+  const log = options.log ?? (() => undefined);
+  const backend = options.backend ?? (await initBackend());
+  const data = options.data ?? loadMnist(config);
+  const key = sweepKey(config, data, backend);
+  const store = options.cacheDir === false ? undefined : new EntryStore(path.join(options.cacheDir ?? DEFAULT_CACHE_DIR, key));
+
+  const workerCount = options.workers ?? 0;
+  if (!Number.isInteger(workerCount) || workerCount < 0) throw new RangeError(`workers must be a whole number >= 0; got ${String(workerCount)}.`);
+  if (workerCount > 0 && !store) throw new RangeError("workers need the cache (they hand results over through it); do not combine them with cacheDir: false.");
+  // Worker processes only when something is left to train: starting one costs about a second.
+  const untrained = store ? config.klCoefficients.filter((c) => !store.has(entryName(c))).length : config.klCoefficients.length;
+  const workers = workerCount > 0 && store && untrained > 1 ? startSweepWorkers({ config, cacheDir: path.dirname(store.dir), backend: backend.name, count: Math.min(workerCount, untrained - 1) }) : undefined;
+  // A worker that fails leaves its coefficient to this process (its lock becomes stale), so the sweep
+  // still completes; the failure is reported at the end.
+  const workerFailure = workers?.done.then(() => undefined, (error: Error) => error);
+
+  let model: Vae | undefined;
+  let initial: WeightArray[] | undefined;
+  const trainHere = async (klCoefficient: number): Promise<CoefficientRun> => {
+    if (!model) {
+      // The tutorial's `vae.save_weights('vae_init.h5')`: one snapshot, restored before every run.
+      model = buildModel(config);
+      initial = snapshotWeights(model);
+    }
+    return runCoefficient(model, initial as WeightArray[], config, data, klCoefficient, options);
+  };
+  const count = config.klCoefficients.length;
+  const runs = new Map<number, CoefficientRun>();
+  // Each coefficient is done under its lock: read from the cache if there, else trained and written.
+  // A coefficient locked by another process (a worker, or a second run of the same sweep) is skipped
+  // and retried until that process has cached it, or has died and left a stale lock to take over.
+  const attempt = async (index: number): Promise<boolean> => {
+    const klCoefficient = config.klCoefficients[index];
+    const release = store ? tryLock(store.lockPath(entryName(klCoefficient))) : () => undefined;
+    if (!release) return false;
+    try {
+      const cached = store ? readRun(store, klCoefficient, config.seed, log) : undefined;
+      options.onRunStart?.({ klCoefficient, index, count, cached: cached !== undefined });
+      const run = cached ?? (await trainHere(klCoefficient));
+      if (store && !cached) writeRun(store, run);
+      runs.set(index, run);
+      options.onRunEnd?.(run, index);
+    } finally {
+      release();
+    }
+    return true;
+  };
+  try {
+    let pending = config.klCoefficients.map((_, index) => index);
+    while (pending.length > 0) {
+      const skipped: number[] = [];
+      for (const index of pending) if (!(await attempt(index))) skipped.push(index);
+      if (skipped.length > 0 && skipped.length === pending.length) await new Promise((resolve) => setTimeout(resolve, 500));
+      else if (skipped.length > 0) log(`c = ${skipped.map((i) => config.klCoefficients[i]).join(", ")}: being trained by another process; coming back to it.`);
+      pending = skipped;
+    }
+  } finally {
+    if (model) (model as Vae).vae.dispose();
+    workers?.stop();
+  }
+  const failure = await workerFailure;
+  if (failure) log(`${failure.message} Its coefficients were trained here instead.`);
+  const { gridX, gridY } = manifoldGrid(config.manifoldSize, config.manifoldExtent);
+  return {
+    schema: RESULTS_SCHEMA,
+    key,
+    config,
+    backend,
+    data: { source: data.source, trainSize: data.trainSize, testSize: data.testSize, fingerprint: data.fingerprint },
+    yTest: data.yTest,
+    gridX,
+    gridY,
+    runs: config.klCoefficients.map((_, index) => runs.get(index) as CoefficientRun),
+    wallSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+function writeRun(store: EntryStore, run: CoefficientRun): void {
+  const meta: RunMeta = { klCoefficient: run.klCoefficient, history: [...run.history], test: run.test, metrics: run.metrics, trainSeconds: run.trainSeconds };
+  store.write(entryName(run.klCoefficient), meta, { zMean: run.zMean, manifold: run.manifold, weights: run.weights });
+}
+
+function readRun(store: EntryStore, klCoefficient: number, seed: number, log: (line: string) => void): CoefficientRun | undefined {
+  const name = entryName(klCoefficient);
+  try {
+    const entry = store.read<RunMeta>(name);
+    if (!entry) return undefined;
+    const { meta, blobs } = entry;
+    if (meta.klCoefficient !== klCoefficient || !Array.isArray(meta.history) || !blobs.zMean || !blobs.manifold || !blobs.weights) {
+      throw new CacheCorruptError(`${path.join(store.dir, name)}.json: fields missing or for another coefficient.`);
+    }
+    const { zMean, manifold, weights } = blobs;
+    const metrics = meta.metrics ?? coefficientMetrics({ klCoefficient, test: meta.test, zMean, manifold }, seed);
+    return { ...meta, metrics, zMean, manifold, weights, fromCache: true };
+  } catch (error) {
+    if (!(error instanceof CacheCorruptError)) throw error;
+    log(`Cache entry for c = ${klCoefficient} is damaged and will be recomputed: ${error.message}`);
+    store.remove(name);
+    return undefined;
+  }
+}
+
+/** The machine-readable results file: everything but the large arrays (schema in the README). */
+export function resultsSummary(result: SweepResult) {
+  return {
+    schema: result.schema,
+    createdAt: new Date().toISOString(),
+    key: result.key,
+    backend: result.backend,
+    seed: result.config.seed,
+    config: result.config,
+    data: result.data,
+    wallSeconds: result.wallSeconds,
+    coefficients: result.runs.map((run) => ({
+      klCoefficient: run.klCoefficient,
+      fromCache: run.fromCache,
+      trainSeconds: run.trainSeconds,
+      test: run.test,
+      metrics: run.metrics,
+      history: run.history,
+    })),
+  };
+}
+
+export function writeResults(file: string, result: SweepResult): string {
+  writeFileAtomic(file, `${JSON.stringify(resultsSummary(result), null, 2)}\n`);
+  return file;
+}

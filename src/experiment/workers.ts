@@ -1,0 +1,53 @@
+/**
+ * Training coefficients on several cores: extra processes run the same sweep on the same cache
+ * folder. The per-coefficient locks (`src/experiment/lock.ts`) make each process take coefficients nobody else is
+ * training, and every result lands in the shared cache, so the process that asked for the sweep reads
+ * the workers' coefficients from it. Each process has its own TensorFlow.js backend; on wasm, which
+ * trains on one core, two processes use both cores of a 2-core machine.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import * as path from "node:path";
+import type { BackendName } from "../backend/select";
+import type { VaeConfig } from "../vae/config";
+import { PROJECT_ROOT } from "../vae/data";
+import { WASM_THREADS_ENV } from "../backend/wasmThreads";
+
+export const WORKER_SCRIPT = path.join(PROJECT_ROOT, "src", "cli", "sweepWorker.ts");
+
+export interface WorkerOptions {
+  readonly config: VaeConfig;
+  readonly cacheDir: string;
+  readonly backend: BackendName;
+  readonly count: number;
+}
+
+export interface Workers {
+  /** Resolves when every worker has exited; rejects with the first failure's stderr. */
+  readonly done: Promise<void>;
+  readonly stop: () => void;
+}
+
+export function startSweepWorkers({ config, cacheDir, backend, count }: WorkerOptions): Workers {
+  const children: ChildProcess[] = [];
+  const exits: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const child = spawn(process.execPath, ["--import", "tsx", WORKER_SCRIPT, JSON.stringify(config), cacheDir], {
+      cwd: PROJECT_ROOT,
+      // One wasm thread per process: the processes themselves fill the cores.
+      env: { [WASM_THREADS_ENV]: "1", ...process.env, VAE_BACKEND: backend },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr?.on("data", (chunk) => (stderr += chunk));
+    children.push(child);
+    exits.push(
+      new Promise((resolve, reject) =>
+        child.on("exit", (code, signal) => (code === 0 || signal === "SIGTERM" ? resolve() : reject(new Error(`Sweep worker ${i + 1} failed (code ${code}): ${stderr.trim()}`)))),
+      ),
+    );
+  }
+  return {
+    done: Promise.all(exits).then(() => undefined),
+    stop: () => children.forEach((child) => child.exitCode === null && child.kill("SIGTERM")),
+  };
+}

@@ -1,0 +1,17 @@
+/**
+ * `src/notebook`: the notebook side. What a cell shows, what the terminal shows, and how notebooks run
+ * without a person.
+ *
+ * - `setup.ts`: the first cell of every notebook (versions, backend, profile, plotly.js on the page).
+ * - `display.ts`, `progress.ts`: figures and live progress in a notebook; progress in a terminal.
+ * - `report.ts`, `html.ts`: the offline HTML report; HTML escaping.
+ * - `kernel.ts`, `runner.ts`: a small Jupyter client and the headless runner with its HTML export (used
+ *   by `npm run notebooks` and the tests; not part of the notebooks' API).
+ *
+ * May import: system, vae, backend, experiment, plots.
+ */
+export * from "./display";
+export * from "./html";
+export * from "./progress";
+export * from "./report";
+export * from "./setup";

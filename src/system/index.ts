@@ -1,0 +1,12 @@
+/**
+ * `src/system`: small helpers about the process, not about VAEs.
+ *
+ * - `proc.ts`: readings of Linux's /proc (a process's state, start time, CPU time, threads), for stale
+ *   locks and a stuck kernel's report.
+ * - `timeLimit.ts`: `withTimeLimit`, the one time limit on a promise (a notebook cell, a PNG, the threaded
+ *   wasm start-up).
+ *
+ * May import: nothing else in `src`.
+ */
+export * from "./proc";
+export * from "./timeLimit";

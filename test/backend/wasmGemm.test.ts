@@ -1,0 +1,185 @@
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import * as tf from "@tensorflow/tfjs";
+import { type BackendInfo, initBackend } from "../../src/backend/select";
+import type { WasmBackendLike } from "../../src/backend/wasmCode";
+import {
+  MIN_MULTIPLY_ADDS,
+  lastWasmGemmParts,
+  setWasmGemmThreads,
+  startWasmGemmThreads,
+  stopWasmGemmThreads,
+  wasmGemmCalls,
+  withoutWasmGemm,
+} from "../../src/backend/wasmGemm";
+
+let info: BackendInfo;
+before(async () => {
+  info = await initBackend({ backend: "wasm", quiet: true });
+});
+after(() => stopWasmGemmThreads());
+
+interface Case {
+  label: string;
+  a: [number, number];
+  b: [number, number];
+  transposeA?: boolean;
+  transposeB?: boolean;
+  bias?: boolean;
+  relu?: boolean;
+}
+
+/** The model's products (forward, and the backward pass's three kinds), and the remaining combinations. */
+const CASES: Case[] = [
+  { label: "x W1 (encoder)", a: [128, 784], b: [784, 512] },
+  { label: "h W4 + bias (decoder, fused)", a: [128, 512], b: [512, 784], bias: true },
+  { label: "relu(x W + bias) (fused)", a: [64, 96], b: [96, 40], bias: true, relu: true },
+  { label: "dy W4^T (input gradient)", a: [128, 784], b: [512, 784], transposeB: true },
+  { label: "h^T dy (weight gradient)", a: [128, 512], b: [128, 784], transposeA: true },
+  { label: "a^T b^T", a: [100, 48], b: [64, 100], transposeA: true, transposeB: true },
+];
+
+const values = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, "float32", seed);
+
+function run(c: Case, a: tf.Tensor2D, b: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
+  if (!c.bias && !c.relu) return tf.matMul(a, b, c.transposeA, c.transposeB);
+  return tf.fused.matMul({ a, b, transposeA: c.transposeA, transposeB: c.transposeB, bias, activation: c.relu ? "relu" : "linear" }) as tf.Tensor2D;
+}
+
+/**
+ * The product in float64 by hand, with a bound on float32's error for each element: a sum of k
+ * products rounded in sequence is off by at most about (k + 1) 2^-24 times the sum of the terms'
+ * magnitudes.
+ */
+function reference(c: Case, a: Float32Array, b: Float32Array, bias?: Float32Array): { value: Float64Array; bound: Float64Array; m: number; n: number } {
+  const [ar, ac] = c.a;
+  const [br, bc] = c.b;
+  const m = c.transposeA ? ac : ar;
+  const k = c.transposeA ? ar : ac;
+  const n = c.transposeB ? br : bc;
+  const at = (i: number, kk: number) => (c.transposeA ? a[kk * ac + i] : a[i * ac + kk]);
+  const bt = (kk: number, j: number) => (c.transposeB ? b[j * bc + kk] : b[kk * bc + j]);
+  const value = new Float64Array(m * n);
+  const bound = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = bias ? bias[j] : 0;
+      let magnitude = Math.abs(sum);
+      for (let kk = 0; kk < k; kk++) {
+        const term = at(i, kk) * bt(kk, j);
+        sum += term;
+        magnitude += Math.abs(term);
+      }
+      value[i * n + j] = c.relu ? Math.max(sum, 0) : sum;
+      bound[i * n + j] = (k + 2) * 2 ** -24 * magnitude + 1e-30;
+    }
+  }
+  return { value, bound, m, n };
+}
+
+for (const [index, c] of CASES.entries()) {
+  test(`${c.label}: within float32's error bound of a float64 evaluation, and bit-equal to the stock kernels`, () => {
+    const a = values(c.a, 10 + index) as tf.Tensor2D;
+    const b = values(c.b, 20 + index) as tf.Tensor2D;
+    const n = c.transposeB ? c.b[0] : c.b[1];
+    const bias = c.bias ? (values([n], 30 + index) as tf.Tensor1D) : undefined;
+    const before = wasmGemmCalls();
+    const out = run(c, a, b, bias);
+    assert.equal(wasmGemmCalls(), before + 1, "the generated loop did not compute this product");
+    const got = out.dataSync();
+    const want = reference(c, a.dataSync() as Float32Array, b.dataSync() as Float32Array, bias?.dataSync() as Float32Array | undefined);
+    assert.deepEqual(out.shape, [want.m, want.n]);
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want.value[i]) / want.bound[i]);
+    assert.ok(worst <= 1, `an element is ${worst.toFixed(2)} times float32's error bound away from the float64 value`);
+    const stock = withoutWasmGemm(() => run(c, a, b, bias));
+    assert.equal(wasmGemmCalls(), before + 1, "withoutWasmGemm still used the generated loop");
+    assert.deepEqual(got, stock.dataSync(), "differs from the stock kernels");
+    tf.dispose([a, b, out, stock, ...(bias ? [bias] : [])]);
+  });
+}
+
+test("shapes the loops do not cover (rows not a multiple of 4, columns not of 8, small, batched) go to the stock kernels", () => {
+  const cases: [number[], number[]][] = [
+    [[130, 64], [64, 512]], // 130 rows
+    [[128, 64], [64, 36]], // 36 columns
+    [[8, 8], [8, 8]], // too small to be worth it
+    [[2, 128, 64], [2, 64, 512]], // a batch of two
+  ];
+  for (const [aShape, bShape] of cases) {
+    const a = values(aShape, 1);
+    const b = values(bShape, 2);
+    const before = wasmGemmCalls();
+    const out = tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D);
+    assert.equal(wasmGemmCalls(), before, `[${aShape}] x [${bShape}] went to the generated loop`);
+    // Checked by hand on one element: the last one.
+    const ad = a.dataSync();
+    const bd = b.dataSync();
+    const [k, n] = bShape.slice(-2);
+    const rows = aShape[aShape.length - 2];
+    const batch = aShape.length === 3 ? aShape[0] - 1 : 0;
+    let want = 0;
+    for (let kk = 0; kk < k; kk++) want += ad[(batch * rows + rows - 1) * k + kk] * bd[(batch * k + kk) * n + n - 1];
+    const got = out.dataSync();
+    assert.ok(Math.abs(got[got.length - 1] - want) < 1e-4, `[${aShape}] x [${bShape}]: ${got[got.length - 1]} vs ${want}`);
+    tf.dispose([a, b, out]);
+  }
+  assert.ok(8 * 8 * 8 < MIN_MULTIPLY_ADDS);
+});
+
+test("the result does not depend on the number of threads, to the bit (rows split unevenly)", async (t) => {
+  if (info.threads < 2) return t.skip(`one thread here (${info.reason}); nothing to split`);
+  const a = values([132, 300], 5) as tf.Tensor2D; // 33 tiles of 4 rows: split 11/11/11 or 16/17
+  const b = values([300, 72], 6) as tf.Tensor2D;
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  const results: Float32Array[] = [];
+  for (const threads of [1, 2, 3]) {
+    setWasmGemmThreads(threads);
+    assert.ok(await startWasmGemmThreads(backend), `${threads} threads started`);
+    const out = tf.matMul(a, b);
+    assert.equal(lastWasmGemmParts(backend), threads, "the product was split across every thread");
+    results.push(out.dataSync().slice() as Float32Array);
+    out.dispose();
+  }
+  setWasmGemmThreads(info.threads);
+  assert.deepEqual(results[1], results[0]);
+  assert.deepEqual(results[2], results[0]);
+  tf.dispose([a, b]);
+});
+
+test("memory stays flat: no tensors or heap buffers left over, including the transposed copies", () => {
+  const a = values([128, 784], 7) as tf.Tensor2D;
+  const b = values([512, 784], 8) as tf.Tensor2D;
+  const step = () => tf.tidy(() => tf.matMul(a, b, false, true).sum().dataSync());
+  step();
+  const backend = tf.engine().backend as unknown as { numDataIds(): number };
+  const tensors = tf.memory().numTensors;
+  const buffers = backend.numDataIds();
+  for (let i = 0; i < 20; i++) step();
+  assert.equal(tf.memory().numTensors, tensors);
+  assert.equal(backend.numDataIds(), buffers);
+  tf.dispose([a, b]);
+});
+
+test("a product never waits for a thread that is still starting: it runs on the main thread, with the same bits", async (t) => {
+  if (info.threads < 2) return t.skip(`one thread here (${info.reason})`);
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  const a = values([128, 784], 11) as tf.Tensor2D;
+  const b = values([784, 512], 12) as tf.Tensor2D;
+  assert.ok(await startWasmGemmThreads(backend));
+  const threaded = tf.matMul(a, b);
+  assert.equal(lastWasmGemmParts(backend), info.threads);
+  // Stopped helpers are replaced at the next product; that product does not wait for them to load.
+  stopWasmGemmThreads();
+  const started = performance.now();
+  const alone = tf.matMul(a, b);
+  const ms = performance.now() - started;
+  assert.equal(lastWasmGemmParts(backend), 1, "the helpers just started were not ready, so the main thread did it all");
+  assert.deepEqual(alone.dataSync(), threaded.dataSync());
+  assert.ok(await startWasmGemmThreads(backend), "the new helpers come up");
+  const again = tf.matMul(a, b);
+  assert.equal(lastWasmGemmParts(backend), info.threads);
+  assert.deepEqual(again.dataSync(), threaded.dataSync());
+  tf.dispose([a, b, threaded, alone, again]);
+  t.diagnostic(`product while the helpers started: ${ms.toFixed(1)} ms`);
+});

@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { before, test } from "node:test";
+import { initBackend } from "../../src/backend/select";
+import { resolveConfig } from "../../src/vae/config";
+import { loadMnist } from "../../src/vae/data";
+import { runSweep } from "../../src/experiment/sweep";
+
+before(async () => {
+  await initBackend({ quiet: true });
+});
+
+test("a sweep with a worker process gives the same per-coefficient results as one at a time", async () => {
+  const config = resolveConfig({ klCoefficients: [0, 0.5, 2, 10], epochs: 2, trainSize: 1024, testSize: 256, dataSource: "embedded", manifoldSize: 6 });
+  const data = loadMnist(config);
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-workers-"));
+  const parallel = await runSweep({ config, data, cacheDir, workers: 1 });
+  const sequential = await runSweep({ config, data, cacheDir: false });
+  const byWorker = parallel.runs.filter((run) => run.fromCache).map((run) => run.klCoefficient);
+  assert.ok(byWorker.length > 0, "the worker trained at least one coefficient");
+  parallel.runs.forEach((run, i) => {
+    const reference = sequential.runs[i];
+    assert.equal(run.klCoefficient, reference.klCoefficient);
+    assert.deepEqual(run.history.map((r) => [r.train, r.test]), reference.history.map((r) => [r.train, r.test]), `c = ${run.klCoefficient}: losses`);
+    assert.deepEqual(run.weights, reference.weights, `c = ${run.klCoefficient}: weights`);
+    assert.deepEqual(run.zMean, reference.zMean);
+  });
+  fs.rmSync(cacheDir, { recursive: true, force: true });
+});
+
+test("workers need the cache", async () => {
+  const config = resolveConfig({ klCoefficients: [0], epochs: 1, trainSize: 128, testSize: 128, dataSource: "embedded" });
+  await assert.rejects(runSweep({ config, cacheDir: false, workers: 1 }), /workers need the cache/);
+});
