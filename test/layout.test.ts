@@ -38,8 +38,10 @@ function importGraph(files: readonly string[]): Graph {
       .filter((name) => name.startsWith("."))
       .map((name) => {
         const base = path.posix.normalize(path.posix.join(path.posix.dirname(file), name));
-        const target = [`${base}.ts`, `${base}/index.ts`].find((candidate) => known.has(candidate));
-        assert.ok(target, `${file} imports "${name}", which is no file under src/`);
+        // tslab resolves a notebook's imports among its own compiled outputs, where "./vae" does not find
+        // "./vae/index": every import names its file.
+        const target = `${base}.ts`;
+        assert.ok(known.has(target), `${file} imports "${name}", which names no file under src/ (name the file, e.g. "${name}/index")`);
         return target;
       });
     graph.set(file, targets);
