@@ -283,8 +283,13 @@ export class EntryStore {
   remove(name: string): void {
     const own = new RegExp(`^${escapeRegExp(name)}\\.(json|[A-Za-z][A-Za-z0-9]*\\.f32)(\\.\\d+\\.[0-9a-z]+\\.tmp)?$`);
     for (const file of fs.existsSync(this.dir) ? fs.readdirSync(this.dir) : []) {
-      // Recursive: damage can leave a folder where a file of the entry belongs.
-      if (own.test(file)) fs.rmSync(path.join(this.dir, file), { force: true, recursive: true });
+      if (!own.test(file)) continue;
+      try {
+        // Recursive: damage can leave a folder where a file of the entry belongs.
+        fs.rmSync(path.join(this.dir, file), { force: true, recursive: true });
+      } catch (error) {
+        throw asStorageError(error, path.join(this.dir, file), CACHE_ELSEWHERE);
+      }
     }
   }
 }
