@@ -275,15 +275,15 @@ function writeRun(store: EntryStore, run: CoefficientRun, finished: readonly num
   }
 }
 
-/** Float32 values of every trained weight of the VAE: four dense layers and the two latent heads, biases included. */
+/** Values of every weight of the VAE, biases included: the two hidden layers, the two latent heads, the output layer. */
 function weightCount({ originalDim, intermediateDim, latentDim }: VaeConfig): number {
   return (originalDim + 1) * intermediateDim + 2 * (intermediateDim + 1) * latentDim + (latentDim + 1) * intermediateDim + (intermediateDim + 1) * originalDim;
 }
 
 /**
  * A coefficient's cached run, or undefined when it is not cached. A damaged entry, or one whose arrays
- * do not have the sizes this config and `testSize` test rows give them, is reported through `log`, deleted, and treated as not
- * cached: it is never served.
+ * do not have the sizes this config and `testSize` test rows give them, is reported through `log`,
+ * deleted, and treated as not cached: it is never served.
  */
 export function readCachedRun(
   store: EntryStore,
