@@ -130,10 +130,6 @@ test("a read-only cache serves its complete entries, refuses to train by name, a
     const cacheDir = path.join(readOnly, "cache");
     const writableOut = path.join(root, "ro-out");
 
-    const served = runCli("sweep.ts", [...SWEEP, "--coefficients", "0,1", "--cache-dir", cacheDir, "--out", writableOut]);
-    assert.equal(served.status, 0, served.stderr);
-    assert.equal((served.stderr.match(/loaded from cache/g) ?? []).length, 2, "both entries served from the read-only cache");
-
     const refused = runCli("sweep.ts", [...SWEEP, "--coefficients", "0,1,2", "--cache-dir", cacheDir, "--out", writableOut]);
     const cacheMessage = errorLine(refused.stderr);
     t.diagnostic(`read-only cache, exit ${refused.status}: ${cacheMessage}`);
@@ -144,7 +140,9 @@ test("a read-only cache serves its complete entries, refuses to train by name, a
     );
     assert.doesNotMatch(refused.stderr, /KL coefficient 2\n/, "refused before training, not after");
 
+    // Both entries are served from the read-only cache; then the results file cannot be written.
     const results = runCli("sweep.ts", [...SWEEP, "--coefficients", "0,1", "--cache-dir", cacheDir, "--out", path.join(readOnly, "out")]);
+    assert.equal((results.stderr.match(/loaded from cache/g) ?? []).length, 2, "both entries served from the read-only cache");
     const resultsMessage = errorLine(results.stderr);
     t.diagnostic(`read-only results folder, exit ${results.status}: ${resultsMessage}`);
     assert.equal(results.status, 1);
