@@ -56,7 +56,7 @@ export function runMain(main: () => Promise<void>, usage: string): void {
     if (err && ["UsageError", "ConfigError"].includes(err.name)) {
       process.stderr.write(`error: ${err.message}\n\n${usage}\n`);
       process.exitCode = 2;
-    } else if (err && ["TrainingDivergedError", "IdxError", "RangeError", "CacheCorruptError"].includes(err.name)) {
+    } else if (err && ["TrainingDivergedError", "IdxError", "RangeError", "CacheCorruptError", "StorageError", "ResultsFileError"].includes(err.name)) {
       process.stderr.write(`error: ${err.message}\n`);
       process.exitCode = 1;
     } else {

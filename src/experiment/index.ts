@@ -2,6 +2,7 @@
  * `src/experiment`: the tutorial's sweep over c and what is measured of it.
  *
  * - `sweep.ts`: every coefficient from the same initial weights; results and their cache keys.
+ * - `results.ts`: reading the results file back, refusing other schema versions.
  * - `cache.ts`, `lock.ts`, `workers.ts`: the on-disk cache, per-coefficient locks, helper processes.
  * - `metrics.ts`: rate, distortion, closeness to N(0, I) per coefficient.
  * - `conclusions.ts`: the tutorial's conclusions checked against the numbers.
@@ -15,4 +16,5 @@ export * from "./bench";
 export * from "./cache";
 export * from "./conclusions";
 export * from "./metrics";
+export * from "./results";
 export * from "./sweep";

@@ -7,7 +7,9 @@
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
+import { crashPoint } from "../system/crashPoint";
 import { hasProc, procStat } from "../system/proc";
+import { asStorageError, CACHE_ELSEWHERE, removeDeadTemporaries } from "./cache";
 
 export interface LockInfo {
   readonly pid: number;
@@ -57,22 +59,38 @@ export function isStale(file: string): boolean {
 }
 
 /**
- * Takes the lock (atomic exclusive create) or returns undefined when another live process holds it.
- * The returned function releases it.
+ * Takes the lock or returns undefined when another live process holds it. The returned function
+ * releases it. The lock is written in full under a temporary name and then hard-linked into place, which
+ * fails if the lock exists: so a lock file is never seen empty, even from a process killed while
+ * creating it. A folder that cannot be written raises a `StorageError`.
  */
 export function tryLock(file: string): (() => void) | undefined {
   const info: LockInfo = { pid: process.pid, host: os.hostname(), createdAt: new Date().toISOString(), startTime: procStat(process.pid)?.startTime };
-  for (let attempt = 0; attempt < 2; attempt++) {
+  const temporary = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  try {
+    removeDeadTemporaries(file);
+    fs.writeFileSync(temporary, JSON.stringify(info), { flag: "wx" });
+    crashPoint("lock-temporary-written");
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.linkSync(temporary, file);
+        return () => {
+          if (readLock(file)?.pid === process.pid) fs.rmSync(file, { force: true });
+        };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        if (!isStale(file)) return undefined;
+        fs.rmSync(file, { force: true });
+      }
+    }
+    return undefined;
+  } catch (error) {
+    throw asStorageError(error, file, CACHE_ELSEWHERE);
+  } finally {
     try {
-      fs.writeFileSync(file, JSON.stringify(info), { flag: "wx" });
-      return () => {
-        if (readLock(file)?.pid === process.pid) fs.rmSync(file, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      if (!isStale(file)) return undefined;
-      fs.rmSync(file, { force: true });
+      fs.rmSync(temporary, { force: true });
+    } catch {
+      // A read-only folder: the temporary file was never created.
     }
   }
-  return undefined;
 }

@@ -8,7 +8,8 @@
  */
 import * as path from "node:path";
 import { initBackend, type BackendInfo } from "../backend/select";
-import { CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, writeFileAtomic } from "./cache";
+import { crashPoint } from "../system/crashPoint";
+import { CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, StorageError, writeFileAtomic } from "./cache";
 import { tryLock } from "./lock";
 import { startSweepWorkers } from "./workers";
 import { coefficientMetrics, type CoefficientMetrics } from "./metrics";
@@ -194,18 +195,24 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   // and retried until that process has cached it, or has died and left a stale lock to take over.
   const attempt = async (index: number): Promise<boolean> => {
     const klCoefficient = config.klCoefficients[index];
-    const release = store ? tryLock(store.lockPath(entryName(klCoefficient))) : () => undefined;
+    const finished = [...runs.values()].map((run) => run.klCoefficient);
+    const release = store ? lockEntry(store, klCoefficient, finished) : () => undefined;
     if (!release) return false;
     try {
-      const cached = store ? readRun(store, klCoefficient, config.seed, log) : undefined;
+      const cached = store ? readCachedRun(store, { config, testSize: data.testSize, klCoefficient }, log) : undefined;
+      // Under the lock no live process writes this entry: whatever part of it is on disk was left by
+      // a killed run (blobs without their JSON, temporary files) and goes before training.
+      if (store && !cached) store.remove(entryName(klCoefficient));
       options.onRunStart?.({ klCoefficient, index, count, cached: cached !== undefined });
       const run = cached ?? (await trainHere(klCoefficient));
-      if (store && !cached) writeRun(store, run);
+      if (store && !cached) writeRun(store, run, finished);
+      crashPoint("entry-written");
       runs.set(index, run);
       options.onRunEnd?.(run, index);
     } finally {
       release();
     }
+    crashPoint("coefficient-done");
     return true;
   };
   try {
@@ -238,22 +245,65 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   };
 }
 
-function writeRun(store: EntryStore, run: CoefficientRun): void {
-  const meta: RunMeta = { klCoefficient: run.klCoefficient, history: [...run.history], test: run.test, metrics: run.metrics, trainSeconds: run.trainSeconds };
-  store.write(entryName(run.klCoefficient), meta, { zMean: run.zMean, manifold: run.manifold, weights: run.weights });
+/** What finished coefficients become when the cache cannot be written: still there, named in the error. */
+function keptNote(store: EntryStore, finished: readonly number[]): string {
+  return finished.length > 0 ? ` Coefficients finished so far are kept in ${store.dir}: c = ${finished.join(", ")}.` : "";
 }
 
-function readRun(store: EntryStore, klCoefficient: number, seed: number, log: (line: string) => void): CoefficientRun | undefined {
+/**
+ * Takes a coefficient's lock (undefined while another process holds it). A cache folder that cannot be
+ * written still serves complete entries, which need no lock to read; for a coefficient it would have to
+ * train, the `StorageError` is raised before any training, naming the folder and what to do.
+ */
+function lockEntry(store: EntryStore, klCoefficient: number, finished: readonly number[]): (() => void) | undefined {
+  try {
+    return tryLock(store.lockPath(entryName(klCoefficient)));
+  } catch (error) {
+    if (!(error instanceof StorageError)) throw error;
+    if (store.has(entryName(klCoefficient))) return () => undefined;
+    throw new StorageError(`${error.message} c = ${klCoefficient} was not trained: its result could not be cached.${keptNote(store, finished)}`, error.file, error.code);
+  }
+}
+
+function writeRun(store: EntryStore, run: CoefficientRun, finished: readonly number[]): void {
+  const meta: RunMeta = { klCoefficient: run.klCoefficient, history: [...run.history], test: run.test, metrics: run.metrics, trainSeconds: run.trainSeconds };
+  try {
+    store.write(entryName(run.klCoefficient), meta, { zMean: run.zMean, manifold: run.manifold, weights: run.weights });
+  } catch (error) {
+    if (!(error instanceof StorageError)) throw error;
+    throw new StorageError(`${error.message} c = ${run.klCoefficient} was trained but not cached.${keptNote(store, finished)}`, error.file, error.code);
+  }
+}
+
+/** Values of every weight of the VAE, biases included: the two hidden layers, the two latent heads, the output layer. */
+function weightCount({ originalDim, intermediateDim, latentDim }: VaeConfig): number {
+  return (originalDim + 1) * intermediateDim + 2 * (intermediateDim + 1) * latentDim + (latentDim + 1) * intermediateDim + (intermediateDim + 1) * originalDim;
+}
+
+/**
+ * A coefficient's cached run, or undefined when it is not cached. A damaged entry, or one whose arrays
+ * do not have the sizes this config and `testSize` test rows give them, is reported through `log`,
+ * deleted, and treated as not cached: it is never served.
+ */
+export function readCachedRun(
+  store: EntryStore,
+  { config, testSize, klCoefficient }: { config: VaeConfig; testSize: number; klCoefficient: number },
+  log: (line: string) => void,
+): CoefficientRun | undefined {
   const name = entryName(klCoefficient);
   try {
     const entry = store.read<RunMeta>(name);
     if (!entry) return undefined;
     const { meta, blobs } = entry;
-    if (meta.klCoefficient !== klCoefficient || !Array.isArray(meta.history) || !blobs.zMean || !blobs.manifold || !blobs.weights) {
+    if (meta?.klCoefficient !== klCoefficient || !Array.isArray(meta.history) || !blobs.zMean || !blobs.manifold || !blobs.weights) {
       throw new CacheCorruptError(`${path.join(store.dir, name)}.json: fields missing or for another coefficient.`);
     }
     const { zMean, manifold, weights } = blobs;
-    const metrics = meta.metrics ?? coefficientMetrics({ klCoefficient, test: meta.test, zMean, manifold }, seed);
+    const sizes = { zMean: testSize * config.latentDim, manifold: config.manifoldSize ** 2 * config.originalDim, weights: weightCount(config) };
+    for (const [blobName, size] of Object.entries(sizes)) {
+      if (blobs[blobName].length !== size) throw new CacheCorruptError(`${path.join(store.dir, name)}.${blobName}.f32: ${blobs[blobName].length} values, this config needs ${size}.`);
+    }
+    const metrics = meta.metrics ?? coefficientMetrics({ klCoefficient, test: meta.test, zMean, manifold }, config.seed);
     return { ...meta, metrics, zMean, manifold, weights, fromCache: true };
   } catch (error) {
     if (!(error instanceof CacheCorruptError)) throw error;
@@ -285,7 +335,8 @@ export function resultsSummary(result: SweepResult) {
   };
 }
 
+/** Writes the results file atomically (a reader sees the old file or the new one, never a part); see `results.ts` to read it. */
 export function writeResults(file: string, result: SweepResult): string {
-  writeFileAtomic(file, `${JSON.stringify(resultsSummary(result), null, 2)}\n`);
+  writeFileAtomic(file, `${JSON.stringify(resultsSummary(result), null, 2)}\n`, "or choose another results folder (--out DIR)");
   return file;
 }

@@ -7,7 +7,8 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { gunzipSync } from "node:zlib";
+import { constants as bufferConstants } from "node:buffer";
+import { constants as zlibConstants, gunzipSync } from "node:zlib";
 
 export const IDX_FILES = Object.freeze({
   trainImages: "train-images-idx3-ubyte",
@@ -29,8 +30,15 @@ export interface IdxArray {
   readonly data: Uint8Array;
 }
 
-/** Parses one IDX buffer of unsigned bytes; `file` names it in every error. */
-export function parseIdx(buffer: Uint8Array, file: string): IdxArray {
+interface IdxHeader {
+  readonly shape: number[];
+  readonly headerLength: number;
+  /** Bytes the header promises for the body: the product of its sizes (up to 2^96, exact enough to compare). */
+  readonly bodyLength: number;
+}
+
+/** Reads and checks the header of an IDX buffer; `file` names it in every error. Allocates nothing. */
+function parseIdxHeader(buffer: Uint8Array, file: string): IdxHeader {
   if (buffer.length < 4) throw new IdxError(`${file}: ${buffer.length} bytes is too short for an IDX header (4 bytes of magic number).`);
   if (buffer[0] !== 0 || buffer[1] !== 0) {
     const gz = buffer[0] === 0x1f && buffer[1] === 0x8b ? " It looks gzipped: name it with a .gz suffix." : "";
@@ -43,13 +51,70 @@ export function parseIdx(buffer: Uint8Array, file: string): IdxArray {
   if (buffer.length < headerLength) throw new IdxError(`${file}: truncated header (${buffer.length} of ${headerLength} bytes).`);
   const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   const shape = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i, false));
-  const expected = shape.reduce((a, b) => a * b, 1);
+  return { shape, headerLength, bodyLength: shape.reduce((a, b) => a * b, 1) };
+}
+
+/**
+ * Parses one IDX buffer of unsigned bytes; `file` names it in every error. The sizes the header claims
+ * are checked against the buffer's length before anything is read or allocated, so a header claiming
+ * billions of images in a small file fails at once.
+ */
+export function parseIdx(buffer: Uint8Array, file: string): IdxArray {
+  const { shape, headerLength, bodyLength: expected } = parseIdxHeader(buffer, file);
   const body = buffer.length - headerLength;
   if (body < expected) {
     throw new IdxError(`${file}: truncated: the header promises ${shape.join(" x ")} = ${expected} bytes but the body has ${body}. Delete it and fetch it again.`);
   }
   if (body > expected) throw new IdxError(`${file}: ${body - expected} bytes follow the ${shape.join(" x ")} body; the file is not a valid IDX file.`);
   return { shape, data: buffer.subarray(headerLength) };
+}
+
+/**
+ * Deflate compresses at most about 1032 to 1 (258-byte matches coded in as little as 2 bits), so a gzip
+ * stream of n bytes cannot hold more than this many times n; the margin covers a stream's fixed costs.
+ */
+const DEFLATE_MAX_RATIO = 1032;
+const GZIP_SLACK = 1024;
+
+/** Start of the decompressed stream (at most 1 MB), enough for an IDX header; decompresses a prefix only. */
+function peekGunzip(bytes: Uint8Array, file: string): Uint8Array {
+  const largestHeader = 16;
+  for (const prefix of [512, 65536, bytes.length]) {
+    const part = bytes.subarray(0, Math.min(prefix, bytes.length));
+    let start: Uint8Array;
+    try {
+      // A sync flush returns what the prefix decodes to instead of failing on the stream's missing end.
+      start = gunzipSync(part, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: 2 ** 20 });
+    } catch (error) {
+      throw new IdxError(`${file}: not a valid gzip stream (${(error as Error).message}); it may be damaged. Delete it and fetch it again.`);
+    }
+    if (start.length >= largestHeader || part.length === bytes.length) return start;
+  }
+  throw new IdxError(`${file}: not a valid gzip stream.`);
+}
+
+/**
+ * Decompresses a gzipped IDX file, reading its header first: a header that claims more than the stream
+ * could hold is refused before decompressing, and decompression stops one byte past the claim, so
+ * memory never grows with a claim or a gzip bomb beyond what the file's size allows.
+ */
+function gunzipIdx(bytes: Uint8Array, file: string): Uint8Array {
+  const { shape, headerLength, bodyLength } = parseIdxHeader(peekGunzip(bytes, file), file);
+  const claimed = headerLength + bodyLength;
+  const most = bytes.length * DEFLATE_MAX_RATIO + GZIP_SLACK;
+  if (claimed > most) {
+    throw new IdxError(
+      `${file}: the header promises ${shape.join(" x ")} = ${bodyLength} bytes, more than a gzip stream of ${bytes.length} bytes can hold (at most ${most}); the file is damaged. Delete it and fetch it again.`,
+    );
+  }
+  try {
+    return gunzipSync(bytes, { maxOutputLength: Math.min(claimed + 1, bufferConstants.MAX_LENGTH) });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
+      throw new IdxError(`${file}: decompresses to more than the ${claimed} bytes its ${shape.join(" x ")} header promises; the file is not a valid IDX file.`);
+    }
+    throw new IdxError(`${file}: not a valid gzip stream (${(error as Error).message}); it may be truncated. Delete it and fetch it again.`);
+  }
 }
 
 function hex(buffer: Uint8Array, count: number): string {
@@ -82,16 +147,15 @@ export function hasIdxMnist(dir: string): boolean {
   return (Object.keys(IDX_FILES) as IdxRole[]).every((role) => findIdxFile(dir, role) !== undefined);
 }
 
+/** Reads one IDX file, raw or gzipped (by its `.gz` suffix); every fault is an `IdxError` naming the file. */
 export function readIdxFile(file: string): IdxArray {
-  let bytes: Uint8Array = fs.readFileSync(file);
-  if (file.endsWith(".gz")) {
-    try {
-      bytes = gunzipSync(bytes);
-    } catch (error) {
-      throw new IdxError(`${file}: not a valid gzip stream (${(error as Error).message}); it may be truncated. Delete it and fetch it again.`);
-    }
+  let bytes: Uint8Array;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (error) {
+    throw new IdxError(`${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`);
   }
-  return parseIdx(bytes, file);
+  return parseIdx(file.endsWith(".gz") ? gunzipIdx(bytes, file) : bytes, file);
 }
 
 export interface IdxSplit {
@@ -164,7 +228,7 @@ export async function downloadIdxMnist(
     const temporary = `${target}.${process.pid}.tmp`;
     fs.writeFileSync(temporary, bytes);
     try {
-      parseIdx(gunzipSync(bytes), url);
+      parseIdx(gunzipIdx(bytes, url), url);
     } catch (error) {
       fs.rmSync(temporary, { force: true });
       throw new IdxError(`Downloaded ${url} is not a valid gzipped IDX file: ${(error as Error).message}`);

@@ -4,7 +4,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { before, describe, test } from "node:test";
 import { initBackend } from "../../src/backend/select";
-import { CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, stableStringify } from "../../src/experiment/cache";
+import { spawnSync } from "node:child_process";
+import { CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, stableStringify, writeFileAtomic } from "../../src/experiment/cache";
 import { resolveConfig } from "../../src/vae/config";
 import { loadMnist } from "../../src/vae/data";
 import { runSweep } from "../../src/experiment/sweep";
@@ -38,6 +39,41 @@ describe("EntryStore", () => {
       assert.throws(() => store.read("e"), (error: unknown) => error instanceof CacheCorruptError && message.test(error.message));
     });
   }
+
+  test("removing a damaged entry leaves the entries whose names start the same (c=1 and c=1.5) and every lock", () => {
+    const dir = tmp();
+    const store = new EntryStore(dir);
+    store.write("c=1", { c: 1 }, { values: Float32Array.from([1]) });
+    store.write("c=1.5", { c: 1.5 }, { values: Float32Array.from([1.5]) });
+    fs.writeFileSync(path.join(dir, "c=1.lock"), "{}");
+    fs.writeFileSync(path.join(dir, "c=1.5.lock"), "{}");
+    fs.writeFileSync(path.join(dir, "c=1.values.f32.12345.abc.tmp"), "left by a killed writer");
+    store.remove("c=1");
+    assert.deepEqual(fs.readdirSync(dir).sort(), ["c=1.5.json", "c=1.5.lock", "c=1.5.values.f32", "c=1.lock"]);
+    assert.deepEqual(store.read("c=1.5")?.blobs.values, Float32Array.from([1.5]));
+  });
+
+  test("a write removes the temporary files of its target left by dead writers, not those of live ones", () => {
+    const dir = tmp();
+    const target = path.join(dir, "latest.json");
+    // A pid that has certainly ended: a child process that ran and was reaped.
+    const deadPid = spawnSync(process.execPath, ["-e", "0"]).pid as number;
+    const dead = `${target}.${deadPid}.k1.tmp`;
+    const live = `${target}.${process.pid}.k2.tmp`;
+    const otherTarget = path.join(dir, `other.json.${deadPid}.k3.tmp`);
+    for (const file of [dead, live, otherTarget]) fs.writeFileSync(file, "partial");
+    writeFileAtomic(target, "{}");
+    assert.deepEqual(fs.readdirSync(dir).sort(), [path.basename(target), path.basename(live), path.basename(otherTarget)].sort());
+  });
+
+  test("an entry whose JSON was edited, even consistently with its blobs, is refused by its checksum", () => {
+    const dir = tmp();
+    const store = new EntryStore(dir);
+    store.write("e", { loss: 150.25 }, { values: Float32Array.from([1]) });
+    const file = path.join(dir, "e.json");
+    fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("150.25", "150.26"));
+    assert.throws(() => store.read("e"), /e\.json: checksum mismatch/);
+  });
 
   test("keys do not depend on the order of object fields", () => {
     assert.equal(stableStringify({ b: 1, a: [2, { d: 3, c: 4 }] }), '{"a":[2,{"c":4,"d":3}],"b":1}');
