@@ -4,7 +4,11 @@
  */
 import { initBackend } from "../backend/select";
 import { resolveConfig, type VaeConfig } from "../vae/config";
+import { releaseLocksOnSigterm } from "../experiment/lock";
 import { runSweep } from "../experiment/sweep";
+
+// The main process stops its helpers with SIGTERM once every coefficient is done (or it failed).
+releaseLocksOnSigterm();
 
 async function main(): Promise<void> {
   const [configJson, cacheDir] = process.argv.slice(2);

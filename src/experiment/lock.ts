@@ -58,6 +58,31 @@ export function isStale(file: string): boolean {
   return info.host === os.hostname() && !alive(info);
 }
 
+/** The locks this process holds, so that a process asked to stop can release them first (`releaseHeldLocks`). */
+const held = new Set<string>();
+
+/** Releases every lock this process holds. */
+export function releaseHeldLocks(): void {
+  for (const file of held) {
+    if (readLock(file)?.pid === process.pid) fs.rmSync(file, { force: true });
+  }
+  held.clear();
+}
+
+/**
+ * On SIGTERM, releases the locks this process holds, then ends by the same signal. A sweep's helper
+ * process is stopped that way once every coefficient is done, possibly while it reads a finished
+ * coefficient under its lock; without this its lock would stay behind, stale, until another run took
+ * it over. Entries are written synchronously, so the signal arrives between whole steps: a coefficient
+ * being trained is simply not cached.
+ */
+export function releaseLocksOnSigterm(): void {
+  process.once("SIGTERM", () => {
+    releaseHeldLocks();
+    process.kill(process.pid, "SIGTERM");
+  });
+}
+
 /**
  * Takes the lock or returns undefined when another live process holds it. The returned function
  * releases it. The lock is written in full under a temporary name and then hard-linked into place, which
@@ -74,7 +99,9 @@ export function tryLock(file: string): (() => void) | undefined {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         fs.linkSync(temporary, file);
+        held.add(file);
         return () => {
+          held.delete(file);
           if (readLock(file)?.pid === process.pid) fs.rmSync(file, { force: true });
         };
       } catch (error) {
