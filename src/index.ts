@@ -7,8 +7,8 @@
  * what lives there; `test/layout.test.ts` holds the rule):
  *   system -> vae -> backend -> experiment -> plots -> notebook -> cli
  */
-export * from "./vae";
-export * from "./backend";
-export * from "./experiment";
-export * from "./plots";
-export * from "./notebook";
+export * from "./vae/index";
+export * from "./backend/index";
+export * from "./experiment/index";
+export * from "./plots/index";
+export * from "./notebook/index";
