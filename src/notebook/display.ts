@@ -270,12 +270,12 @@ export const CACHE_DIR_ENV = "VAE_CACHE_DIR";
  */
 export class SweepInterruptedError extends Error {
   override name = "Interrupted";
-  constructor(
-    readonly klCoefficient: number | undefined,
-    readonly epoch: number | undefined,
-    readonly finished: readonly number[],
-  ) {
-    const dropped = klCoefficient === undefined ? "before the first coefficient" : `KL coefficient ${klCoefficient}${epoch === undefined ? "" : ` at epoch ${epoch}`} was not cached`;
+  /**
+   * `klCoefficient`: the one training when Interrupt came (with its `epoch`), or about to start (no
+   * epoch); `finished`: the coefficients done and cached.
+   */
+  constructor(klCoefficient: number, epoch: number | undefined, finished: readonly number[]) {
+    const dropped = epoch === undefined ? `before KL coefficient ${klCoefficient} started` : `KL coefficient ${klCoefficient} at epoch ${epoch} was not cached`;
     const kept = finished.length > 0 ? `c = ${finished.join(", ")} ${finished.length === 1 ? "is" : "are"} cached and the next run resumes from them` : "nothing was cached yet";
     super(`Interrupted: ${dropped}; ${kept}.`);
     // tslab prints a failed cell's error with console.error: the message alone, not a stack of internals.
@@ -290,6 +290,9 @@ export class SweepInterruptedError extends Error {
  * called on a second Interrupt, for code that does not poll.
  */
 export async function withCooperativeInterrupt<T>(body: (stopRequested: () => boolean) => Promise<T>): Promise<T> {
+  // tslab runs a cell's synchronous part under vm's breakOnSigint, which takes every SIGINT listener off
+  // and puts them back when that part ends: look at the listeners only once it has.
+  await new Promise((resolve) => setImmediate(resolve));
   const previous = process.listeners("SIGINT");
   let requested = false;
   const onInterrupt = () => {
@@ -316,25 +319,19 @@ export async function withCooperativeInterrupt<T>(body: (stopRequested: () => bo
 export async function runSweepLive(config: VaeConfig, options: Omit<SweepOptions, "config"> = {}): Promise<SweepResult> {
   const progress = new LiveProgress(config.klCoefficients);
   const finished: number[] = [];
-  let current: { klCoefficient: number; epoch: number } | undefined;
   const cacheDir = options.cacheDir ?? (process.env[CACHE_DIR_ENV] || undefined);
-  return withCooperativeInterrupt((stopRequested) => {
-    const stopIfRequested = () => {
-      if (stopRequested()) throw new SweepInterruptedError(current?.klCoefficient, current?.epoch, finished);
-    };
-    return runSweep({
+  return withCooperativeInterrupt((stopRequested) =>
+    runSweep({
       ...options,
       cacheDir,
       config,
       onRunStart: (event) => {
-        stopIfRequested();
-        current = event.cached ? undefined : { klCoefficient: event.klCoefficient, epoch: 1 };
+        if (stopRequested()) throw new SweepInterruptedError(event.klCoefficient, undefined, finished);
         progress.runStart(event);
         options.onRunStart?.(event);
       },
       onBatchEnd: (event) => {
-        if (current) current.epoch = event.epoch;
-        stopIfRequested();
+        if (stopRequested()) throw new SweepInterruptedError(event.klCoefficient, event.epoch, finished);
         options.onBatchEnd?.(event);
       },
       onEpochEnd: (event) => {
@@ -343,9 +340,8 @@ export async function runSweepLive(config: VaeConfig, options: Omit<SweepOptions
       },
       onRunEnd: (run, index) => {
         finished.push(run.klCoefficient);
-        current = undefined;
         options.onRunEnd?.(run, index);
       },
-    });
-  });
+    }),
+  );
 }

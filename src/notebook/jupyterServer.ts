@@ -59,6 +59,8 @@ export function jupyterServerArgs(frontEnd: FrontEnd, options: ServerOptions = {
   if (options.ip !== undefined) args.push(`--ip=${options.ip}`);
   if (options.token !== undefined) args.push(`--${app}.token=${options.token}`);
   if (options.openBrowser === false) args.push("--no-browser");
+  // Jupyter refuses to run as root (containers, CI) unless told.
+  if (process.getuid?.() === 0) args.push("--allow-root");
   // JupyterLab hands its application object to the page only when asked: the browser test drives it.
   if (frontEnd === "lab" && options.openBrowser === false) args.push("--LabApp.expose_app_in_browser=True");
   return args;

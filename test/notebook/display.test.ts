@@ -72,4 +72,5 @@ test("Interrupt during a sweep is a request polled between batches; tslab's hand
   assert.equal(error.message, "Interrupted: KL coefficient 0.5 at epoch 1 was not cached; c = 0, 0.02, 0.1 are cached and the next run resumes from them.");
   assert.equal(error.stack, error.message, "no stack of kernel internals under the message");
   assert.equal(new SweepInterruptedError(0, 2, []).message, "Interrupted: KL coefficient 0 at epoch 2 was not cached; nothing was cached yet.");
+  assert.equal(new SweepInterruptedError(0.02, undefined, [0]).message, "Interrupted: before KL coefficient 0.02 started; c = 0 is cached and the next run resumes from them.");
 });
