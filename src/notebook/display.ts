@@ -13,6 +13,7 @@
  * Chromium the output keeps the interactive chart and says the static image is missing.
  */
 import { randomBytes } from "node:crypto";
+import { inspect } from "node:util";
 import type { LossTerms } from "../vae/loss";
 import { drawnByPagePlotly, plotlyVersion, type Figure } from "../plots/plot";
 import { formatSeconds } from "./progress";
@@ -277,9 +278,14 @@ export class SweepInterruptedError extends Error {
   constructor(klCoefficient: number, epoch: number | undefined, finished: readonly number[]) {
     const dropped = epoch === undefined ? `before KL coefficient ${klCoefficient} started` : `KL coefficient ${klCoefficient} at epoch ${epoch} was not cached`;
     const kept = finished.length > 0 ? `c = ${finished.join(", ")} ${finished.length === 1 ? "is" : "are"} cached and the next run resumes from them` : "nothing was cached yet";
-    super(`Interrupted: ${dropped}; ${kept}.`);
-    // tslab prints a failed cell's error with console.error: the message alone, not a stack of internals.
-    this.stack = this.message;
+    super(`${dropped}; ${kept}.`);
+    // tslab prints a failed cell's error with console.error: one line, not a stack of kernel internals.
+    this.stack = `${this.name}: ${this.message}`;
+  }
+
+  /** How console.error shows it (node would put a stack-less error in brackets). */
+  [inspect.custom](): string {
+    return this.stack as string;
   }
 }
 
