@@ -50,6 +50,8 @@ interface FrontEndPage {
   waitIdle(page: Page, timeoutMs: number, allRan?: boolean): Promise<void>;
   /** File > Save; resolves once the file on disk has changed. */
   save(page: Page, file: string): Promise<void>;
+  /** Long outputs shown whole rather than in a scroll box (as clicking beside them does). */
+  showWholeOutputs(page: Page): Promise<void>;
 }
 
 /** The classic Notebook 6: its menu items have ids (Cell > Run All is #run_all_cells). */
@@ -93,6 +95,12 @@ const classicNotebook: FrontEndPage = {
     await page.click("#filelink");
     await page.click("#save_checkpoint");
     await waitFor(() => fs.statSync(file).mtimeMs !== before, 30_000, `${file} saved`);
+  },
+  async showWholeOutputs(page) {
+    await page.evaluate(() => {
+      type Cell = { output_area?: { unscroll_area(): void } };
+      for (const cell of (window as unknown as { Jupyter: { notebook: { get_cells(): Cell[] } } }).Jupyter.notebook.get_cells()) cell.output_area?.unscroll_area();
+    });
   },
 };
 
@@ -138,6 +146,9 @@ const jupyterLab: FrontEndPage = {
     const before = fs.statSync(file).mtimeMs;
     await page.evaluate(() => (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("docmanager:save"));
     await waitFor(() => fs.statSync(file).mtimeMs !== before, 30_000, `${file} saved`);
+  },
+  async showWholeOutputs() {
+    // JupyterLab lets long outputs grow with the notebook unless a user collapses them.
   },
 };
 
@@ -194,8 +205,9 @@ async function progressSeen(page: Page): Promise<{ most: number; states: string[
 }
 
 /** A screenshot of the whole notebook: the page grown to the notebook's height (capped), then taken. */
-async function screenshot(page: Page, name: string): Promise<void> {
+async function screenshot(page: Page, name: string, ui: FrontEndPage): Promise<void> {
   fs.mkdirSync(SHOTS, { recursive: true });
+  await ui.showWholeOutputs(page);
   const height = await page.evaluate(() => Math.min(20_000, Math.max(...Array.from(document.querySelectorAll("#notebook-container, .jp-Notebook"), (el) => el.scrollHeight), 900) + 200));
   const viewport = page.viewportSize() ?? { width: 1300, height: 1000 };
   await page.setViewportSize({ width: viewport.width, height });
@@ -338,7 +350,7 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
         assert.match(result.text, /plotly\.js 4\.\d+\.\d+ loaded: charts are interactive/);
         // Training in 02 reports each of its epochs in one output updated in place.
         if (name === "02-model") assert.ok((await progressSeen(page)).most <= 1, "02: one progress output at a time");
-        await screenshot(page, `${frontEnd}-${name}`);
+        await screenshot(page, `${frontEnd}-${name}`, ui);
         await ui.save(page, path.join(PROJECT_ROOT, copy(name)));
         await shutDownKernels();
       }
@@ -376,7 +388,7 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
       console.error(`interrupt: cache holds c = ${cache.entries.join(", ")}; other files: ${cache.others.join(", ") || "none"}`);
       assert.deepEqual(cache.entries, [...kept].sort((a, b) => a - b), "the cache holds exactly the finished coefficients");
       assert.deepEqual(cache.others, [], "no partial file or lock left");
-      await screenshot(page, `${frontEnd}-03-kl-sweep-interrupted`);
+      await screenshot(page, `${frontEnd}-03-kl-sweep-interrupted`, ui);
 
       // Run All again in the same kernel: the kept coefficients load, the rest train.
       await watchProgress(page);
@@ -392,11 +404,12 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
       assert.equal(progress.most, 1, "the live progress is one output");
       assert.ok(progress.states.length >= 4, `updated in place as training went on (${progress.states.length} states seen)`);
       assert.deepEqual(cacheState(cacheDir).entries, [...coefficients].sort((a, b) => a - b));
-      await screenshot(page, `${frontEnd}-03-kl-sweep`);
+      await screenshot(page, `${frontEnd}-03-kl-sweep`, ui);
     });
 
     test("03: a scatter point's tooltip names the digit of that test image", async () => {
       const labels = loadMnist(QUICK_CONFIG).yTest;
+      await ui.showWholeOutputs(page);
       const { index, tooltip } = await hoverIsolatedPoint(page, `Encoder output for KL coefficient = ${coefficients[0]}`);
       assert.match(tooltip, new RegExp(`^digit ${labels[index]}z = `), `point ${index} is test digit ${labels[index]}; tooltip ${JSON.stringify(tooltip)}`);
       await page.screenshot({ path: path.join(SHOTS, `${frontEnd}-03-tooltip.png`) });
@@ -422,7 +435,7 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
       assert.equal(result.staticImages, 0);
       assert.match(result.text, /Test-set metrics per KL coefficient/);
       assert.equal(await page.locator(".vae-figure-table tbody tr").count(), coefficients.length, "one table row per coefficient");
-      await screenshot(page, `${frontEnd}-04-analysis`);
+      await screenshot(page, `${frontEnd}-04-analysis`, ui);
       await ui.save(page, path.join(PROJECT_ROOT, copy("04-analysis")));
       await shutDownKernels();
       assert.deepEqual(pageErrors, []);
