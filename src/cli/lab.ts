@@ -13,7 +13,7 @@ function main(): void {
     console.error(choice.reason);
     process.exit(1);
   }
-  console.error(`${choice.frontEnd === "lab" ? "Starting JupyterLab" : "Starting the classic Jupyter Notebook"}: ${choice.reason}`);
+  console.error(choice.reason);
   const args = [...jupyterServerArgs(choice.frontEnd), ...process.argv.slice(2)];
   const child = spawn("jupyter", args, { cwd: PROJECT_ROOT, stdio: "inherit", env: { ...process.env, JUPYTER_PATH: projectJupyterPath() } });
   // Ctrl-C reaches Jupyter through the terminal; this process waits for it to finish shutting down.

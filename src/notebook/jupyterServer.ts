@@ -30,9 +30,9 @@ export function jupyterHas(subcommand: FrontEnd, env: NodeJS.ProcessEnv = proces
 
 /** JupyterLab when installed, else the classic Notebook, else none; the reason says which and why. */
 export function chooseFrontEnd(has: (frontEnd: FrontEnd) => boolean = (f) => jupyterHas(f)): FrontEndChoice {
-  if (has("lab")) return { frontEnd: "lab", reason: "JupyterLab is installed." };
+  if (has("lab")) return { frontEnd: "lab", reason: "Starting JupyterLab (installed)." };
   if (has("notebook")) {
-    return { frontEnd: "notebook", reason: "JupyterLab is not installed (pip install jupyterlab); starting the classic Jupyter Notebook, which runs the same notebooks." };
+    return { frontEnd: "notebook", reason: "Starting the classic Jupyter Notebook: JupyterLab is not installed (pip install jupyterlab); the classic Notebook runs the same notebooks." };
   }
   return { frontEnd: undefined, reason: "Neither JupyterLab nor the classic Notebook is installed: pip install jupyterlab, or on Debian apt-get install jupyter-notebook." };
 }

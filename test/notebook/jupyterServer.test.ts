@@ -5,10 +5,10 @@ import { chooseFrontEnd, freePort, jupyterServerArgs, projectJupyterPath } from 
 import { PROJECT_ROOT } from "../../src/vae/data";
 
 test("JupyterLab when installed, else the classic Notebook, else a reason naming how to install either", () => {
-  assert.deepEqual(chooseFrontEnd(() => true), { frontEnd: "lab", reason: "JupyterLab is installed." });
+  assert.deepEqual(chooseFrontEnd(() => true), { frontEnd: "lab", reason: "Starting JupyterLab (installed)." });
   const classic = chooseFrontEnd((frontEnd) => frontEnd === "notebook");
   assert.equal(classic.frontEnd, "notebook");
-  assert.match(classic.reason, /JupyterLab is not installed \(pip install jupyterlab\); starting the classic Jupyter Notebook/);
+  assert.match(classic.reason, /^Starting the classic Jupyter Notebook: JupyterLab is not installed \(pip install jupyterlab\)/);
   const none = chooseFrontEnd(() => false);
   assert.equal(none.frontEnd, undefined);
   assert.match(none.reason, /pip install jupyterlab.*apt-get install jupyter-notebook/);
