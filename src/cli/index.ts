@@ -3,6 +3,7 @@
  * library and exits with 0, 1 (the work failed) or 2 (a usage error).
  *
  * - `sweep.ts` (`npm run sweep`) and `sweepWorker.ts` (its helper processes).
+ * - `lab.ts` (`npm run lab`: JupyterLab, else the classic Notebook).
  * - `notebooks.ts` (`npm run notebooks`), `figures.ts` (`npm run figures`), `report.ts`
  *   (`npm run report`), `bench.ts` (`npm run bench`), `fetchMnist.ts` (`npm run fetch-mnist`).
  *

@@ -2,18 +2,20 @@
  * Showing figures and live progress in a tslab notebook. Introduced in `notebooks/01-normal-samples.ipynb`.
  *
  * Each figure is one output whose MIME bundle holds:
- * - `text/html`: a div with the static PNG inside plus a script that swaps in the interactive plotly
- *   chart when plotly.js is on the page. JupyterLab, Jupyter Notebook and nbconvert's HTML all prefer
- *   this; where scripts do not run (untrusted or sanitised notebooks) the PNG stays;
- * - `image/png`: the same PNG, for viewers without HTML;
+ * - `text/html`: a div with a static image inside (WebP, drawn by plotly.js in headless Chromium,
+ *   `src/plots/render.ts`) plus a script that swaps in the interactive plotly chart. JupyterLab, Jupyter
+ *   Notebook and nbconvert's HTML all prefer this; where scripts do not run (untrusted or sanitised
+ *   notebooks) the image stays;
  * - `text/plain`: the title.
- * plotly.js comes from the `plotly.js-dist` package, inlined once per notebook by `loadPlotly()`.
- * The PNG is drawn by plotly.js in headless Chromium (`src/plots/render.ts`); without Chromium the output
- * keeps the interactive chart and says the static image is missing.
+ * plotly.js is not in the notebook file: the script loads it once per page from the Jupyter server that
+ * shows the notebook (`plotlyLoaderScript`), so that an executed notebook weighs its figures only. Pages
+ * that already hold plotly.js (the HTML exports and the report inline it once) draw at once. Without
+ * Chromium the output keeps the interactive chart and says the static image is missing.
  */
 import { randomBytes } from "node:crypto";
+import { inspect } from "node:util";
 import type { LossTerms } from "../vae/loss";
-import { plotlyScriptTag, plotlyVersion, type Figure } from "../plots/plot";
+import { drawnByPagePlotly, plotlyVersion, type Figure } from "../plots/plot";
 import { formatSeconds } from "./progress";
 import { FigureRenderer } from "../plots/render";
 import type { VaeConfig } from "../vae/config";
@@ -46,38 +48,122 @@ export function displayBundle(data: MimeBundle, options: { displayId?: string; u
   writer()({ data, metadata: {}, transient: options.displayId ? { display_id: options.displayId } : {} }, Boolean(options.update));
 }
 
-/** Puts plotly.js on the page once per notebook (call in the first cell). */
-export function loadPlotly(): void {
-  displayBundle({
-    "text/html": plotlyScriptTag(),
-    "text/plain": `plotly.js ${plotlyVersion()} loaded from the plotly.js-dist package`,
-  });
+/**
+ * Where a Jupyter page finds the project's plotly.js (the cartesian bundle), relative to the server's
+ * base URL, in the order tried: classic Notebook serves `nbextensions/` from `JUPYTER_PATH`, where
+ * `jupyter/nbextensions/vae-plotly/plotly.min.js` links to the package's file; any Jupyter server started
+ * at the project root (`npm run lab` does) serves the package itself under `files/`.
+ */
+export const PLOTLY_SERVER_PATHS = Object.freeze([
+  "nbextensions/vae-plotly/plotly.min.js",
+  "files/node_modules/plotly.js-cartesian-dist-min/plotly-cartesian.min.js",
+]);
+
+/**
+ * A script defining `vaePlotly(done)`: calls `done(true)` once `window.Plotly` exists, loading it first
+ * (once per page, however many figures ask) from the Jupyter server's base URL (classic Notebook: the
+ * body's `data-base-url`; JupyterLab: its page config), or `done(false)` when no server path answers.
+ */
+export function plotlyLoaderScript(): string {
+  return `function vaePlotly(done) {
+  var w = window;
+  if (w.Plotly) return done(true);
+  var state = w.vaePlotlyLoad || (w.vaePlotlyLoad = { waiting: [], started: false, failed: false });
+  if (state.failed) return done(false);
+  state.waiting.push(done);
+  if (state.started) return;
+  state.started = true;
+  var base = document.body && document.body.getAttribute("data-base-url");
+  var config = document.getElementById("jupyter-config-data");
+  if (!base && config) { try { base = JSON.parse(config.textContent).baseUrl; } catch (e) { base = null; } }
+  var paths = ${JSON.stringify(PLOTLY_SERVER_PATHS)};
+  var urls = base ? paths.map(function (p) { return base.replace(/\\/?$/, "/") + p; }) : [];
+  function finish(ok) { state.failed = !ok; var list = state.waiting; state.waiting = []; list.forEach(function (f) { f(ok); }); }
+  (function next(i) {
+    if (w.Plotly) return finish(true);
+    if (i >= urls.length) return finish(false);
+    var script = document.createElement("script");
+    script.src = urls[i];
+    script.onload = function () { next(i + 1); };
+    script.onerror = function () { next(i + 1); };
+    document.head.appendChild(script);
+  })(0);
+}`;
 }
 
+/** Said under a static image when no plotly.js could be loaded. */
+const NO_PLOTLY_NOTE = "Static image: this Jupyter server does not serve the project's plotly.js; start it with npm run lab (or JUPYTER_PATH=./jupyter) for interactive charts.";
+
+/**
+ * Puts plotly.js on the page early (call in the first cell) and says where it came from; every figure
+ * also loads it on its own, so a cell re-run alone still draws.
+ */
+export function loadPlotly(): void {
+  const id = `vae-plotly-${randomBytes(6).toString("hex")}`;
+  const html = [
+    `<div id="${id}" class="vae-plotly-status">plotly.js ${plotlyVersion()} (cartesian bundle): interactive charts need scripts (a trusted notebook); static images are shown otherwise.</div>`,
+    `<script type="text/javascript">(function () {`,
+    plotlyLoaderScript(),
+    `  vaePlotly(function (ok) { var el = document.getElementById("${id}"); if (el) el.textContent = ok`,
+    `    ? "plotly.js " + window.Plotly.version + " loaded: charts are interactive."`,
+    `    : ${JSON.stringify(NO_PLOTLY_NOTE)}; });`,
+    `})();</script>`,
+  ].join("\n");
+  displayBundle({ "text/html": html, "text/plain": `plotly.js ${plotlyVersion()} (cartesian bundle, loaded by the page from the Jupyter server)` });
+}
 
 function figureTitle(figure: Figure): string {
   const t = figure.layout.title as { text?: string } | string | undefined;
   return typeof t === "string" ? t : t?.text ?? "figure";
 }
 
-/** The HTML of one figure: static PNG first, replaced by the interactive chart where scripts run. */
-export function figureHtml(figure: Figure, png?: Uint8Array): string {
+/** A static image of a figure: its bytes and MIME type. */
+export interface StaticImage {
+  readonly bytes: Uint8Array;
+  readonly mimeType: "image/png" | "image/webp";
+}
+
+/**
+ * A table figure (plotly `table` traces, which the pages' cartesian bundle does not draw) as an HTML
+ * table: header values and one column of cell values per header.
+ */
+export function tableFigureHtml(figure: Figure): string {
+  const parts = figure.data.map((trace) => {
+    const header = ((trace.header as { values?: unknown[] } | undefined)?.values ?? []).map(String);
+    const columns = ((trace.cells as { values?: unknown[][] } | undefined)?.values ?? []).map((column) => column.map(String));
+    const rows = Math.max(0, ...columns.map((column) => column.length));
+    const body = Array.from({ length: rows }, (_, r) => `<tr>${columns.map((column) => `<td style="text-align:right">${escapeHtml(column[r] ?? "")}</td>`).join("")}</tr>`);
+    return `<table class="vae-table"><thead><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead><tbody>${body.join("")}</tbody></table>`;
+  });
+  return `<div class="vae-figure-table"><p><b>${escapeHtml(figureTitle(figure))}</b></p>${parts.join("")}</div>`;
+}
+
+/**
+ * The HTML of one figure: static image first, replaced by the interactive chart where scripts run and
+ * plotly.js is on the page or served by Jupyter (`plotlyLoaderScript`).
+ */
+export function figureHtml(figure: Figure, image?: StaticImage): string {
+  if (figure.data.length > 0 && figure.data.every((trace) => trace.type === "table")) return tableFigureHtml(figure);
+  if (!drawnByPagePlotly(figure)) throw new Error(`${figureTitle(figure)}: a trace type the pages' plotly.js bundle does not draw (${figure.data.map((t) => String(t.type)).join(", ")}).`);
   const id = `vae-figure-${randomBytes(6).toString("hex")}`;
   const width = (figure.layout.width as number | undefined) ?? 700;
   const height = (figure.layout.height as number | undefined) ?? 500;
-  const fallback = png
-    ? `<img alt="${escapeHtml(figureTitle(figure))}" src="data:image/png;base64,${Buffer.from(png).toString("base64")}" width="${width}" height="${height}">`
+  const fallback = image
+    ? `<img alt="${escapeHtml(figureTitle(figure))}" src="data:${image.mimeType};base64,${Buffer.from(image.bytes).toString("base64")}" width="${width}" height="${height}">`
     : `<p>${escapeHtml(figureTitle(figure))} (interactive chart; no static image)</p>`;
   const spec = JSON.stringify({ data: figure.data, layout: figure.layout, frames: figure.frames ?? [] }).replace(/<\//g, "<\\/");
   return [
     `<div id="${id}" class="vae-figure" style="width:${width}px;min-height:${height}px">${fallback}</div>`,
     `<script type="text/javascript">(function () {`,
     `  var spec = ${spec};`,
-    `  function draw() { var el = document.getElementById("${id}"); if (!el) return;`,
-    `    if (!window.Plotly) { return setTimeout(draw, 100); }`,
+    plotlyLoaderScript(),
+    // JupyterLab may run the script just before the output is attached: look for the div a few times.
+    `  function draw(ok, tries) { var el = document.getElementById("${id}");`,
+    `    if (!el) { if (tries < 50) setTimeout(function () { draw(ok, tries + 1); }, 100); return; }`,
+    `    if (!ok) { el.insertAdjacentHTML("beforeend", ${JSON.stringify(`<p class="vae-note">${NO_PLOTLY_NOTE}</p>`)}); return; }`,
     `    el.innerHTML = ""; window.Plotly.newPlot(el, spec.data, spec.layout, {responsive: false, displaylogo: false})`,
     `      .then(function () { if (spec.frames.length) window.Plotly.addFrames(el, spec.frames); }); }`,
-    `  draw();`,
+    `  vaePlotly(function (ok) { draw(ok, 0); });`,
     `})();</script>`,
   ].join("\n");
 }
@@ -94,12 +180,12 @@ async function sharedRenderer(): Promise<FigureRenderer | undefined> {
   return renderer;
 }
 
-/** Shows a figure as one output (interactive chart + static PNG fallback). */
+/** Shows a figure as one output (interactive chart + static WebP fallback; tables as HTML tables). */
 export async function showFigure(figure: Figure): Promise<void> {
-  const png = await (await sharedRenderer())?.png(figure);
-  const bundle: Record<string, string> = { "text/html": figureHtml(figure, png), "text/plain": figureTitle(figure) };
-  if (png) bundle["image/png"] = Buffer.from(png).toString("base64");
-  displayBundle(bundle);
+  const isTable = figure.data.length > 0 && figure.data.every((trace) => trace.type === "table");
+  const bytes = isTable ? undefined : await (await sharedRenderer())?.image(figure, "webp");
+  const image: StaticImage | undefined = bytes ? { bytes, mimeType: "image/webp" } : undefined;
+  displayBundle({ "text/html": figureHtml(figure, image), "text/plain": figureTitle(figure) });
 }
 
 /** Closes the static-image browser (the last cell of a notebook may call it; exit does too). */
@@ -176,19 +262,92 @@ export class LiveProgress {
   }
 }
 
-/** `runSweep` with a `LiveProgress` display: what `notebooks/03-kl-sweep.ipynb` calls. */
+/** Where notebooks cache the sweep when set (a test's own folder, say); else `data/cache`. */
+export const CACHE_DIR_ENV = "VAE_CACHE_DIR";
+
+/**
+ * The short message a notebook shows when Interrupt stops its sweep: which coefficient was dropped and
+ * which are kept (each coefficient is cached only once it has finished, so the next run resumes there).
+ */
+export class SweepInterruptedError extends Error {
+  override name = "Interrupted";
+  /**
+   * `klCoefficient`: the one training when Interrupt came (with its `epoch`), or about to start (no
+   * epoch); `finished`: the coefficients done and cached.
+   */
+  constructor(klCoefficient: number, epoch: number | undefined, finished: readonly number[]) {
+    const dropped = epoch === undefined ? `before KL coefficient ${klCoefficient} started` : `KL coefficient ${klCoefficient} at epoch ${epoch} was not cached`;
+    const kept = finished.length > 0 ? `c = ${finished.join(", ")} ${finished.length === 1 ? "is" : "are"} cached and the next run resumes from them` : "nothing was cached yet";
+    super(`${dropped}; ${kept}.`);
+    // tslab prints a failed cell's error with console.error: one line, not a stack of kernel internals.
+    this.stack = `${this.name}: ${this.message}`;
+  }
+
+  /** How console.error shows it (node would put a stack-less error in brackets). */
+  [inspect.custom](): string {
+    return this.stack as string;
+  }
+}
+
+/**
+ * Runs `body` with Jupyter's Interrupt (SIGINT to the kernel) turned into a request that `body` polls
+ * through `stopRequested()` between batches. tslab's own SIGINT handler would end the cell at once with
+ * a stack of its internals while training went on in the background; it is set aside meanwhile and
+ * called on a second Interrupt, for code that does not poll.
+ */
+export async function withCooperativeInterrupt<T>(body: (stopRequested: () => boolean) => Promise<T>): Promise<T> {
+  // tslab runs a cell's synchronous part under vm's breakOnSigint, which takes every SIGINT listener off
+  // and puts them back when that part ends: look at the listeners only once it has.
+  await new Promise((resolve) => setImmediate(resolve));
+  const previous = process.listeners("SIGINT");
+  let requested = false;
+  const onInterrupt = () => {
+    if (!requested) {
+      requested = true;
+      return;
+    }
+    for (const listener of previous) (listener as () => void)();
+  };
+  process.removeAllListeners("SIGINT");
+  process.on("SIGINT", onInterrupt);
+  try {
+    return await body(() => requested);
+  } finally {
+    process.removeListener("SIGINT", onInterrupt);
+    for (const listener of previous) process.on("SIGINT", listener as () => void);
+  }
+}
+
+/**
+ * `runSweep` with a `LiveProgress` display: what `notebooks/03-kl-sweep.ipynb` calls. Interrupt stops it
+ * after the current batch with a `SweepInterruptedError`; finished coefficients stay cached.
+ */
 export async function runSweepLive(config: VaeConfig, options: Omit<SweepOptions, "config"> = {}): Promise<SweepResult> {
   const progress = new LiveProgress(config.klCoefficients);
-  return runSweep({
-    ...options,
-    config,
-    onRunStart: (event) => {
-      progress.runStart(event);
-      options.onRunStart?.(event);
-    },
-    onEpochEnd: (event) => {
-      progress.epochEnd(event);
-      options.onEpochEnd?.(event);
-    },
-  });
+  const finished: number[] = [];
+  const cacheDir = options.cacheDir ?? (process.env[CACHE_DIR_ENV] || undefined);
+  return withCooperativeInterrupt((stopRequested) =>
+    runSweep({
+      ...options,
+      cacheDir,
+      config,
+      onRunStart: (event) => {
+        if (stopRequested()) throw new SweepInterruptedError(event.klCoefficient, undefined, finished);
+        progress.runStart(event);
+        options.onRunStart?.(event);
+      },
+      onBatchEnd: (event) => {
+        if (stopRequested()) throw new SweepInterruptedError(event.klCoefficient, event.epoch, finished);
+        options.onBatchEnd?.(event);
+      },
+      onEpochEnd: (event) => {
+        progress.epochEnd(event);
+        options.onEpochEnd?.(event);
+      },
+      onRunEnd: (run, index) => {
+        finished.push(run.klCoefficient);
+        options.onRunEnd?.(run, index);
+      },
+    }),
+  );
 }

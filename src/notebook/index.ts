@@ -7,6 +7,8 @@
  * - `report.ts`, `html.ts`: the offline HTML report; HTML escaping.
  * - `kernel.ts`, `runner.ts`: a small Jupyter client and the headless runner with its HTML export (used
  *   by `npm run notebooks` and the tests; not part of the notebooks' API).
+ * - `jupyterServer.ts`: starting JupyterLab or the classic Notebook on the project (`npm run lab`, the
+ *   browser test).
  *
  * May import: system, vae, backend, experiment, plots.
  */

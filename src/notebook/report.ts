@@ -1,7 +1,7 @@
 /**
  * One self-contained, offline HTML file summarising a sweep (`npm run report`): config, backend, the
  * metrics table, the tutorial's conclusions checked, and every comparison chart, with plotly.js
- * inlined from the `plotly.js-dist` package. Opens by double-click; nothing is fetched.
+ * inlined once (the cartesian bundle of `plotly.js-cartesian-dist-min`). Opens by double-click; nothing is fetched.
  */
 import { configRows, priorSampleRows, reconstructionRows } from "../experiment/analysis";
 import { describeBackend } from "../backend/select";

@@ -9,6 +9,7 @@ import { marked } from "marked";
 import { PROJECT_ROOT } from "../vae/data";
 import { KernelClient, type Output } from "./kernel";
 import { escapeHtml } from "./html";
+import { plotlyScriptTag } from "../plots/plot";
 
 export const NOTEBOOK_DIR = path.join(PROJECT_ROOT, "notebooks");
 export const NOTEBOOK_BUILD_DIR = path.join(PROJECT_ROOT, "build", "notebooks");
@@ -167,7 +168,11 @@ export function outputHtml(output: Output): string {
   }
 }
 
-/** A self-contained HTML page of an executed notebook (plotly.js travels inside its own output). */
+/**
+ * A self-contained HTML page of an executed notebook. The notebook file does not hold plotly.js (its
+ * figures load it from the Jupyter server), so the page inlines the cartesian bundle once when it has
+ * figures: it opens offline, by double-click.
+ */
 export function notebookHtml(notebook: Notebook, title: string): string {
   const body = notebook.cells
     .map((cell) => {
@@ -178,8 +183,10 @@ export function notebookHtml(notebook: Notebook, title: string): string {
       return `<section class="code"><div class="prompt">[${cell.execution_count ?? " "}]</div><pre class="source"><code>${escapeHtml(source)}</code></pre><div class="outputs">${outputs}</div></section>`;
     })
     .join("\n");
+  const plotly = body.includes('class="vae-figure"') ? plotlyScriptTag() : "";
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+${plotly}
 <style>
 body { font-family: "DejaVu Sans", Arial, sans-serif; max-width: 1000px; margin: 2em auto; color: #222; line-height: 1.5; }
 pre { background: #f6f8fa; padding: 0.6em; overflow-x: auto; }

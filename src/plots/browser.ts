@@ -37,5 +37,7 @@ export async function launchChromium(): Promise<Browser> {
     throw new Error(`No Chromium found (looked for ${CANDIDATES.join(", ")}). Install it (Debian: apt-get install chromium) or set ${CHROMIUM_ENV}.`);
   }
   const { chromium } = await import("playwright-core");
-  return chromium.launch({ executablePath, args: [...CHROMIUM_ARGS] });
+  // playwright would otherwise answer SIGINT by closing the browser and exiting the process: in a
+  // notebook kernel, that is Jupyter's Interrupt, which must stop a cell, not kill the kernel.
+  return chromium.launch({ executablePath, args: [...CHROMIUM_ARGS], handleSIGINT: false });
 }

@@ -122,7 +122,7 @@ export function manifoldFigure(
   const n = gridX.length;
   const { width, height, pixels } = tileDigits(manifold, n, n, digitSize);
   return {
-    data: [{ type: "image", source: pngDataUri(encodeGreyPng(width, height, pixels)), x0: 0, y0: 0, dx: 1, dy: 1, hoverinfo: "skip" }],
+    data: [{ type: "image", source: pngDataUri(encodeGreyPng(width, height, pixels, 4)), x0: 0, y0: 0, dx: 1, dy: 1, hoverinfo: "skip" }],
     layout: {
       title: title(`Decoder output for KL coefficient = ${formatCoefficient(klCoefficient)}`),
       xaxis: { title: { text: "z[0]" }, ...gridTicks(gridX, digitSize), tickangle: -90, showgrid: false, range: [0, width] },
@@ -169,9 +169,10 @@ export function lossCurvesFigure(history: readonly EpochRecord[], klCoefficient:
 }
 
 /**
- * The plotly.js bundle of the `plotly.js-dist` package, inlined in notebooks and reports, never fetched
- * from a CDN. The package ships it unminified (10 MB), so it is minified once with esbuild (4.8 MB,
- * its license notice kept) and kept in `data/cache`; should that fail, the full file is used.
+ * The full plotly.js bundle of the `plotly.js-dist` package, for the headless Chromium that draws static
+ * images (`src/plots/render.ts`), where weight does not matter and every trace type (tables too) must
+ * draw. The package ships it unminified (10 MB), so it is minified once with esbuild (4.8 MB, its
+ * license notice kept) and kept in `data/cache`; should that fail, the full file is used.
  */
 export function plotlySource(cacheDir = path.join(PROJECT_ROOT, "data", "cache")): string {
   const cached = path.join(cacheDir, `plotly-${plotlyVersion()}.min.js`);
@@ -190,9 +191,31 @@ export function plotlySource(cacheDir = path.join(PROJECT_ROOT, "data", "cache")
   }
 }
 
-/** A `<script>` element holding plotly.js, safe to put in any HTML page. */
+/**
+ * The trace types of plotly.js's cartesian bundle (`plotly.js-cartesian-dist-min`, 1.5 MB minified
+ * against 4.8 MB for the full one), which pages load: every chart of the notebooks and the report is
+ * built from these. A table is shown as an HTML table instead (`src/notebook/display.ts`).
+ */
+export const PAGE_TRACE_TYPES = Object.freeze(["bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image", "pie", "scatter", "scatterternary", "violin"]);
+
+/** The file of the cartesian bundle that pages load (served by Jupyter, inlined in HTML files). */
+export function pagePlotlyFile(): string {
+  return require.resolve("plotly.js-cartesian-dist-min/plotly-cartesian.min.js");
+}
+
+/** The cartesian plotly.js bundle that pages load, already minified by its package. */
+export function pagePlotlySource(): string {
+  return fs.readFileSync(pagePlotlyFile(), "utf8");
+}
+
+/** A `<script>` element holding the cartesian plotly.js bundle, safe to put in any HTML page. */
 export function plotlyScriptTag(): string {
-  return `<script type="text/javascript">${plotlySource().replace(/<\/script/gi, "<\\/script")}</script>`;
+  return `<script type="text/javascript">${pagePlotlySource().replace(/<\/script/gi, "<\\/script")}</script>`;
+}
+
+/** True when every trace of the figure is of a type the pages' bundle draws. */
+export function drawnByPagePlotly(figure: Figure): boolean {
+  return figure.data.every((trace) => PAGE_TRACE_TYPES.includes(String(trace.type ?? "scatter")));
 }
 
 export function plotlyVersion(): string {

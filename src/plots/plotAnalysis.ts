@@ -169,7 +169,7 @@ export function manifoldGridFigure(result: Pick<SweepResult, "runs" | "gridX">, 
   const n = result.gridX.length;
   const data = result.runs.map((run, i) => {
     const { width, height, pixels } = tileDigits(run.manifold, n, n);
-    return { type: "image", source: pngDataUri(encodeGreyPng(width, height, pixels)), xaxis: axisName("x", i), yaxis: axisName("y", i), hoverinfo: "skip" };
+    return { type: "image", source: pngDataUri(encodeGreyPng(width, height, pixels, 4)), xaxis: axisName("x", i), yaxis: axisName("y", i), hoverinfo: "skip" };
   });
   const axes: Record<string, unknown> = {};
   result.runs.forEach((_, i) => {
@@ -244,7 +244,7 @@ export function digitRowsFigure(rows: DigitRows, titleText: string): Figure {
   const count = rows.labels.length;
   const { width, height, pixels } = tileDigits(rows.digits, count, rows.columns);
   return {
-    data: [{ type: "image", source: pngDataUri(encodeGreyPng(width, height, pixels)), hoverinfo: "skip" }],
+    data: [{ type: "image", source: pngDataUri(encodeGreyPng(width, height, pixels, 4)), hoverinfo: "skip" }],
     layout: {
       title: title(titleText),
       xaxis: { showticklabels: false, showgrid: false, zeroline: false, range: [0, width] },

@@ -47,7 +47,7 @@ test("every notebook executes headlessly in the project's tslab kernel, with no 
   }
 });
 
-test("the notebooks hold every expected figure, each with a static PNG fallback", () => {
+test("the notebooks hold every expected figure, each with a static WebP fallback, and no copy of plotly.js", () => {
   const coefficients = QUICK_CONFIG.klCoefficients;
   assert.deepEqual(figureTitles(executed.get("01-normal-samples") as Notebook), ["Samples from a 2D standard multivariate normal distribution (n = 5000)"]);
   assert.deepEqual(figureTitles(executed.get("02-model") as Notebook), ["Loss per epoch for KL coefficient = 1", "Encoder output for KL coefficient = 1"]);
@@ -59,12 +59,20 @@ test("the notebooks hold every expected figure, each with a static PNG fallback"
   if (findChromium()) {
     const figures = outputs(sweep).filter((o) => o.output_type === "display_data" && String(o.data["text/html"]).includes("Plotly.newPlot"));
     for (const figure of figures) {
-      const png = Buffer.from(String((figure as { data: Record<string, unknown> }).data["image/png"]), "base64");
-      assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], "a PNG signature");
+      const html = String((figure as { data: Record<string, unknown> }).data["text/html"]);
+      const image = Buffer.from((/src="data:image\/webp;base64,([^"]+)"/.exec(html) ?? ["", ""])[1], "base64");
+      // A WebP file is a RIFF container of type WEBP (bytes 0-3 "RIFF", 8-11 "WEBP").
+      assert.equal(image.subarray(0, 4).toString("latin1") + image.subarray(8, 12).toString("latin1"), "RIFFWEBP");
+      assert.equal((figure as { data: Record<string, unknown> }).data["image/png"], undefined, "the static image once, in the HTML");
     }
   }
+  for (const notebook of executed.values()) {
+    assert.ok(!JSON.stringify(notebook).includes("Copyright 2012-2026, Plotly"), "plotly.js is loaded by the page, not stored in the notebook");
+  }
+  // The metrics table is an HTML table (the pages' plotly.js bundle has no table trace), one row per c.
+  const table = outputs(executed.get("04-analysis") as Notebook).find((o) => o.output_type === "display_data" && o.data["text/plain"] === "Test-set metrics per KL coefficient");
+  assert.equal((String((table as { data: Record<string, unknown> } | undefined)?.data["text/html"]).match(/<tr>/g) ?? []).length, 1 + coefficients.length);
   assert.deepEqual(figureTitles(executed.get("04-analysis") as Notebook), [
-    "Test-set metrics per KL coefficient",
     "Rate-distortion: what each coefficient trades",
     "Loss curves of every coefficient (train solid, test dotted)",
     "Encoder output (test zMean) for every KL coefficient",

@@ -4,7 +4,8 @@ import { manifoldGrid } from "../../src/vae/model";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { gridTicks, latentScatterFigure, lossCurvesFigure, manifoldFigure, normalSamplesFigure, plotlySource, plotlyVersion } from "../../src/plots/plot";
+import { drawnByPagePlotly, gridTicks, latentScatterFigure, lossCurvesFigure, manifoldFigure, normalSamplesFigure, PAGE_TRACE_TYPES, pagePlotlySource, plotlySource, plotlyVersion } from "../../src/plots/plot";
+import { findChromium, launchChromium } from "../../src/plots/browser";
 
 test("the encoder scatter: one point per digit, coloured by label, colour bar, the tutorial's title", () => {
   const figure = latentScatterFigure(Float32Array.from([0.5, -1, 2, 3]), [7, 2], 0.02);
@@ -48,4 +49,21 @@ test("plotly.js is read from the plotly.js-dist package, minified once and cache
   assert.deepEqual(fs.readdirSync(dir), [`plotly-${plotlyVersion()}.min.js`]);
   assert.equal(plotlySource(dir), source);
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("the pages' plotly.js bundle registers every trace type the pages draw, and no table", async (t) => {
+  if (!findChromium()) return t.skip("Chromium is not installed (Debian: apt-get install chromium)");
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    await page.setContent("<!doctype html><html><body></body></html>");
+    await page.addScriptTag({ content: pagePlotlySource() });
+    const registered = await page.evaluate(() => Object.keys((globalThis as unknown as { Plotly: { PlotSchema: { get(): { traces: object } } } }).Plotly.PlotSchema.get().traces));
+    assert.deepEqual(PAGE_TRACE_TYPES.filter((type) => !registered.includes(type)), []);
+    assert.ok(!registered.includes("table"), "tables are drawn as HTML tables");
+    assert.ok(drawnByPagePlotly({ data: [{ type: "scatter" }, { type: "image" }], layout: {} }));
+    assert.ok(!drawnByPagePlotly({ data: [{ type: "table" }], layout: {} }));
+  } finally {
+    await browser.close();
+  }
 });

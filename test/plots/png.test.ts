@@ -50,3 +50,16 @@ test("tiling puts digit (row r, column c) at pixel offset (28 r, 28 c) and scale
   assert.equal(pixels[(28 + 27) * 56 + 27], 128);
   assert.equal(pixels.reduce((a, b) => a + b, 0), 255 + 128);
 });
+
+test("a 4-bit greyscale PNG packs two samples per byte, each rounded to the nearest of 16 levels (0, 17, ..., 255)", () => {
+  // 0 -> 0; 8 -> 8/17 = 0.47 -> 0; 9 -> 0.53 -> 1; 128 -> 7.53 -> 8; 255 -> 15; 200 -> 11.76 -> 12.
+  const pixels = Uint8Array.from([0, 8, 9, 128, 255, 200]);
+  const png = encodeGreyPng(3, 2, pixels, 4);
+  const view = new DataView(png.buffer, png.byteOffset);
+  assert.equal(png[8 + 8 + 8], 4, "IHDR bit depth");
+  const idatLength = view.getUint32(8 + 25);
+  const idat = png.subarray(8 + 25 + 8, 8 + 25 + 8 + idatLength);
+  // Row 1: filter 0, then (0, 0) and (1, pad 0); row 2: (8, 15) and (12, pad 0).
+  assert.deepEqual([...inflateSync(idat)], [0, 0x00, 0x10, 0, 0x8f, 0xc0]);
+  assert.throws(() => encodeGreyPng(3, 2, pixels, 2 as 4), /bit depth must be 8 or 4/);
+});
