@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   console.log("chars per coefficient | weights (chars) | figure (chars) | as float32 | test codes: max |error|, mean | window grids: max, mean");
   for (const weightChars of [100_000, 150_000, EXPLORER_WEIGHT_CHARS, 250_000, 400_000]) {
     const explorer = buildExplorer(result, { weightChars });
-    const summary = explorerSummary(result, explorer, explorerHtml(result, explorer));
+    const summary = explorerSummary(result, explorer, explorerHtml(result, explorer), Infinity);
     const { atTestCodes: codes, onWindowGrid: grid } = summary;
     console.log(
       `${weightChars} | ${summary.weightChars} | ${summary.htmlChars} | ${summary.float32Chars} | ${codes.maxAbs.toFixed(4)}, ${codes.meanAbs.toFixed(5)} | ${grid.maxAbs.toFixed(4)}, ${grid.meanAbs.toFixed(5)}`,
