@@ -63,7 +63,7 @@ function randomDecoder(seed: number): DecoderWeights {
 }
 
 test("the decoder's arrays are the last four of a run's flat weights, as the model names them", async () => {
-  await initBackend({ quiet: true });
+  await initBackend({ backend: "cpu", quiet: true });
   const dims = { originalDim: 784, intermediateDim: 512, latentDim: 2, seed: 3 };
   const model = buildModel(dims);
   const named = snapshotWeights(model);
