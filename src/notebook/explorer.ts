@@ -4,15 +4,17 @@
  * do not run.
  */
 import type { SweepResult } from "../experiment/sweep";
-import { buildExplorer, describeExplorer, explorerHtml, explorerSummary, type ExplorerOptions, type ExplorerSummary } from "../plots/explorer";
+import { buildExplorer, describeExplorer, explorerHtml, explorerSummary, type ExplorerOptions } from "../plots/explorer";
 import { displayBundle } from "./display";
 
-/** Shows the explorer of every coefficient of a sweep and prints its size and its decoders' error. */
-export function showLatentExplorer(result: SweepResult, options: ExplorerOptions = {}): ExplorerSummary {
+/**
+ * Shows the explorer of every coefficient of a sweep and prints its size and its decoders' error
+ * (`explorerSummary` gives the same figures as an object).
+ */
+export function showLatentExplorer(result: SweepResult, options: ExplorerOptions = {}): void {
   const explorer = buildExplorer(result, options);
   const html = explorerHtml(result, explorer);
   displayBundle({ "text/html": html, "text/plain": `Latent explorer for KL coefficients ${result.runs.map((run) => run.klCoefficient).join(", ")}` });
   const summary = explorerSummary(result, explorer, html);
   console.log(describeExplorer(summary));
-  return summary;
 }

@@ -166,6 +166,11 @@ var VaeExplorer = (function () {
       });
       var live = element("div", "font-family: DejaVu Sans, Arial, sans-serif; font-size: 14px; color: #222");
       var buttons = element("div", "margin-bottom: 8px");
+      var legend = element("div", "margin: 0 0 6px; color: #555", "digit: ");
+      DIGIT_COLOURS.forEach(function (colour, label) {
+        var swatch = element("span", "display: inline-block; width: 10px; height: 10px; margin: 0 3px 0 8px; background: " + colour);
+        legend.append(swatch, document.createTextNode(String(label)));
+      });
       var row = element("div", "display: flex; gap: 18px; align-items: flex-start");
       var scatter = element("canvas", "width: " + SCATTER_SIZE + "px; height: " + SCATTER_SIZE + "px; cursor: crosshair; border: 1px solid #ccc");
       var ratio = window.devicePixelRatio || 1;
@@ -178,7 +183,7 @@ var VaeExplorer = (function () {
       digit.height = side;
       digit.className = "vae-explorer-digit";
       var readout = element("div", "margin-top: 6px; font-variant-numeric: tabular-nums", "move the mouse over the scatter");
-      var hint = element("div", "margin-top: 6px; color: #555; max-width: 220px", "Click two points to decode the path between them.");
+      var hint = element("div", "margin-top: 6px; color: #555; max-width: 220px", "The decoder's output for the point under the mouse, computed in this page. Click two points to decode the path between them.");
       sidePanel.append(digit, readout, hint);
       row.append(scatter, sidePanel);
       var pathTitle = element("div", "margin-top: 10px", "Path: click a first point");
@@ -186,7 +191,7 @@ var VaeExplorer = (function () {
       pathCanvas.width = PATH_STEPS * side;
       pathCanvas.height = side;
       pathCanvas.className = "vae-explorer-path";
-      live.append(buttons, row, pathTitle, pathCanvas);
+      live.append(buttons, legend, row, pathTitle, pathCanvas);
 
       var state = { index: 0, last: undefined, path: undefined, from: undefined };
       var plot = { left: MARGIN.left, top: MARGIN.top, width: SCATTER_SIZE - MARGIN.left - MARGIN.right, height: SCATTER_SIZE - MARGIN.top - MARGIN.bottom };
