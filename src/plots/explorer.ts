@@ -4,20 +4,22 @@
  * two clicks decode the path between two points. Introduced in `notebooks/04-analysis.ipynb`, also in
  * `npm run report`.
  *
- * The decoders travel in the page, so their weights are packed small: the 512 x 784 output kernel
- * (99.4% of a decoder's 403,728 weights) is quantised with one step per hidden unit, chosen so that
- * every unit adds the same share of logit error over the coefficient's latent window, as one code per
- * byte, deflated, in a fixed number of characters per coefficient; the small arrays (2 x 512 kernel,
- * both biases) stay float32. The page script (`explorerPage.js`, embedded as text) inflates the codes
- * with the browser's DecompressionStream and dequantises them exactly as `dequantizeRows` does, so the
- * page and the kernel multiply by the same float32 weights. Where scripts do not run, the page keeps a
+ * The decoders travel in the page, so their weights are packed small. The 512 x 784 output kernel
+ * (99.4% of a decoder's 403,728 weights) is replaced by two thin factors, [512, rank] and [784, rank],
+ * spanning the directions of pixel-logit space that the decoder uses over the latent window (a
+ * 2-dimensional latent space draws a 2-dimensional surface of logits, which a few dozen directions hold
+ * almost entirely), each quantised per column and deflated; the small arrays (2 x 512 kernel, both
+ * biases) stay float32. The page script (`explorerPage.js`, embedded as text) inflates them with the
+ * browser's DecompressionStream and rebuilds the kernel exactly as `lowRankProduct` does, so the page
+ * and the kernel multiply by the same float32 weights. Where scripts do not run, the page keeps a
  * static manifold grid per coefficient.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { constants as zlibConstants, deflateSync } from "node:zlib";
+import { deflateSync } from "node:zlib";
 import type { SweepResult } from "../experiment/sweep";
 import type { VaeConfig } from "../vae/config";
+import { Random } from "../vae/random";
 import { encodeGreyPng, tileDigits } from "./png";
 
 /** The decoder's four weight arrays, row-major as tfjs keeps them (kernel [in, out]). */
@@ -68,84 +70,136 @@ export function flatWithDecoder(flat: Float32Array, decoder: DecoderWeights, dim
   return out;
 }
 
-/** A [rows, cols] matrix quantised per row: value[i][j] is (codes[i * cols + j] - 128) * step[i], rounded to float32. */
-export interface QuantizedRows {
+/** A [rows, cols] matrix quantised per column: value[i][j] is low[j] + codes[i * cols + j] * step[j], rounded to float32. */
+export interface QuantizedColumns {
   readonly rows: number;
   readonly cols: number;
+  readonly low: Float32Array;
   readonly step: Float32Array;
-  readonly codes: Uint8Array;
+  readonly codes: Uint16Array;
 }
 
-/** The code that stands for zero; codes run from 0 to 255, so a row holds at most 127 steps either way. */
-const ZERO_CODE = 128;
-
 /**
- * Uniform quantisation of each row with its own step; a row whose largest weight would need more than
- * 127 steps gets a coarser step (its largest |weight| / 127), so no code is ever clipped. A step of 0
- * stands for a row of zeros.
+ * Uniform quantisation of each column over its own [min, max] in 2^bits levels: a value's rounding
+ * error is at most half its column's step, (max - min) / (2^bits - 1) / 2.
  */
-export function quantizeRows(matrix: Float32Array, rows: number, cols: number, steps: Float32Array): QuantizedRows {
+export function quantizeColumns(matrix: ArrayLike<number>, rows: number, cols: number, bits: number): QuantizedColumns {
+  if (!Number.isInteger(bits) || bits < 1 || bits > 16) throw new RangeError(`bits must be a whole number from 1 to 16; got ${bits}.`);
   if (matrix.length !== rows * cols) throw new RangeError(`A ${rows} x ${cols} matrix has ${rows * cols} values, not ${matrix.length}.`);
-  if (steps.length !== rows) throw new RangeError(`One step per row: ${rows} rows but ${steps.length} steps.`);
-  const step = new Float32Array(rows);
-  const codes = new Uint8Array(rows * cols).fill(ZERO_CODE);
-  for (let i = 0; i < rows; i++) {
-    let largest = 0;
-    for (let j = 0; j < cols; j++) {
-      const value = matrix[i * cols + j];
-      if (!Number.isFinite(value)) throw new RangeError(`The matrix holds a non-finite value (${value}) at row ${i}, column ${j}: the weights are broken.`);
-      largest = Math.max(largest, Math.abs(value));
-    }
-    if (!(steps[i] >= 0)) throw new RangeError(`Step ${i} is ${steps[i]}; steps must be 0 or more.`);
-    if (steps[i] === 0 || largest === 0) continue;
-    step[i] = Math.max(steps[i], largest / (ZERO_CODE - 1));
-    for (let j = 0; j < cols; j++) codes[i * cols + j] = ZERO_CODE + Math.round(matrix[i * cols + j] / step[i]);
+  const levels = 2 ** bits - 1;
+  const low = new Float32Array(cols).fill(Infinity);
+  const high = new Float32Array(cols).fill(-Infinity);
+  for (let i = 0; i < rows * cols; i++) {
+    const value = matrix[i];
+    if (!Number.isFinite(value)) throw new RangeError(`The matrix holds a non-finite value (${value}) at row ${Math.floor(i / cols)}, column ${i % cols}: the weights are broken.`);
+    low[i % cols] = Math.min(low[i % cols], value);
+    high[i % cols] = Math.max(high[i % cols], value);
   }
-  return { rows, cols, step, codes };
+  const step = Float32Array.from(low, (lowest, j) => (high[j] - lowest) / levels);
+  const codes = new Uint16Array(rows * cols);
+  for (let i = 0; i < rows * cols; i++) {
+    const j = i % cols;
+    codes[i] = step[j] === 0 ? 0 : Math.min(levels, Math.max(0, Math.round((matrix[i] - low[j]) / step[j])));
+  }
+  return { rows, cols, low, step, codes };
 }
 
 /** The float32 matrix that the codes stand for; the page computes the same expression, then rounds to float32 too. */
-export function dequantizeRows(quantized: QuantizedRows): Float32Array {
-  const { rows, cols, step, codes } = quantized;
+export function dequantizeColumns(quantized: QuantizedColumns): Float32Array {
+  const { rows, cols, low, step, codes } = quantized;
   const values = new Float32Array(rows * cols);
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) values[i * cols + j] = (codes[i * cols + j] - ZERO_CODE) * step[i];
-  }
+  for (let i = 0; i < rows * cols; i++) values[i] = low[i % cols] + codes[i] * step[i % cols];
   return values;
 }
 
-/** Latent points per side of the grid over which hidden activations and errors are measured. */
-const WINDOW_GRID = 31;
-
-/**
- * The root mean square of each hidden unit's activation relu(z W1 + b1) over a grid of the window. A
- * unit at 0 on the whole grid is off in the whole window: its pre-activation is linear in z, so its
- * largest value over the square is at a corner, and the corners are on the grid.
- */
-export function hiddenRms(weights: DecoderWeights, window: readonly [number, number]): Float64Array {
-  const { hiddenDim, latentDim } = weights;
-  const grid = windowGrid(window, WINDOW_GRID);
-  const points = grid.length / latentDim;
-  const rms = new Float64Array(hiddenDim);
-  for (let n = 0; n < points; n++) {
+/** relu(z W1 + b1) at each latent point (row-major [count, latentDim]): row-major [count, hiddenDim]. */
+export function hiddenActivations(weights: DecoderWeights, z: Float32Array): Float64Array {
+  const { latentDim, hiddenDim } = weights;
+  const count = z.length / latentDim;
+  const hidden = new Float64Array(count * hiddenDim);
+  for (let n = 0; n < count; n++) {
     for (let i = 0; i < hiddenDim; i++) {
       let sum = weights.hiddenBias[i];
-      for (let k = 0; k < latentDim; k++) sum += grid[n * latentDim + k] * weights.hiddenKernel[k * hiddenDim + i];
-      if (sum > 0) rms[i] += sum * sum;
+      for (let k = 0; k < latentDim; k++) sum += z[n * latentDim + k] * weights.hiddenKernel[k * hiddenDim + i];
+      hidden[n * hiddenDim + i] = Math.max(0, sum);
     }
   }
-  return rms.map((total) => Math.sqrt(total / points));
+  return hidden;
 }
 
+/** Orthonormalises the columns of a row-major [rows, cols] matrix in place (modified Gram-Schmidt). */
+export function orthonormalizeColumns(matrix: Float64Array, rows: number, cols: number): void {
+  for (let c = 0; c < cols; c++) {
+    for (let previous = 0; previous < c; previous++) {
+      let dot = 0;
+      for (let r = 0; r < rows; r++) dot += matrix[r * cols + c] * matrix[r * cols + previous];
+      for (let r = 0; r < rows; r++) matrix[r * cols + c] -= dot * matrix[r * cols + previous];
+    }
+    let norm = 0;
+    for (let r = 0; r < rows; r++) norm += matrix[r * cols + c] ** 2;
+    norm = Math.sqrt(norm);
+    for (let r = 0; r < rows; r++) matrix[r * cols + c] = norm === 0 ? 0 : matrix[r * cols + c] / norm;
+  }
+}
+
+/** a [n, m] times b [m, p], row-major, in float64. */
+function multiply(a: ArrayLike<number>, b: ArrayLike<number>, n: number, m: number, p: number): Float64Array {
+  const out = new Float64Array(n * p);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < m; k++) {
+      const value = a[i * m + k];
+      if (value === 0) continue;
+      for (let j = 0; j < p; j++) out[i * p + j] += value * b[k * p + j];
+    }
+  }
+  return out;
+}
+
+/** The transpose of a row-major [rows, cols] matrix. */
+function transpose(a: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j];
+  return out;
+}
+
+/** Power iterations of the subspace search; each multiplies the gap between kept and dropped directions. */
+const POWER_ITERATIONS = 6;
+
 /**
- * Steps that spend the bits where they change the output: a weight's rounding error e moves a logit by
- * h_i * e, so every hidden unit gets the step `scale / rms(h_i)`, which makes each unit's share of the
- * logit error the same (and a unit that is off in the window costs nothing). This is the allocation
- * that minimises the mean squared logit error for a given entropy of the codes (reverse water-filling,
- * Cover and Thomas, section 10.3.3).
+ * An orthonormal basis, row-major [outputDim, rank], of the `rank` directions of pixel-logit space that
+ * the decoder uses most at the given latent points: the leading right singular vectors of the logits
+ * L = H W2 (H the hidden activations), found by subspace iteration on L^T L = W2^T (H^T H) W2 from a
+ * seeded random start (Halko, Martinsson and Tropp 2011, algorithm 4.4). A 2-dimensional latent space
+ * draws a 2-dimensional surface of logits, which a few dozen directions hold almost entirely.
  */
-export function errorBalancedSteps(rms: Float64Array, scale: number): Float32Array {
-  return Float32Array.from(rms, (value) => (value === 0 ? 0 : scale / value));
+export function logitBasis(weights: DecoderWeights, z: Float32Array, rank: number, seed = 1): Float64Array {
+  const { hiddenDim, outputDim } = weights;
+  if (!Number.isInteger(rank) || rank < 1 || rank > outputDim) throw new RangeError(`rank must be a whole number from 1 to ${outputDim}; got ${rank}.`);
+  const hidden = hiddenActivations(weights, z);
+  const count = z.length / weights.latentDim;
+  const gram = multiply(transpose(hidden, count, hiddenDim), hidden, hiddenDim, count, hiddenDim);
+  const kernelTransposed = transpose(weights.outputKernel, hiddenDim, outputDim);
+  let basis = Float64Array.from(new Random(seed).fillNormal(new Float32Array(outputDim * rank)));
+  orthonormalizeColumns(basis, outputDim, rank);
+  for (let iteration = 0; iteration < POWER_ITERATIONS; iteration++) {
+    const projected = multiply(weights.outputKernel, basis, hiddenDim, outputDim, rank);
+    basis = multiply(kernelTransposed, multiply(gram, projected, hiddenDim, hiddenDim, rank), outputDim, hiddenDim, rank);
+    orthonormalizeColumns(basis, outputDim, rank);
+  }
+  return basis;
+}
+
+/** left [rows, rank] times right [cols, rank] transposed, summed in float64 in a fixed order and rounded to float32 (as the page does). */
+export function lowRankProduct(left: Float32Array, right: Float32Array, rows: number, cols: number, rank: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
+      let sum = 0;
+      for (let k = 0; k < rank; k++) sum += left[i * rank + k] * right[j * rank + k];
+      out[i * cols + j] = sum;
+    }
+  }
+  return out;
 }
 
 /** One packed decoder as the page reads it (`unpackDecoder` in explorerPage.js): base64 strings. */
@@ -153,21 +207,21 @@ export interface PackedDecoder {
   readonly latentDim: number;
   readonly hiddenDim: number;
   readonly outputDim: number;
+  readonly rank: number;
   readonly hiddenKernel: string;
   readonly hiddenBias: string;
   readonly outputBias: string;
-  /** One float32 step per hidden unit (row of the output kernel). */
+  /** float32 low and step of the `rank` columns of the left factor, then of the right factor. */
+  readonly low: string;
   readonly step: string;
-  /** zlib-deflated output-kernel codes, one byte per weight, row-major [hiddenDim, outputDim]. */
+  /** zlib-deflated uint16 codes: the left factor [hiddenDim, rank], then the right factor [outputDim, rank]. */
   readonly codes: string;
 }
 
-/** A decoder packed for the page, with its dequantised output kernel (what the page will multiply by). */
+/** A decoder packed for the page, with the decoder the page rebuilds from it (what it will multiply by). */
 export interface PackedResult {
   readonly packed: PackedDecoder;
   readonly decoder: DecoderWeights;
-  /** The logit error scale chosen (the `scale` of `errorBalancedSteps`). */
-  readonly scale: number;
 }
 
 /** Little-endian float32 bytes as base64 (the page reads them with a DataView). */
@@ -184,52 +238,49 @@ export function int16Base64(values: Int16Array): string {
   return bytes.toString("base64");
 }
 
-function packWith(weights: DecoderWeights, rms: Float64Array, scale: number): PackedResult {
-  const quantized = quantizeRows(weights.outputKernel, weights.hiddenDim, weights.outputDim, errorBalancedSteps(rms, scale));
+/** How the output kernel is packed: its rank and the bits of each factor entry. */
+export interface PackingOptions {
+  readonly rank: number;
+  readonly bits: number;
+}
+
+/** Rank 48 at 12 bits: about 137,000 characters a coefficient (README, "Latent explorer"). */
+export const EXPLORER_PACKING: PackingOptions = Object.freeze({ rank: 48, bits: 12 });
+
+/**
+ * Packs a decoder for the page. The 512 x 784 output kernel W2 becomes W2 V V^T, with V the `rank`
+ * directions of `logitBasis` at the latent points `z` (the page only decodes there and near there):
+ * two factors, A = W2 V [hiddenDim, rank] and V [outputDim, rank], each quantised per column to `bits`
+ * bits and deflated. The small arrays (2 x 512 kernel, both biases) stay float32.
+ */
+export function packDecoder(weights: DecoderWeights, z: Float32Array, options: PackingOptions = EXPLORER_PACKING): PackedResult {
+  const { rank, bits } = options;
+  const { hiddenDim, outputDim } = weights;
+  const basis = logitBasis(weights, z, rank);
+  const left = quantizeColumns(multiply(weights.outputKernel, basis, hiddenDim, outputDim, rank), hiddenDim, rank, bits);
+  const right = quantizeColumns(basis, outputDim, rank, bits);
+  const codes = Buffer.alloc(2 * (left.codes.length + right.codes.length));
+  [...left.codes, ...right.codes].forEach((code, i) => codes.writeUInt16LE(code, 2 * i));
+  const concat = (a: Float32Array, b: Float32Array) => Float32Array.from([...a, ...b]);
   const packed: PackedDecoder = {
     latentDim: weights.latentDim,
-    hiddenDim: weights.hiddenDim,
-    outputDim: weights.outputDim,
+    hiddenDim,
+    outputDim,
+    rank,
     hiddenKernel: float32Base64(weights.hiddenKernel),
     hiddenBias: float32Base64(weights.hiddenBias),
     outputBias: float32Base64(weights.outputBias),
-    step: float32Base64(quantized.step),
-    codes: deflateSync(quantized.codes, { strategy: zlibConstants.Z_HUFFMAN_ONLY }).toString("base64"),
+    low: float32Base64(concat(left.low, right.low)),
+    step: float32Base64(concat(left.step, right.step)),
+    codes: deflateSync(codes, { level: 9 }).toString("base64"),
   };
-  return { packed, decoder: { ...weights, outputKernel: dequantizeRows(quantized) }, scale };
-}
-
-/**
- * Packs a decoder for the page in at most `maxChars` characters, as finely as that allows: the error
- * scale is searched by bisection on a log scale (a coarser scale gives smaller codes), to within 5%.
- * The codes are one per byte, Huffman-coded by deflate without its string matching: on 512 x 784
- * quantised weights that was 11% smaller and three times faster than deflate's level 9 (the weights
- * hold no repeated strings, and one code per byte lets the Huffman stage see whole codes).
- */
-export function packDecoder(weights: DecoderWeights, window: readonly [number, number], maxChars: number): PackedResult {
-  const rms = hiddenRms(weights, window);
-  let fine = 1e-4;
-  let coarse = 10;
-  let best = packWith(weights, rms, coarse);
-  if (packedSize(best.packed) > maxChars) {
-    throw new RangeError(`A decoder cannot be packed in ${maxChars} characters (the coarsest packing takes ${packedSize(best.packed)}); allow more.`);
-  }
-  for (let round = 0; round < 8; round++) {
-    const middle = Math.sqrt(fine * coarse);
-    const candidate = packWith(weights, rms, middle);
-    if (packedSize(candidate.packed) <= maxChars) {
-      best = candidate;
-      coarse = middle;
-    } else {
-      fine = middle;
-    }
-  }
-  return best;
+  const outputKernel = lowRankProduct(dequantizeColumns(left), dequantizeColumns(right), hiddenDim, outputDim, rank);
+  return { packed, decoder: { ...weights, outputKernel } };
 }
 
 /** Characters a packed decoder adds to the page (all base64 fields). */
 export function packedSize(packed: PackedDecoder): number {
-  return packed.hiddenKernel.length + packed.hiddenBias.length + packed.outputBias.length + packed.step.length + packed.codes.length;
+  return packed.hiddenKernel.length + packed.hiddenBias.length + packed.outputBias.length + packed.low.length + packed.step.length + packed.codes.length;
 }
 
 /**
@@ -279,13 +330,6 @@ export function pixelError(exact: DecoderWeights, approximate: DecoderWeights, z
   return { points: z.length / exact.latentDim, maxAbs, meanAbs: sum / expected.length };
 }
 
-/**
- * Characters of packed weights per coefficient: eight coefficients then take 1.52 MB, which leaves
- * room under the 2 MB budget for the test codes, the static grids and the script (README, "Latent
- * explorer").
- */
-export const EXPLORER_WEIGHT_CHARS = 190_000;
-
 /** The square latent window drawn for one coefficient: [-r, r]^2 holding every test code and [-extent, extent]^2. */
 export function explorerWindow(zMean: Float32Array, extent = 3): [number, number] {
   let radius = extent;
@@ -331,13 +375,26 @@ export interface ExplorerSpec {
 }
 
 export interface ExplorerOptions {
-  /** Characters of packed weights per coefficient; default `EXPLORER_WEIGHT_CHARS`. */
-  readonly weightChars?: number;
+  /** Rank and bits of the packed output kernels; default `EXPLORER_PACKING`. */
+  readonly packing?: PackingOptions;
   /** The coefficient shown first; default the first of the sweep. */
   readonly initialCoefficient?: number;
 }
 
 type ExplorerResult = Pick<SweepResult, "config" | "runs" | "yTest" | "gridX">;
+
+/**
+ * Where the page decodes, as the packing sees it: a 21 x 21 grid over the window (the mouse can go
+ * anywhere in it) and up to 500 test codes (where the digits are, and where a reader looks most).
+ */
+export function packingPoints(window: readonly [number, number], zMean: Float32Array): Float32Array {
+  const grid = windowGrid(window, 21);
+  const codes = samplePoints(zMean, 500);
+  const points = new Float32Array(grid.length + codes.length);
+  points.set(grid);
+  points.set(codes, grid.length);
+  return points;
+}
 
 /** The decoder of every coefficient of a sweep, as float32. */
 export function sweepDecoders(result: Pick<SweepResult, "config" | "runs">): DecoderWeights[] {
@@ -352,14 +409,13 @@ export interface Explorer {
 }
 
 export function buildExplorer(result: ExplorerResult, options: ExplorerOptions = {}): Explorer {
-  const weightChars = options.weightChars ?? EXPLORER_WEIGHT_CHARS;
   const initialIndex = options.initialCoefficient === undefined ? 0 : result.runs.findIndex((run) => run.klCoefficient === options.initialCoefficient);
   if (initialIndex < 0) {
     throw new RangeError(`initialCoefficient ${options.initialCoefficient} is not in the sweep (c in ${result.runs.map((run) => run.klCoefficient).join(", ")}).`);
   }
   const exact = sweepDecoders(result);
   const windows = result.runs.map((run) => explorerWindow(run.zMean, result.config.manifoldExtent));
-  const packs = exact.map((weights, index) => packDecoder(weights, windows[index], weightChars));
+  const packs = exact.map((weights, index) => packDecoder(weights, packingPoints(windows[index], result.runs[index].zMean), options.packing));
   return {
     spec: {
       digitSide: Math.round(Math.sqrt(result.config.originalDim)),
@@ -428,7 +484,7 @@ function combine(errors: readonly PixelError[]): PixelError {
 }
 
 /** Every `stride`-th point of row-major [count, 2] codes, so that at most `count` remain. */
-function samplePoints(zMean: Float32Array, count: number): Float32Array {
+export function samplePoints(zMean: Float32Array, count: number): Float32Array {
   const total = zMean.length / 2;
   const stride = Math.max(1, Math.ceil(total / count));
   return Float32Array.from({ length: Math.ceil(total / stride) * 2 }, (_, i) => zMean[2 * stride * Math.floor(i / 2) + (i % 2)]);

@@ -43,20 +43,40 @@ var VaeExplorer = (function () {
     });
   }
 
+  /** Values of column-quantised codes: low[j] + code * step[j], rounded to float32 (`dequantizeColumns` in explorer.ts). */
+  function dequantize(codes, offset, rows, cols, low, step, lowOffset) {
+    var values = new Float32Array(rows * cols);
+    for (var i = 0; i < rows * cols; i++) values[i] = low[lowOffset + (i % cols)] + codes[offset + i] * step[lowOffset + (i % cols)];
+    return values;
+  }
+
   /**
    * The decoder of one packed coefficient (the format of `packDecoder` in explorer.ts). The output
-   * kernel comes as one code per weight, row i's weight being (code - 128) * step[i], rounded to float32
-   * as the kernel side rounds it (`dequantizeRows`), so both sides multiply by the same numbers.
+   * kernel comes as two quantised factors, [hiddenDim, rank] and [outputDim, rank]; their product is
+   * summed in the same order and rounded to float32 as the kernel side does (`lowRankProduct`), so both
+   * sides multiply by the same numbers.
    */
   function unpackDecoder(packed) {
-    return inflate(base64Bytes(packed.codes)).then(function (codes) {
+    return inflate(base64Bytes(packed.codes)).then(function (bytes) {
       var hiddenDim = packed.hiddenDim;
       var outputDim = packed.outputDim;
-      if (codes.length !== hiddenDim * outputDim) throw new Error("the packed decoder holds " + codes.length + " codes, not " + hiddenDim * outputDim);
+      var rank = packed.rank;
+      var count = (hiddenDim + outputDim) * rank;
+      if (bytes.length !== 2 * count) throw new Error("the packed decoder holds " + bytes.length / 2 + " codes, not " + count);
+      var view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+      var codes = new Uint16Array(count);
+      for (var c = 0; c < count; c++) codes[c] = view.getUint16(2 * c, true);
+      var low = base64Float32(packed.low);
       var step = base64Float32(packed.step);
+      var left = dequantize(codes, 0, hiddenDim, rank, low, step, 0);
+      var right = dequantize(codes, hiddenDim * rank, outputDim, rank, low, step, rank);
       var outputKernel = new Float32Array(hiddenDim * outputDim);
       for (var i = 0; i < hiddenDim; i++) {
-        for (var j = 0; j < outputDim; j++) outputKernel[i * outputDim + j] = (codes[i * outputDim + j] - 128) * step[i];
+        for (var j = 0; j < outputDim; j++) {
+          var sum = 0;
+          for (var k = 0; k < rank; k++) sum += left[i * rank + k] * right[j * rank + k];
+          outputKernel[i * outputDim + j] = sum;
+        }
       }
       return {
         latentDim: packed.latentDim,
