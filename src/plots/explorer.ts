@@ -155,6 +155,20 @@ function multiply(a: ArrayLike<number>, b: ArrayLike<number>, n: number, m: numb
   return out;
 }
 
+/** h^T h for a row-major [rows, cols] matrix h: one triangle computed, skipping the zeros ReLU leaves. */
+function gramMatrix(h: Float64Array, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(cols * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let i = 0; i < cols; i++) {
+      const value = h[r * cols + i];
+      if (value === 0) continue;
+      for (let j = i; j < cols; j++) out[i * cols + j] += value * h[r * cols + j];
+    }
+  }
+  for (let i = 0; i < cols; i++) for (let j = 0; j < i; j++) out[i * cols + j] = out[j * cols + i];
+  return out;
+}
+
 /** The transpose of a row-major [rows, cols] matrix. */
 function transpose(a: ArrayLike<number>, rows: number, cols: number): Float64Array {
   const out = new Float64Array(rows * cols);
@@ -163,7 +177,7 @@ function transpose(a: ArrayLike<number>, rows: number, cols: number): Float64Arr
 }
 
 /** Power iterations of the subspace search; each multiplies the gap between kept and dropped directions. */
-const POWER_ITERATIONS = 6;
+const POWER_ITERATIONS = 4;
 
 /**
  * An orthonormal basis, row-major [outputDim, rank], of the `rank` directions of pixel-logit space that
@@ -177,7 +191,7 @@ export function logitBasis(weights: DecoderWeights, z: Float32Array, rank: numbe
   if (!Number.isInteger(rank) || rank < 1 || rank > outputDim) throw new RangeError(`rank must be a whole number from 1 to ${outputDim}; got ${rank}.`);
   const hidden = hiddenActivations(weights, z);
   const count = z.length / weights.latentDim;
-  const gram = multiply(transpose(hidden, count, hiddenDim), hidden, hiddenDim, count, hiddenDim);
+  const gram = gramMatrix(hidden, count, hiddenDim);
   const kernelTransposed = transpose(weights.outputKernel, hiddenDim, outputDim);
   let basis = Float64Array.from(new Random(seed).fillNormal(new Float32Array(outputDim * rank)));
   orthonormalizeColumns(basis, outputDim, rank);
@@ -384,12 +398,12 @@ export interface ExplorerOptions {
 type ExplorerResult = Pick<SweepResult, "config" | "runs" | "yTest" | "gridX">;
 
 /**
- * Where the page decodes, as the packing sees it: a 21 x 21 grid over the window (the mouse can go
- * anywhere in it) and up to 500 test codes (where the digits are, and where a reader looks most).
+ * Where the page decodes, as the packing sees it: a 17 x 17 grid over the window (the mouse can go
+ * anywhere in it) and up to 400 test codes (where the digits are, and where a reader looks most).
  */
 export function packingPoints(window: readonly [number, number], zMean: Float32Array): Float32Array {
-  const grid = windowGrid(window, 21);
-  const codes = samplePoints(zMean, 500);
+  const grid = windowGrid(window, 17);
+  const codes = samplePoints(zMean, 400);
   const points = new Float32Array(grid.length + codes.length);
   points.set(grid);
   points.set(codes, grid.length);
