@@ -171,9 +171,14 @@ var VaeExplorer = (function () {
    * Builds the explorer inside the element `rootId` from the embedded spec, then hides the static
    * fallback. Returns a promise of the explorer's handle, also kept as `root.vaeExplorer` for tests.
    */
-  function mount(rootId, spec) {
+  function mount(rootId, spec, attempt) {
     var root = document.getElementById(rootId);
-    if (!root) return Promise.resolve(undefined);
+    if (!root) {
+      // JupyterLab may run an output's scripts before it attaches the output to the page: wait for it (10 s at most).
+      if ((attempt || 0) >= 100) return Promise.resolve(undefined);
+      return new Promise(function (resolve) { setTimeout(resolve, 100); }).then(function () { return mount(rootId, spec, (attempt || 0) + 1); });
+    }
+    // Without DecompressionStream (browsers before 2023) the static grid stays.
     if (typeof DecompressionStream === "undefined") return Promise.resolve(undefined);
     var side = spec.digitSide;
     var labels = base64Bytes(spec.labels);
