@@ -518,12 +518,12 @@ export function explorerSummary(result: ExplorerResult, explorer: Explorer, html
   };
 }
 
-/** One line for the notebook: what the explorer weighs and how far its decoders are from float32. */
+/** Two lines for the notebook: what the explorer weighs and how far its decoders are from float32. */
 export function describeExplorer(summary: ExplorerSummary): string {
   const megabytes = (chars: number) => `${(chars / 1e6).toFixed(2)} MB`;
+  const error = (e: PixelError) => `mean ${e.meanAbs.toFixed(5)}, max ${e.maxAbs.toFixed(4)}`;
   return (
-    `Latent explorer: ${megabytes(summary.htmlChars)} in the page, of which ${megabytes(summary.weightChars)} of packed decoder weights ` +
-    `(base64 float32 would be ${megabytes(summary.float32Chars)}); pixel error against the float32 decoders: mean ${summary.atTestCodes.meanAbs.toFixed(4)}, ` +
-    `max ${summary.atTestCodes.maxAbs.toFixed(3)} at the test codes; mean ${summary.onWindowGrid.meanAbs.toFixed(4)}, max ${summary.onWindowGrid.maxAbs.toFixed(3)} over the windows.`
+    `Latent explorer: ${megabytes(summary.htmlChars)} in the page, of which ${megabytes(summary.weightChars)} of packed decoder weights (base64 float32 would be ${megabytes(summary.float32Chars)}).\n` +
+    `Pixel error of the packed decoders against float32: ${error(summary.atTestCodes)} at the test codes; ${error(summary.onWindowGrid)} over the windows.`
   );
 }
