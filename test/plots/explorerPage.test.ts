@@ -126,6 +126,8 @@ test("the explorer decodes under the mouse in Chromium exactly as the kernel's d
     assert.ok(maxDifference(path10.digits[0], from.pixels) <= 1e-6 && maxDifference(path10.digits[9], to.pixels) <= 1e-6, "the path ends where the clicks were");
     await page.screenshot({ path: path.join(SCREENSHOTS, "explorer-path.png") });
     assert.deepEqual(errors, []);
+    const largest = Math.max(...atC1.map((state, i) => maxDifference(state.pixels, kernelC1[i])), maxDifference(atC10.pixels, kernelC10), ...path10.digits.map((digit, s) => maxDifference(digit, kernelPath[s])));
+    t.diagnostic(`largest difference between the page's pixels and the tfjs decoder's: ${largest.toExponential(2)}`);
 
     // Without scripts, the static grid stays: one image per coefficient.
     const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 900, height: 800 } });
