@@ -258,7 +258,7 @@ export interface PackingOptions {
   readonly bits: number;
 }
 
-/** Rank 48 at 12 bits: about 137,000 characters a coefficient (README, "Latent explorer"). */
+/** Rank 48 at 12 bits: about 150,000 characters a coefficient on the tutorial's sweep (README, "Latent explorer"). */
 export const EXPLORER_PACKING: PackingOptions = Object.freeze({ rank: 48, bits: 12 });
 
 /**
