@@ -7,6 +7,8 @@
  * what lives there; `test/layout.test.ts` holds the rule):
  *   system -> vae -> backend -> experiment -> plots -> notebook -> cli
  */
+// Each folder's index file is named in full: tslab loads the modules a notebook imports from its own
+// compiled outputs, looking each import up as a file, and finds no folder by its name.
 export * from "./vae/index";
 export * from "./backend/index";
 export * from "./experiment/index";

@@ -4,6 +4,7 @@
  *
  * - `setup.ts`: the first cell of every notebook (versions, backend, profile, plotly.js on the page).
  * - `display.ts`, `progress.ts`: figures and live progress in a notebook; progress in a terminal.
+ * - `explorer.ts`: the latent explorer as a notebook output.
  * - `report.ts`, `html.ts`: the offline HTML report; HTML escaping.
  * - `kernel.ts`, `runner.ts`: a small Jupyter client and the headless runner with its HTML export (used
  *   by `npm run notebooks` and the tests; not part of the notebooks' API).
@@ -13,6 +14,7 @@
  * May import: system, vae, backend, experiment, plots.
  */
 export * from "./display";
+export * from "./explorer";
 export * from "./html";
 export * from "./progress";
 export * from "./report";

@@ -1,12 +1,14 @@
 /**
  * One self-contained, offline HTML file summarising a sweep (`npm run report`): config, backend, the
- * metrics table, the tutorial's conclusions checked, and every comparison chart, with plotly.js
- * inlined once (the cartesian bundle of `plotly.js-cartesian-dist-min`). Opens by double-click; nothing is fetched.
+ * metrics table, the tutorial's conclusions checked, every comparison chart and the latent explorer, with
+ * plotly.js inlined once (the cartesian bundle of `plotly.js-cartesian-dist-min`). Opens by double-click;
+ * nothing is fetched.
  */
 import { configRows, priorSampleRows, reconstructionRows } from "../experiment/analysis";
 import { describeBackend } from "../backend/select";
 import { checkConclusions } from "../experiment/conclusions";
 import { figureHtml } from "./display";
+import { explorerHtml } from "../plots/explorer";
 import { sweepMetrics } from "../experiment/metrics";
 import { plotlyScriptTag, plotlyVersion, type Figure } from "../plots/plot";
 import { allLossCurvesFigure, digitRowsFigure, manifoldGridFigure, metricsTableFigure, rateDistortionFigure, scatterGridFigure, scatterSliderFigure } from "../plots/plotAnalysis";
@@ -70,6 +72,9 @@ ${table(
 <ol>${conclusions.map((c) => `<li><b>${escapeHtml(c.claim)}</b><br><span class="${c.holds ? "holds" : "fails"}">${c.holds ? "Holds" : "Does not hold"}</span>: ${escapeHtml(c.evidence)}</li>`).join("")}</ol>
 <h2>Charts</h2>
 ${sections}
+<h2>Latent explorer</h2>
+<p class="caption">The digit each decoder draws for the latent point under the mouse, decoded in this page; the buttons switch the coefficient, two clicks decode the path between two points. Without scripts, a static grid of each decoder.</p>
+${explorerHtml(result)}
 </body></html>
 `;
 }

@@ -49,6 +49,11 @@ test("npm run report writes one offline HTML file whose charts all draw in headl
     const shots = path.join(PROJECT_ROOT, "build", "screenshots");
     fs.mkdirSync(shots, { recursive: true });
     await page.screenshot({ path: path.join(shots, "report.png"), fullPage: true });
+    // The latent explorer starts in the report too, one button per coefficient (tested in depth in test/plots/explorerPage.test.ts).
+    await page.waitForFunction(() => Boolean((document.querySelector(".vae-explorer") as unknown as { vaeExplorer?: unknown }).vaeExplorer), null, { timeout: 30_000 });
+    assert.deepEqual(await page.locator(".vae-explorer button").allTextContents(), coefficients.map((c) => `c = ${c}`));
+    await page.locator(".vae-explorer").scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(shots, "report-explorer.png") });
   } finally {
     await browser.close();
     fs.rmSync(dir, { recursive: true, force: true });

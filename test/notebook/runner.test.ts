@@ -121,6 +121,36 @@ test("the sweep notebook's HTML export draws its 16 charts in headless Chromium"
   }
 });
 
+test("the analysis notebook's latent explorer starts in its HTML export and stays within its size budget", async (t) => {
+  const analysis = executed.get("04-analysis") as Notebook;
+  const explorer = outputs(analysis).find((o) => o.output_type === "display_data" && String(o.data["text/html"]).includes("vae-explorer"));
+  assert.ok(explorer, "an explorer output");
+  // The budget is 2 MB for eight coefficients (README, "Latent explorer").
+  assert.ok(String((explorer as { data: Record<string, unknown> }).data["text/html"]).length < 2_000_000);
+  assert.match(text(analysis), /Latent explorer: [0-9.]+ MB in the page/);
+  if (!findChromium()) return t.skip("Chromium is not installed (Debian: apt-get install chromium)");
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(String(error)));
+    await page.goto(`file://${path.join(NOTEBOOK_BUILD_DIR, "04-analysis.html")}`);
+    await page.waitForFunction(() => Boolean((document.querySelector(".vae-explorer") as unknown as { vaeExplorer?: unknown }).vaeExplorer), null, { timeout: 60_000 });
+    assert.equal(await page.locator(".vae-explorer button").count(), QUICK_CONFIG.klCoefficients.length);
+    const scatter = page.locator(".vae-explorer-scatter");
+    await scatter.scrollIntoViewIfNeeded();
+    const box = await scatter.boundingBox();
+    assert.ok(box);
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 3);
+    const decoded = await page.evaluate(() => (document.querySelector(".vae-explorer") as unknown as { vaeExplorer: { state: { last: { pixels: Float32Array } } } }).vaeExplorer.state.last.pixels.length);
+    assert.equal(decoded, 784);
+    assert.deepEqual(errors, []);
+    await page.screenshot({ path: path.join(PROJECT_ROOT, "build", "screenshots", "04-analysis-explorer.png") });
+  } finally {
+    await browser.close();
+  }
+});
+
 test("a failing cell stops the run with the notebook, the cell and tslab's error message", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-nb-"));
   const file = path.join(dir, "broken.ipynb");
