@@ -80,10 +80,15 @@ interface RunMeta {
   readonly trainSeconds: number;
 }
 
-/** The cache key: everything that changes a coefficient's result, except the coefficient itself. */
-export function sweepKey(config: VaeConfig, data: Pick<MnistData, "fingerprint">, backend: Pick<BackendInfo, "name">): string {
+/**
+ * The cache key: everything that changes a coefficient's result, except the coefficient itself. Fused
+ * multiply-adds (wasm, `VAE_WASM_FMA`) change the last bits, so they get keys of their own; separate
+ * multiplies and adds keep the keys they had before fused ones existed (their results are the same).
+ */
+export function sweepKey(config: VaeConfig, data: Pick<MnistData, "fingerprint">, backend: Pick<BackendInfo, "name" | "fma">): string {
   const { klCoefficients: _coefficients, ...rest } = config;
-  return hashKey({ cacheVersion: CACHE_VERSION, config: rest, data: data.fingerprint, backend: backend.name });
+  const arithmetic = backend.fma ? { arithmetic: "fma" } : {};
+  return hashKey({ cacheVersion: CACHE_VERSION, config: rest, data: data.fingerprint, backend: backend.name, ...arithmetic });
 }
 
 export function entryName(klCoefficient: number): string {
