@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
 import type { BackendName } from "../backend/select";
+import type { BatchEndEvent, EpochEndEvent } from "../vae/train";
 import type { VaeConfig } from "../vae/config";
 import { PROJECT_ROOT } from "../vae/data";
 import { WASM_THREADS_ENV } from "../backend/wasmThreads";
@@ -19,7 +20,15 @@ export interface WorkerOptions {
   readonly cacheDir: string;
   readonly backend: BackendName;
   readonly count: number;
+  /** Each worker's progress (its number, 1-based, and the event), for the sweep's displays. */
+  readonly onProgress?: (worker: number, progress: WorkerProgress) => void;
 }
+
+/** What a worker reports while it trains (sent over the IPC channel by `src/cli/sweepWorker.ts`). */
+export type WorkerProgress =
+  | { readonly type: "runStart"; readonly klCoefficient: number; readonly index: number; readonly count: number; readonly cached: boolean }
+  | { readonly type: "batchEnd"; readonly event: BatchEndEvent }
+  | { readonly type: "epochEnd"; readonly event: EpochEndEvent };
 
 export interface Workers {
   /** Resolves when every worker has exited; rejects with the first failure's stderr. */
@@ -27,7 +36,7 @@ export interface Workers {
   readonly stop: () => void;
 }
 
-export function startSweepWorkers({ config, cacheDir, backend, count }: WorkerOptions): Workers {
+export function startSweepWorkers({ config, cacheDir, backend, count, onProgress }: WorkerOptions): Workers {
   const children: ChildProcess[] = [];
   const exits: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {
@@ -35,8 +44,10 @@ export function startSweepWorkers({ config, cacheDir, backend, count }: WorkerOp
       cwd: PROJECT_ROOT,
       // One wasm thread per process: the processes themselves fill the cores.
       env: { [WASM_THREADS_ENV]: "1", ...process.env, VAE_BACKEND: backend },
-      stdio: ["ignore", "ignore", "pipe"],
+      // The fourth stream is the IPC channel that carries the worker's progress.
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
     });
+    child.on("message", (message) => onProgress?.(i + 1, message as WorkerProgress));
     let stderr = "";
     child.stderr?.on("data", (chunk) => (stderr += chunk));
     children.push(child);
