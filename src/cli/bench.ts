@@ -17,6 +17,7 @@ import { createInterface } from "node:readline";
 import { describeBackend, initBackend, type BackendInfo } from "../backend/select";
 import { WASM_THREADS_ENV } from "../backend/wasmThreads";
 import { writeFileAtomic } from "../experiment/cache";
+import { autoSweepJobs } from "../experiment/workers";
 import { TUTORIAL_CONFIG, resolveConfig } from "../vae/config";
 import { loadMnist, PROJECT_ROOT } from "../vae/data";
 import { benchTraining, formatBench, median, pairedRatio, projectSweepSeconds, writeTiledMnist } from "../experiment/bench";
@@ -98,11 +99,6 @@ function timeCommand(command: string, args: string[], env: NodeJS.ProcessEnv = p
       else reject(new Error(`${path.basename(args[args.length > 2 ? 2 : 0] ?? command)} failed (code ${code}): ${stderr.trim().split("\n").slice(-5).join("\n")}`));
     });
   });
-}
-
-/** The processes `npm run sweep` uses by default: 2 on wasm or cpu with two or more cores, else 1. */
-function autoJobs(backend: BackendInfo): number {
-  return backend.name !== "tensorflow" && os.cpus().length >= 2 ? 2 : 1;
 }
 
 async function sweepSideBySide(options: { backend: BackendInfo; backendFlag?: string; jobs: number; epochs: number; repeat: number; python: string }) {
@@ -235,7 +231,7 @@ async function main(): Promise<void> {
     console.log(`per-epoch ratio: this backend takes ${ratio.toFixed(2)}x PyTorch's time (median of the epoch pairs' ratios, first pair left out)`);
   }
 
-  const jobs = jobsFlag ?? autoJobs(backend);
+  const jobs = jobsFlag ?? autoSweepJobs(backend.name);
   let sweep: Awaited<ReturnType<typeof sweepSideBySide>> | undefined;
   if (python && values.sweep) {
     console.log(`sweep: ${COEFFICIENTS} coefficients x ${sweepEpochs} epochs on 8,000 digits (2,000 test), ${jobs} process${jobs === 1 ? "" : "es"} each`);

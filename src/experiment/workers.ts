@@ -6,6 +6,7 @@
  * trains on one core, two processes use both cores of a 2-core machine.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import * as os from "node:os";
 import * as path from "node:path";
 import type { BackendName } from "../backend/select";
 import type { BatchEndEvent, EpochEndEvent } from "../vae/train";
@@ -34,6 +35,15 @@ export interface Workers {
   /** Resolves when every worker has exited; rejects with the first failure's stderr. */
   readonly done: Promise<void>;
   readonly stop: () => void;
+}
+
+/**
+ * Coefficients a sweep trains at once by default (`npm run sweep`'s `--jobs auto`, notebook 03): two
+ * processes of one thread each on wasm or cpu with two or more cores, which train the sweep faster than
+ * one process of two threads; one on tensorflow, whose kernels use every core themselves.
+ */
+export function autoSweepJobs(backend: BackendName, cores = os.cpus().length): number {
+  return backend !== "tensorflow" && cores >= 2 ? 2 : 1;
 }
 
 export function startSweepWorkers({ config, cacheDir, backend, count, onProgress }: WorkerOptions): Workers {
