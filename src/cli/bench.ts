@@ -57,6 +57,7 @@ class PytorchEpochs {
   private readonly child;
   private readonly lines: AsyncIterableIterator<string>;
   readonly seconds: number[] = [];
+  readonly cpuSeconds: number[] = [];
   framework = "";
 
   constructor(python: string, rows: number) {
@@ -76,7 +77,9 @@ class PytorchEpochs {
 
   async epoch(): Promise<void> {
     this.child.stdin.write("epoch\n");
-    this.seconds.push((await this.next()).seconds as number);
+    const answer = await this.next();
+    this.seconds.push(answer.seconds as number);
+    this.cpuSeconds.push(answer.cpuSeconds as number);
   }
 
   stop(): void {
@@ -226,9 +229,11 @@ async function main(): Promise<void> {
     const seconds = reference.seconds;
     const secondsPer60kEpoch = (median(seconds.slice(seconds.length > 1 ? 1 : 0)) * 60_000) / rows;
     const ratio = pairedRatio(result.epochSeconds, seconds);
-    pytorch = { framework: reference.framework, rows, epochSeconds: seconds, secondsPer60kEpoch, samplesPerSecond: (60_000 / secondsPer60kEpoch), ratio };
+    const cpuRatio = pairedRatio(result.epochCpuSeconds, reference.cpuSeconds);
+    pytorch = { framework: reference.framework, rows, epochSeconds: seconds, epochCpuSeconds: reference.cpuSeconds, secondsPer60kEpoch, samplesPerSecond: 60_000 / secondsPer60kEpoch, ratio, cpuRatio };
     console.log(`${reference.framework}: epoch seconds ${seconds.map((s) => s.toFixed(2)).join(", ")} (each right after this backend's), ${secondsPer60kEpoch.toFixed(1)} s per 60,000-row epoch`);
     console.log(`per-epoch ratio: this backend takes ${ratio.toFixed(2)}x PyTorch's time (median of the epoch pairs' ratios, first pair left out)`);
+    console.log(`CPU time ratio: ${cpuRatio.toFixed(2)}x (PyTorch CPU seconds ${reference.cpuSeconds.map((s) => s.toFixed(2)).join(", ")})`);
   }
 
   const jobs = jobsFlag ?? autoSweepJobs(backend.name);
@@ -254,7 +259,7 @@ async function main(): Promise<void> {
   }
 
   const file = path.resolve(values.out ?? path.join(PROJECT_ROOT, "build", "bench", "bench.json"));
-  const ratios = { perEpoch: pytorch?.ratio, sweep: sweep?.ratio, projectedWholeSweep: sweep?.projectedTutorialSeconds?.ratio };
+  const ratios = { perEpoch: pytorch?.ratio, perEpochCpu: pytorch?.cpuRatio, sweep: sweep?.ratio, projectedWholeSweep: sweep?.projectedTutorialSeconds?.ratio };
   writeFileAtomic(file, `${JSON.stringify({ createdAt: new Date().toISOString(), ...result, fma: backend.fma, ratios, pytorch, sweep, fullMnist: full }, null, 2)}\n`);
   console.log(`Written ${file}`);
 }

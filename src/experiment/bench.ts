@@ -30,6 +30,11 @@ export interface BenchResult {
   readonly epochs: number;
   readonly batchSize: number;
   readonly epochSeconds: number[];
+  /**
+   * CPU seconds of each epoch, every thread of the process together: less sensitive than wall time to
+   * other processes on a shared machine, though with threads it counts their waiting too.
+   */
+  readonly epochCpuSeconds: number[];
   readonly medianEpochSeconds: number;
   /** The median epoch scaled to the tutorial's 60,000 training rows. */
   readonly secondsPer60kEpoch: number;
@@ -65,10 +70,14 @@ export async function benchTraining(
   const variables = trainableVariables(model);
   const options = { config, klCoefficient: 1, xTrain: data.xTrain, xTest: data.xTest };
   const epochSeconds: number[] = [];
+  const epochCpuSeconds: number[] = [];
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const started = performance.now();
+    const cpu = process.cpuUsage();
     trainEpoch(model, optimizer, options, epoch, variables);
     epochSeconds.push((performance.now() - started) / 1000);
+    const used = process.cpuUsage(cpu);
+    epochCpuSeconds.push((used.user + used.system) / 1e6);
     await afterEpoch(epoch);
   }
   const time = (run: () => void, repeats: number) =>
@@ -98,6 +107,7 @@ export async function benchTraining(
     epochs,
     batchSize: config.batchSize,
     epochSeconds,
+    epochCpuSeconds,
     medianEpochSeconds,
     secondsPer60kEpoch: (medianEpochSeconds * 60_000) / rows,
     samplesPerSecond,
@@ -133,7 +143,7 @@ export function projectSweepSeconds(options: { epochSeconds: number; epochs: num
 export function formatBench(result: BenchResult): string {
   return [
     `backend ${result.backend}${result.backend === "wasm" ? `, ${result.threads} thread${result.threads === 1 ? "" : "s"}` : ""} (${result.backendReason})`,
-    `${result.epochs} epochs of ${result.rows} rows, batch ${result.batchSize}; epoch seconds ${result.epochSeconds.map((s) => s.toFixed(2)).join(", ")} (median excludes the first)`,
+    `${result.epochs} epochs of ${result.rows} rows, batch ${result.batchSize}; epoch seconds ${result.epochSeconds.map((s) => s.toFixed(2)).join(", ")} (median excludes the first); CPU seconds ${result.epochCpuSeconds.map((s) => s.toFixed(2)).join(", ")}`,
     `median ${result.medianEpochSeconds.toFixed(2)} s/epoch = ${result.secondsPer60kEpoch.toFixed(1)} s per 60,000-row epoch`,
     `${Math.round(result.samplesPerSecond)} samples/s, ${result.gflopPerSecond.toFixed(1)} GFLOP/s (${(result.flopPerSample / 1e6).toFixed(2)} MFLOP of matrix products per sample: ` +
       `2 FLOP per multiply-add: forward 805,888, weight gradients 805,888, input gradients 404,480; element-wise ops and Adam not counted)`,

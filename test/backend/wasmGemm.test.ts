@@ -40,6 +40,8 @@ const CASES: Case[] = [
   { label: "dy W4^T (input gradient)", a: [128, 784], b: [512, 784], transposeB: true },
   { label: "h^T dy (weight gradient)", a: [128, 512], b: [128, 784], transposeA: true },
   { label: "a^T b^T", a: [100, 48], b: [64, 100], transposeA: true, transposeB: true },
+  { label: "depth 35", a: [64, 35], b: [35, 64] },
+  { label: "depth 66", a: [64, 66], b: [66, 64], bias: true },
 ];
 
 const values = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, "float32", seed);
