@@ -11,8 +11,11 @@ async function main(): Promise<void> {
   const [configJson, cacheDir] = process.argv.slice(2);
   if (!configJson || !cacheDir) throw new Error("usage: sweepWorker.ts CONFIG_JSON CACHE_DIR");
   const config = resolveConfig(JSON.parse(configJson) as Partial<VaeConfig>);
-  // Progress goes to the process that started this one, which shows it with its own.
-  const report = (progress: WorkerProgress) => process.send?.(progress);
+  // Progress goes to the process that started this one, which shows it with its own. If that process is
+  // gone, training goes on (its results still land in the cache) and the progress is dropped.
+  const report = (progress: WorkerProgress) => {
+    if (process.connected) process.send?.(progress, undefined, undefined, () => undefined);
+  };
   let lastBatch = 0;
   await runSweep({
     config,
