@@ -60,8 +60,11 @@ export class SweepProgress {
 
   runStart(event: RunStartEvent): void {
     const previous = this.states.get(event.klCoefficient);
-    // A helper's coefficient is read from the cache once the helper has written it: it is done.
-    if (event.cached && previous?.state === "training") this.states.set(event.klCoefficient, { state: "done", seconds: this.now() - previous.since, last: previous.last });
+    // A helper's coefficient is read from the cache once the helper has written it: it is done. This
+    // process reads it only between its own coefficients, so the helper's training time is the one shown.
+    if (event.cached && previous?.state === "training") {
+      this.states.set(event.klCoefficient, { state: "done", seconds: previous.last?.elapsedSeconds ?? this.now() - previous.since, last: previous.last });
+    }
     else if (event.cached && previous?.state !== "done") this.states.set(event.klCoefficient, { state: "cached" });
     else if (!event.cached) this.states.set(event.klCoefficient, { state: "training", worker: event.worker, since: this.now() });
   }
