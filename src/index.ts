@@ -7,8 +7,9 @@
  * what lives there; `test/layout.test.ts` holds the rule):
  *   system -> vae -> backend -> experiment -> plots -> notebook -> cli
  */
-export * from "./vae";
-export * from "./backend";
-export * from "./experiment";
-export * from "./plots";
-export * from "./notebook";
+// Folders by their index file: tslab, which runs the notebooks, does not resolve a folder import.
+export * from "./vae/index";
+export * from "./backend/index";
+export * from "./experiment/index";
+export * from "./plots/index";
+export * from "./notebook/index";
