@@ -132,7 +132,8 @@ async function sweepSideBySide(options: { backend: BackendInfo; backendFlag?: st
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
-  const ratio = pairedRatio(project, pytorch);
+  // Every sweep is a fresh set of processes: none is a warm-up.
+  const ratio = pairedRatio(project, pytorch, false);
   // A part of the sweep scales to the whole by its epochs only: start-up, data, the decodes and the
   // metrics are paid once per sweep or coefficient whatever the epochs. Each process trains its share
   // of the epochs, so the epochs' part of the wall time is their sum over the processes.
@@ -147,7 +148,7 @@ async function sweepSideBySide(options: { backend: BackendInfo; backendFlag?: st
     pytorchWallSeconds: pytorch,
     // Every round's pair was timed back to back; the ratio is the median of the pairs' ratios.
     ratio,
-    projectedTutorialSeconds: epochs === TUTORIAL_EPOCHS ? undefined : { project: median(project40), pytorch: median(pytorch40), ratio: pairedRatio(project40, pytorch40) },
+    projectedTutorialSeconds: epochs === TUTORIAL_EPOCHS ? undefined : { project: median(project40), pytorch: median(pytorch40), ratio: pairedRatio(project40, pytorch40, false) },
   };
 }
 

@@ -120,14 +120,15 @@ export async function benchTraining(
 
 /**
  * The ratio of two series timed alternately (project epoch, reference epoch, project epoch, ...): the
- * median of the ratios of each pair, leaving out the first pair (warm-up) when there are more. A pair
- * was measured under the same load, so this is steadier on a shared machine than a ratio of medians.
+ * median of the ratios of each pair, leaving out the first pair (the warm-up of epochs in one process)
+ * when there are more and `warmUp` is true. A pair was measured under the same load, so this is steadier
+ * on a shared machine than a ratio of medians.
  */
-export function pairedRatio(project: readonly number[], reference: readonly number[]): number {
+export function pairedRatio(project: readonly number[], reference: readonly number[], warmUp = true): number {
   const pairs = Math.min(project.length, reference.length);
   if (pairs === 0) throw new RangeError("pairedRatio: no pairs of timings.");
   const ratios = Array.from({ length: pairs }, (_, i) => project[i] / reference[i]);
-  return median(pairs > 1 ? ratios.slice(1) : ratios);
+  return median(warmUp && pairs > 1 ? ratios.slice(1) : ratios);
 }
 
 /**

@@ -14,6 +14,9 @@ test("the paired ratio is the median of the pairs' ratios, the warm-up pair left
   assert.equal(pairedRatio([3], [2]), 1.5);
   assert.equal(pairedRatio([8, 3], [2, 4]), 0.75);
   assert.throws(() => pairedRatio([], []), /no pairs/);
+  // Without a warm-up (whole sweeps, each in fresh processes) every pair counts: median of 2, 2, 3, 1 = 2.
+  assert.equal(pairedRatio([10, 6, 9, 4], [5, 3, 3, 4], false), 2);
+  assert.equal(pairedRatio([8, 3], [2, 4], false), (4 + 0.75) / 2);
 });
 
 test("the sweep projection: rounds of as many coefficients as processes, each its epochs and its tail", () => {
