@@ -109,14 +109,16 @@ export class SweepProgress {
 
   /**
    * Seconds left for the whole sweep: the epochs still to train times the mean epoch so far, shared
-   * among the processes (as many as `jobs`, at most one per coefficient left); NaN before the first epoch.
+   * among the processes (as many as `jobs`, at most one per coefficient left); 0 when nothing is left,
+   * NaN before the first epoch otherwise.
    */
   etaSeconds(): number {
+    const left = this.coefficients.filter((c) => this.epochsDone(c) < this.epochs);
+    if (left.length === 0) return 0;
     if (this.epochSeconds.length === 0) return Number.NaN;
     const meanEpoch = this.epochSeconds.reduce((a, b) => a + b, 0) / this.epochSeconds.length;
-    const left = this.coefficients.filter((c) => this.epochsDone(c) < this.epochs);
     const epochsLeft = left.reduce((sum, c) => sum + this.epochs - this.epochsDone(c), 0);
-    return left.length === 0 ? 0 : (epochsLeft * meanEpoch) / Math.min(this.jobs, left.length);
+    return (epochsLeft * meanEpoch) / Math.min(this.jobs, left.length);
   }
 
   /** One line for a coefficient: its state, and while training the epoch, losses and ETA. */

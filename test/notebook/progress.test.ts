@@ -41,6 +41,14 @@ test("the sweep's ETA: epochs left times the mean epoch, shared among the proces
   assert.equal(progress.overall(), "sweep: 3/4 coefficients done, 0 training, 1 waiting; ETA 30s");
 });
 
+test("a sweep served from the cache has nothing left: ETA 0", () => {
+  const progress = new SweepProgress([0, 1], 40, 2);
+  progress.runStart({ klCoefficient: 0, index: 0, count: 2, cached: true });
+  assert.match(progress.overall(), /1\/2 coefficients done, 0 training, 1 waiting; ETA \?$/);
+  progress.runStart({ klCoefficient: 1, index: 1, count: 2, cached: true });
+  assert.equal(progress.overall(), "sweep: 2/2 coefficients done, 0 training, 0 waiting; ETA 0s");
+});
+
 /** A stream that records what is written to it, as wide as a terminal. */
 function recorder(columns = 200) {
   const writes: string[] = [];
