@@ -4,10 +4,12 @@
  * `src/vae` runs unchanged on every backend.
  *
  * - `select.ts`: `initBackend` (tfjs-node, else wasm, else cpu, saying why) and the wasm kernel fixes
- *   (transposed products, column sums).
- * - `wasmGemm.ts`: matrix products as WebAssembly SIMD loops generated per shape, split across threads.
+ *   (transposed products, column sums, `Identity` without a copy).
+ * - `wasmGemm.ts`: matrix products as WebAssembly SIMD loops generated per shape, split across threads,
+ *   with fused multiply-adds where relaxed SIMD fuses them (`VAE_WASM_FMA`).
  * - `wasmThreads.ts`: the threaded wasm build started in Node.
- * - `wasmCode.ts`: the WebAssembly assembler the products and the fused Adam are written with.
+ * - `wasmCode.ts`: the WebAssembly assembler the products and the fused Adam are written with, and the
+ *   check of how relaxed SIMD's multiply-add rounds here (`relaxedMadd`).
  * - `fusedAdam.ts`: Keras's Adam (`src/vae/optimizer.ts`) as one kernel call per weight array.
  *
  * May import: system, vae.

@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { WasmBackendLike } from "./wasmCode";
-import { installWasmGemm, setWasmGemmThreads, startWasmGemmThreads } from "./wasmGemm";
+import { installWasmGemm, setWasmGemmFma, setWasmGemmThreads, startWasmGemmThreads, wasmFmaWanted, wasmGemmFma } from "./wasmGemm";
 import { wasmThreadCount, withWasmThreads } from "./wasmThreads";
 // Registers Keras's Adam as one fused kernel call per weight array on the wasm and cpu backends.
 import "./fusedAdam";
@@ -22,6 +22,12 @@ export interface BackendInfo {
   readonly tfjsVersion: string;
   /** Threads the wasm backend's matrix products use (1 elsewhere). */
   readonly threads: number;
+  /**
+   * Whether the wasm backend's matrix products use fused multiply-adds (`VAE_WASM_FMA`; results differ
+   * in the last bits from separate multiplies and adds, so it is part of the cache key). Absent elsewhere
+   * and in results written before it existed.
+   */
+  readonly fma?: boolean;
 }
 
 /** Loads the native addon if it is installed; returns why not otherwise. */
@@ -43,7 +49,7 @@ const THREAD_START_TIMEOUT_MS = 30_000;
 /** Threads the wasm backend started with, and why only one when the threaded build failed to start. */
 let wasmThreads = { count: 1, note: "" };
 
-async function tryBackend(name: BackendName, threads: number): Promise<string | undefined> {
+async function tryBackend(name: BackendName, threads: number, env: NodeJS.ProcessEnv): Promise<string | undefined> {
   if (name === "tensorflow") {
     const failure = loadNative();
     if (failure) return failure;
@@ -51,7 +57,10 @@ async function tryBackend(name: BackendName, threads: number): Promise<string | 
     await import("@tensorflow/tfjs-backend-wasm");
     installWasmMatMulFix();
     installWasmColumnSumFix();
+    installWasmIdentityFix();
     installWasmGemm();
+    // The products' arithmetic is chosen before any product runs, so that a run never mixes the two.
+    setWasmGemmFma(process.env.VAE_WASM_MATMUL_FIX !== "0" && wasmFmaWanted(env));
     if (threads > 1 && !("wasm" in (tf.engine() as unknown as { registry: object }).registry)) {
       try {
         const started = await withWasmThreads(threads, () => tf.setBackend("wasm"), THREAD_START_TIMEOUT_MS);
@@ -96,7 +105,7 @@ export async function initBackend(
 
   let info: BackendInfo;
   if (forced) {
-    const failure = await tryBackend(forced, threads);
+    const failure = await tryBackend(forced, threads, env);
     if (failure) {
       throw new Error(`Backend "${forced}" was asked for but cannot be used: ${failure}. Unset ${BACKEND_ENV} or pick another.`);
     }
@@ -105,7 +114,7 @@ export async function initBackend(
     const skipped: string[] = [];
     let chosen: BackendName | undefined;
     for (const name of BACKEND_NAMES) {
-      const failure = await tryBackend(name, threads);
+      const failure = await tryBackend(name, threads, env);
       if (!failure) {
         chosen = name;
         break;
@@ -117,7 +126,7 @@ export async function initBackend(
     info = { name: chosen, reason, tfjsVersion: tf.version.tfjs, threads: 1 };
   }
   if (info.name === "wasm") {
-    info = { ...info, threads: wasmThreads.count, reason: wasmThreads.note ? `${info.reason}; ${wasmThreads.note}` : info.reason };
+    info = { ...info, threads: wasmThreads.count, fma: wasmGemmFma(), reason: wasmThreads.note ? `${info.reason}; ${wasmThreads.note}` : info.reason };
   }
   active = Object.freeze(info);
   if (!options.quiet) console.log(describeBackend(active));
@@ -127,7 +136,8 @@ export async function initBackend(
 export function describeBackend(info: BackendInfo): string {
   // Results written before threads were recorded have no count.
   const threads = info.name !== "wasm" || info.threads === undefined ? "" : `, ${info.threads} thread${info.threads === 1 ? "" : "s"}`;
-  return `TensorFlow.js ${info.tfjsVersion} on backend "${info.name}" (${info.reason}${threads})`;
+  const fma = info.fma === undefined ? "" : info.fma ? ", fused multiply-adds" : ", separate multiplies and adds";
+  return `TensorFlow.js ${info.tfjsVersion} on backend "${info.name}" (${info.reason}${threads}${fma})`;
 }
 
 /** Parses a backend name from a flag or environment variable; undefined when absent. */
@@ -251,4 +261,32 @@ export function installWasmColumnSumFix(): void {
     },
   });
   columnSumFixed = true;
+}
+
+let identityFixed = false;
+
+/**
+ * The wasm `Identity` kernel copies its input into a new buffer; the gradient tape calls it several
+ * times a step, among others on the 784 x 512 weight matrices (about 0.3 ms each here). Tensors on
+ * this backend are never written in place (every kernel, the fused Adam and the matrix products
+ * included, writes into a new output, and a variable's `assign` swaps its buffer), so the output can
+ * share the input's buffer, counted by reference, as `Reshape` does on wasm and `Identity` on the cpu
+ * backend. Strings keep the stock kernel.
+ */
+export function installWasmIdentityFix(): void {
+  // VAE_WASM_MATMUL_FIX=0 keeps this stock kernel too, to measure the difference (npm run bench).
+  if (identityFixed || process.env.VAE_WASM_MATMUL_FIX === "0") return;
+  const stock = tf.getKernel("Identity", "wasm");
+  if (!stock) return;
+  tf.unregisterKernel("Identity", "wasm");
+  tf.registerKernel({
+    ...stock,
+    kernelFunc: (args) => {
+      const x = args.inputs.x as tf.TensorInfo;
+      if (x.dtype === "string") return stock.kernelFunc(args);
+      (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
+    },
+  });
+  identityFixed = true;
 }

@@ -82,6 +82,8 @@ export const op = {
   f32x4Mul: simd(0xe6),
   f32x4Div: simd(0xe7),
   f32x4Max: simd(0xe9),
+  /** Relaxed SIMD's f32x4.relaxed_madd (a * b + c): fused where the processor has FMA (see `relaxedMadd`). */
+  f32x4RelaxedMadd: simd(0x105),
 } as const;
 
 const name = (text: string) => [...uleb(text.length), ...Array.from(text, (c) => c.charCodeAt(0))];
@@ -115,6 +117,49 @@ export function memoryModule(fn: FunctionCode, shared: boolean): Uint8Array {
     ...section(10, vector([[...uleb(code.length), ...code]])),
   ]);
 }
+
+/**
+ * A module exporting `madd(a, b, c)`: lane 0 of f32x4.relaxed_madd on three splats, so that a caller can
+ * tell whether relaxed SIMD validates and whether its multiply-add rounds once (fused) or twice.
+ */
+function maddProbeModule(): Uint8Array {
+  const body = [
+    ...op.get(0), ...op.f32x4Splat, ...op.get(1), ...op.f32x4Splat, ...op.get(2), ...op.f32x4Splat,
+    ...op.f32x4RelaxedMadd, ...op.f32x4ExtractLane(0), ...op.end,
+  ];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vector([[0x60, ...vector([[F32], [F32], [F32]]), ...vector([[F32]])]])),
+    ...section(3, vector([[0x00]])),
+    ...section(7, vector([[...name("madd"), 0x00, 0x00]])),
+    ...section(10, vector([[...uleb(body.length + 1), 0x00, ...body]])),
+  ]);
+}
+
+/**
+ * How f32x4.relaxed_madd computes here: `fused` (one rounding, the processor's FMA instruction),
+ * `separate` (a multiply and an add, each rounded: the same as f32x4.mul then f32x4.add), or
+ * `unavailable` (the engine has no relaxed SIMD). Node 20's V8 has relaxed SIMD behind a flag, which
+ * is set here (it applies to modules compiled from then on, in every thread of the process); newer
+ * Node has it on by default. Decided by computing (1 + 2^-23)^2 - (1 + 2^-22): exactly 2^-46, which a
+ * fused multiply-add returns, while rounding the product first to 1 + 2^-22 leaves 0.
+ */
+export function relaxedMadd(): "fused" | "separate" | "unavailable" {
+  if (relaxedMaddMode) return relaxedMaddMode;
+  const api = (globalThis as unknown as { WebAssembly: WebAssemblyApi & { validate(bytes: Uint8Array): boolean } }).WebAssembly;
+  const bytes = maddProbeModule();
+  if (!api.validate(bytes)) {
+    // Required lazily: importing this module must not touch the engine's flags.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require("node:v8") as typeof import("node:v8")).setFlagsFromString("--experimental-wasm-relaxed-simd");
+  }
+  if (!api.validate(bytes)) return (relaxedMaddMode = "unavailable");
+  const madd = new api.Instance(new api.Module(bytes), {}).exports.madd as (a: number, b: number, c: number) => number;
+  const x = 1 + 2 ** -23;
+  relaxedMaddMode = madd(x, x, -(1 + 2 ** -22)) === 2 ** -46 ? "fused" : "separate";
+  return relaxedMaddMode;
+}
+let relaxedMaddMode: "fused" | "separate" | "unavailable" | undefined;
 
 /** The parts of the WebAssembly API used here (declared locally: tslab compiles without the DOM lib). */
 export interface WebAssemblyApi {

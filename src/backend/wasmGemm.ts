@@ -38,6 +38,7 @@ import {
   memoryModule,
   memoryOf,
   op,
+  relaxedMadd,
 } from "./wasmCode";
 
 /** Rows and columns of the register tile. */
@@ -45,6 +46,11 @@ export const TILE_ROWS = 4;
 export const TILE_COLUMNS = 8;
 /** Products with fewer multiply-adds go to the stock kernel (not worth waking threads for). */
 export const MIN_MULTIPLY_ADDS = 1 << 16;
+/**
+ * Products with fewer multiply-adds stay on the main thread: waking a helper costs more than it saves
+ * there (the backward pass's 128 x 2 x 512 products), above all when other processes share the cores.
+ */
+export const MIN_THREADED_MULTIPLY_ADDS = 1 << 20;
 
 /**
  * One generated loop: out(i, j) = [bias(j) +] sum_k a(i, k) b(k, j) [then max(., 0)] for rows i of a
@@ -63,6 +69,11 @@ export interface GemmSpec {
   readonly outColumnStride: number;
   readonly bias: boolean;
   readonly relu: boolean;
+  /**
+   * Each step as one fused multiply-add (relaxed SIMD's f32x4.relaxed_madd, rounded once) instead of a
+   * multiply and an add (rounded twice, as XNNPACK does). Only where `relaxedMadd()` is `fused`.
+   */
+  readonly fma: boolean;
 }
 
 /** `gemm(a, b, out, bias, rows)`: byte offsets on the heap; rows a multiple of `TILE_ROWS`. */
@@ -90,7 +101,10 @@ export function gemmModule(spec: GemmSpec, shared: boolean): Uint8Array {
   const step: number[] = [...get(bp), ...op.v128Load(0), ...set(b0), ...get(bp), ...op.v128Load(16), ...set(b1)];
   for (let r = 0; r < TILE_ROWS; r++) {
     step.push(...get(ap), ...op.v128Load32Splat(r * aRowStride), ...set(av));
-    for (let h = 0; h < 2; h++) step.push(...get(acc(r, h)), ...get(av), ...get(h === 0 ? b0 : b1), ...op.f32x4Mul, ...op.f32x4Add, ...set(acc(r, h)));
+    for (let h = 0; h < 2; h++) {
+      const product = [...get(av), ...get(h === 0 ? b0 : b1)];
+      step.push(...(spec.fma ? [...product, ...get(acc(r, h)), ...op.f32x4RelaxedMadd] : [...get(acc(r, h)), ...product, ...op.f32x4Mul, ...op.f32x4Add]), ...set(acc(r, h)));
+    }
   }
   step.push(...get(bp), ...op.i32Const(bDepthStride), ...op.i32Add, ...set(bp));
   step.push(...get(ap), ...op.i32Const(aDepthStride), ...op.i32Add, ...op.tee(ap), ...get(apEnd), ...op.i32Ne, ...op.brIf(0));
@@ -246,7 +260,7 @@ class GemmRunner {
    */
   run(id: number, spec: GemmSpec, a: number, b: number, out: number, bias: number, rows: number): void {
     const tiles = rows / TILE_ROWS;
-    const wanted = Math.min(this.threads, tiles);
+    const wanted = rows * spec.columns * spec.depth < MIN_THREADED_MULTIPLY_ADDS ? 1 : Math.min(this.threads, tiles);
     const helpers = wanted > 1 ? this.startHelpers().filter((h) => Atomics.load(h.control, 9) === READY).slice(0, wanted - 1) : [];
     const parts = helpers.length + 1;
     this.lastParts = parts;
@@ -341,6 +355,38 @@ class GemmRunner {
 
 const runners = new Map<MemoryLike, GemmRunner>();
 let gemmThreads = 1;
+let gemmFma = false;
+
+/** `VAE_WASM_FMA=0` keeps the products' separate multiplies and adds where fused ones are available. */
+export const WASM_FMA_ENV = "VAE_WASM_FMA";
+
+/**
+ * Whether the products should use fused multiply-adds: where relaxed SIMD fuses them (`relaxedMadd()`),
+ * unless `VAE_WASM_FMA=0`. Throws on any other value than 0 or 1, naming the variable.
+ */
+export function wasmFmaWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env[WASM_FMA_ENV]?.trim();
+  if (value === undefined || value === "" || value === "1") return relaxedMadd() === "fused";
+  if (value === "0") return false;
+  throw new Error(`${WASM_FMA_ENV} must be 0 (separate multiplies and adds) or 1 (fused multiply-adds where available); got "${env[WASM_FMA_ENV]}".`);
+}
+
+/**
+ * Switches the products between fused multiply-adds (one rounding per step: faster, and different in
+ * the last bits) and separate multiplies and adds (bit-equal to XNNPACK's kernels). Returns the previous
+ * setting. Throws when fused multiply-adds are asked for where `relaxedMadd()` is not `fused`.
+ */
+export function setWasmGemmFma(enabled: boolean): boolean {
+  if (enabled && relaxedMadd() !== "fused") throw new Error(`Fused multiply-adds are not available here (WebAssembly relaxed SIMD: ${relaxedMadd()}).`);
+  const previous = gemmFma;
+  gemmFma = enabled;
+  return previous;
+}
+
+/** Whether the products now use fused multiply-adds. */
+export function wasmGemmFma(): boolean {
+  return gemmFma;
+}
 
 /**
  * The number of threads products are split across (1 by default; the backend sets it to the threaded
@@ -433,6 +479,7 @@ export function wasmGemm(backend: WasmBackendLike, p: Product): tf.TensorInfo | 
       outColumnStride: 4,
       bias: p.bias !== undefined,
       relu: p.relu,
+      fma: gemmFma,
     };
     const id = runner.loopId(spec);
     if (id === undefined) return undefined;
@@ -455,6 +502,7 @@ export function wasmGemm(backend: WasmBackendLike, p: Product): tf.TensorInfo | 
     outColumnStride: 4 * n,
     bias: false,
     relu: false,
+    fma: gemmFma,
   };
   const id = runner.loopId(spec);
   if (id === undefined) return undefined;

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { describeBackend, initBackend } from "../backend/select";
 import { isProfileName, loadConfig, PROFILE_ENV, type DataSource, type VaeConfig } from "../vae/config";
 import { loadMnist, PROJECT_ROOT } from "../vae/data";
-import { ProgressPrinter, summaryTable } from "../notebook/progress";
+import { ProgressPrinter, SweepProgress, summaryTable } from "../notebook/progress";
 import { DEFAULT_CACHE_DIR, runSweep, writeResults, type SweepOptions } from "../experiment/sweep";
 import { parseBackendFlag, parseFlags, parseInteger, parseNumberList, parsePositive, runMain, UsageError } from "./args";
 
@@ -70,7 +70,11 @@ type SweepFlagValues = ReturnType<typeof parseFlags<typeof SWEEP_FLAGS>>;
  * What `npm run sweep`, `npm run figures` and `npm run report` share: the config, backend, data and
  * cache folder their flags name, then the sweep itself (trained, or loaded from the cache).
  */
-export async function sweepFromFlags(values: SweepFlagValues, options: Omit<SweepOptions, "config" | "data" | "backend" | "cacheDir"> = {}) {
+export async function sweepFromFlags(
+  values: SweepFlagValues,
+  options: Omit<SweepOptions, "config" | "data" | "backend" | "cacheDir"> & { onSweepStart?: (sweep: { config: VaeConfig; jobs: number }) => void } = {},
+) {
+  const { onSweepStart, ...sweepOptions } = options;
   const config = configFromFlags(values);
   const backendName = parseBackendFlag(values.backend);
   const auto = values.jobs === undefined || values.jobs === "auto";
@@ -90,9 +94,10 @@ export async function sweepFromFlags(values: SweepFlagValues, options: Omit<Swee
     `Data: ${data.source}, ${data.trainSize} train / ${data.testSize} test digits; ${config.epochs} epochs x ${config.klCoefficients.length} coefficients; ` +
       `up to ${jobs} process${jobs === 1 ? "" : "es"} (--jobs).`,
   );
+  onSweepStart?.({ config, jobs });
   const result = await runSweep({
     log: (line) => console.warn(line),
-    ...options,
+    ...sweepOptions,
     workers: jobs - 1,
     config,
     data,
@@ -105,12 +110,13 @@ export async function sweepFromFlags(values: SweepFlagValues, options: Omit<Swee
 async function main(): Promise<void> {
   const values = parseFlags(process.argv.slice(2), SWEEP_FLAGS);
   if (values.help) return console.log(USAGE);
-  const progress = new ProgressPrinter();
-  const { epochs } = configFromFlags(values);
+  let progress: ProgressPrinter | undefined;
   const { result } = await sweepFromFlags(values, {
-    onRunStart: (event) => progress.runStart(event),
-    onBatchEnd: (event) => progress.batchEnd(event, epochs),
-    onEpochEnd: (event) => progress.epochEnd(event),
+    onSweepStart: ({ config, jobs }) => (progress = new ProgressPrinter(new SweepProgress(config.klCoefficients, config.epochs, jobs))),
+    onRunStart: (event) => progress?.runStart(event),
+    onBatchEnd: (event) => progress?.batchEnd(event),
+    onEpochEnd: (event) => progress?.epochEnd(event),
+    onRunEnd: (run) => progress?.runEnd(run.klCoefficient),
   });
   console.log(`\n${summaryTable(result.runs)}\n`);
   const outDir = path.resolve(values.out ?? path.join(PROJECT_ROOT, "data", "results"));

@@ -4,20 +4,44 @@
  */
 import { initBackend } from "../backend/select";
 import { resolveConfig, type VaeConfig } from "../vae/config";
-import { releaseLocksOnSigterm } from "../experiment/lock";
+import { releaseLocksOnSignals } from "../experiment/lock";
 import { runSweep } from "../experiment/sweep";
+import type { WorkerProgress } from "../experiment/workers";
 
-// The main process stops its helpers with SIGTERM once every coefficient is done (or it failed).
-releaseLocksOnSigterm();
+// The main process stops its helpers with SIGTERM once every coefficient is done (or it failed); an
+// interrupt reaches them with SIGINT.
+releaseLocksOnSignals();
 
 async function main(): Promise<void> {
   const [configJson, cacheDir] = process.argv.slice(2);
   if (!configJson || !cacheDir) throw new Error("usage: sweepWorker.ts CONFIG_JSON CACHE_DIR");
   const config = resolveConfig(JSON.parse(configJson) as Partial<VaeConfig>);
-  await runSweep({ config, cacheDir, backend: await initBackend({ quiet: true }) });
+  // Progress goes to the process that started this one, which shows it with its own. If that process is
+  // gone, training goes on (its results still land in the cache) and the progress is dropped.
+  const report = (progress: WorkerProgress) => {
+    if (process.connected) process.send?.(progress, undefined, undefined, () => undefined);
+  };
+  let lastBatch = 0;
+  await runSweep({
+    config,
+    cacheDir,
+    backend: await initBackend({ quiet: true }),
+    onRunStart: ({ klCoefficient, index, count, cached }) => report({ type: "runStart", klCoefficient, index, count, cached }),
+    onEpochEnd: (event) => report({ type: "epochEnd", event }),
+    onBatchEnd: (event) => {
+      // A few batch updates a second are enough for a progress bar.
+      const now = performance.now();
+      if (now - lastBatch < 250) return;
+      lastBatch = now;
+      report({ type: "batchEnd", event });
+    },
+  });
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-  process.exitCode = 1;
-});
+main()
+  .catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  })
+  // The IPC channel would keep the process alive.
+  .finally(() => process.disconnect?.());

@@ -3,11 +3,13 @@
  *
  * - `sweep.ts`: every coefficient from the same initial weights; results and their cache keys.
  * - `results.ts`: reading the results file back, refusing other schema versions.
- * - `cache.ts`, `lock.ts`, `workers.ts`: the on-disk cache, per-coefficient locks, helper processes.
+ * - `cache.ts`, `lock.ts`, `workers.ts`: the on-disk cache, per-coefficient locks, helper processes
+ *   (and the progress they send back).
  * - `metrics.ts`: rate, distortion, closeness to N(0, I) per coefficient.
  * - `conclusions.ts`: the tutorial's conclusions checked against the numbers.
  * - `analysis.ts`: comparison images (reconstructions, prior samples) from trained weights.
- * - `bench.ts`: training speed through the project's own loop.
+ * - `bench.ts`: training speed through the project's own loop, ratios of paired timings, sweep
+ *   projections, and full-MNIST-sized IDX files tiled from the embedded digits.
  *
  * May import: system, vae, backend.
  */

@@ -70,17 +70,20 @@ export function releaseHeldLocks(): void {
 }
 
 /**
- * On SIGTERM, releases the locks this process holds, then ends by the same signal. A sweep's helper
- * process is stopped that way once every coefficient is done, possibly while it reads a finished
- * coefficient under its lock; without this its lock would stay behind, stale, until another run took
- * it over. Entries are written synchronously, so the signal arrives between whole steps: a coefficient
- * being trained is simply not cached.
+ * On SIGTERM or SIGINT, releases the locks this process holds, then ends by the same signal. A sweep's
+ * helper process is stopped with SIGTERM once every coefficient is done, possibly while it reads a
+ * finished coefficient under its lock, and gets SIGINT with its whole process group when a user
+ * interrupts (Ctrl-C in a terminal; Jupyter's Interrupt signals the kernel's group); without this its
+ * lock would stay behind, stale, until another run took it over. Entries are written synchronously, so
+ * a signal arrives between whole steps: a coefficient being trained is simply not cached.
  */
-export function releaseLocksOnSigterm(): void {
-  process.once("SIGTERM", () => {
-    releaseHeldLocks();
-    process.kill(process.pid, "SIGTERM");
-  });
+export function releaseLocksOnSignals(): void {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, () => {
+      releaseHeldLocks();
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 /**

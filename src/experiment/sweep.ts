@@ -11,7 +11,8 @@ import { initBackend, type BackendInfo } from "../backend/select";
 import { crashPoint } from "../system/crashPoint";
 import { CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, StorageError, writeFileAtomic } from "./cache";
 import { tryLock } from "./lock";
-import { startSweepWorkers } from "./workers";
+import { startSweepWorkers, type WorkerProgress } from "./workers";
+import { setWasmGemmThreads } from "../backend/wasmGemm";
 import { coefficientMetrics, type CoefficientMetrics } from "./metrics";
 import { resolveConfig, type VaeConfig } from "../vae/config";
 import { loadMnist, PROJECT_ROOT, type MnistData } from "../vae/data";
@@ -61,7 +62,8 @@ export interface SweepOptions {
   readonly backend?: BackendInfo;
   /** Defaults to `data/cache`; `false` turns the cache off. */
   readonly cacheDir?: string | false;
-  readonly onRunStart?: (event: { klCoefficient: number; index: number; count: number; cached: boolean }) => void;
+  /** `worker` is the helper process (1-based) that trains the coefficient; absent for this process. */
+  readonly onRunStart?: (event: { klCoefficient: number; index: number; count: number; cached: boolean; worker?: number }) => void;
   readonly onRunEnd?: (run: CoefficientRun, index: number) => void;
   readonly onEpochEnd?: (event: EpochEndEvent) => void;
   readonly onBatchEnd?: (event: BatchEndEvent) => void;
@@ -81,10 +83,15 @@ interface RunMeta {
   readonly trainSeconds: number;
 }
 
-/** The cache key: everything that changes a coefficient's result, except the coefficient itself. */
-export function sweepKey(config: VaeConfig, data: Pick<MnistData, "fingerprint">, backend: Pick<BackendInfo, "name">): string {
+/**
+ * The cache key: everything that changes a coefficient's result, except the coefficient itself. Fused
+ * multiply-adds (wasm, `VAE_WASM_FMA`) change the last bits, so they get keys of their own; separate
+ * multiplies and adds keep the keys they had before fused ones existed (their results are the same).
+ */
+export function sweepKey(config: VaeConfig, data: Pick<MnistData, "fingerprint">, backend: Pick<BackendInfo, "name" | "fma">): string {
   const { klCoefficients: _coefficients, ...rest } = config;
-  return hashKey({ cacheVersion: CACHE_VERSION, config: rest, data: data.fingerprint, backend: backend.name });
+  const arithmetic = backend.fma ? { arithmetic: "fma" } : {};
+  return hashKey({ cacheVersion: CACHE_VERSION, config: rest, data: data.fingerprint, backend: backend.name, ...arithmetic });
 }
 
 export function entryName(klCoefficient: number): string {
@@ -173,7 +180,21 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   if (workerCount > 0 && !store) throw new RangeError("workers need the cache (they hand results over through it); do not combine them with cacheDir: false.");
   // Worker processes only when something is left to train: starting one costs about a second.
   const untrained = store ? config.klCoefficients.filter((c) => !store.has(entryName(c))).length : config.klCoefficients.length;
-  const workers = workerCount > 0 && store && untrained > 1 ? startSweepWorkers({ config, cacheDir: path.dirname(store.dir), backend: backend.name, count: Math.min(workerCount, untrained - 1) }) : undefined;
+  // The workers' progress is passed on to this sweep's callbacks, so that displays show every coefficient.
+  const onProgress = (worker: number, progress: WorkerProgress) => {
+    if (progress.type === "runStart") {
+      const { klCoefficient, index, count, cached } = progress;
+      if (!cached) options.onRunStart?.({ klCoefficient, index, count, cached, worker });
+    } else if (progress.type === "epochEnd") options.onEpochEnd?.(progress.event);
+    else options.onBatchEnd?.(progress.event);
+  };
+  const workers =
+    workerCount > 0 && store && untrained > 1
+      ? startSweepWorkers({ config, cacheDir: path.dirname(store.dir), backend: backend.name, count: Math.min(workerCount, untrained - 1), onProgress })
+      : undefined;
+  // While helper processes fill the other cores, this process's products run on one thread (the
+  // thread count changes no bit); the notebook's kernel, for one, started with a thread per core.
+  const restoreThreads = workers && backend.name === "wasm" && backend.threads > 1 ? (setWasmGemmThreads(1), () => setWasmGemmThreads(backend.threads)) : undefined;
   // A worker that fails leaves its coefficient to this process (its lock becomes stale), so the sweep
   // still completes; the failure is reported at the end.
   const workerFailure = workers?.done.then(() => undefined, (error: Error) => error);
@@ -221,12 +242,14 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       const skipped: number[] = [];
       for (const index of pending) if (!(await attempt(index))) skipped.push(index);
       if (skipped.length > 0 && skipped.length === pending.length) await new Promise((resolve) => setTimeout(resolve, 500));
-      else if (skipped.length > 0) log(`c = ${skipped.map((i) => config.klCoefficients[i]).join(", ")}: being trained by another process; coming back to it.`);
+      // Our own workers' coefficients are on the displays already; another run's are not.
+      else if (skipped.length > 0 && !workers) log(`c = ${skipped.map((i) => config.klCoefficients[i]).join(", ")}: being trained by another process; coming back to it.`);
       pending = skipped;
     }
   } finally {
     if (model) (model as Vae).vae.dispose();
     workers?.stop();
+    restoreThreads?.();
   }
   const failure = await workerFailure;
   if (failure) log(`${failure.message} Its coefficients were trained here instead.`);

@@ -6,8 +6,10 @@
  * trains on one core, two processes use both cores of a 2-core machine.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import * as os from "node:os";
 import * as path from "node:path";
 import type { BackendName } from "../backend/select";
+import type { BatchEndEvent, EpochEndEvent } from "../vae/train";
 import type { VaeConfig } from "../vae/config";
 import { PROJECT_ROOT } from "../vae/data";
 import { WASM_THREADS_ENV } from "../backend/wasmThreads";
@@ -19,7 +21,15 @@ export interface WorkerOptions {
   readonly cacheDir: string;
   readonly backend: BackendName;
   readonly count: number;
+  /** Each worker's progress (its number, 1-based, and the event), for the sweep's displays. */
+  readonly onProgress?: (worker: number, progress: WorkerProgress) => void;
 }
+
+/** What a worker reports while it trains (sent over the IPC channel by `src/cli/sweepWorker.ts`). */
+export type WorkerProgress =
+  | { readonly type: "runStart"; readonly klCoefficient: number; readonly index: number; readonly count: number; readonly cached: boolean }
+  | { readonly type: "batchEnd"; readonly event: BatchEndEvent }
+  | { readonly type: "epochEnd"; readonly event: EpochEndEvent };
 
 export interface Workers {
   /** Resolves when every worker has exited; rejects with the first failure's stderr. */
@@ -27,7 +37,16 @@ export interface Workers {
   readonly stop: () => void;
 }
 
-export function startSweepWorkers({ config, cacheDir, backend, count }: WorkerOptions): Workers {
+/**
+ * Coefficients a sweep trains at once by default (`npm run sweep`'s `--jobs auto`, notebook 03): two
+ * processes of one thread each on wasm or cpu with two or more cores, which train the sweep faster than
+ * one process of two threads; one on tensorflow, whose kernels use every core themselves.
+ */
+export function autoSweepJobs(backend: BackendName, cores = os.cpus().length): number {
+  return backend !== "tensorflow" && cores >= 2 ? 2 : 1;
+}
+
+export function startSweepWorkers({ config, cacheDir, backend, count, onProgress }: WorkerOptions): Workers {
   const children: ChildProcess[] = [];
   const exits: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {
@@ -35,14 +54,16 @@ export function startSweepWorkers({ config, cacheDir, backend, count }: WorkerOp
       cwd: PROJECT_ROOT,
       // One wasm thread per process: the processes themselves fill the cores.
       env: { [WASM_THREADS_ENV]: "1", ...process.env, VAE_BACKEND: backend },
-      stdio: ["ignore", "ignore", "pipe"],
+      // The fourth stream is the IPC channel that carries the worker's progress.
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
     });
+    child.on("message", (message) => onProgress?.(i + 1, message as WorkerProgress));
     let stderr = "";
     child.stderr?.on("data", (chunk) => (stderr += chunk));
     children.push(child);
     exits.push(
       new Promise((resolve, reject) =>
-        child.on("exit", (code, signal) => (code === 0 || signal === "SIGTERM" ? resolve() : reject(new Error(`Sweep worker ${i + 1} failed (code ${code}): ${stderr.trim()}`)))),
+        child.on("exit", (code, signal) => (code === 0 || signal === "SIGTERM" || signal === "SIGINT" ? resolve() : reject(new Error(`Sweep worker ${i + 1} failed (code ${code}): ${stderr.trim()}`)))),
       ),
     );
   }

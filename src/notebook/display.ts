@@ -14,9 +14,10 @@
  */
 import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
-import type { LossTerms } from "../vae/loss";
 import { drawnByPagePlotly, plotlyVersion, type Figure } from "../plots/plot";
-import { formatSeconds } from "./progress";
+import { SweepProgress, type RunStartEvent } from "./progress";
+import { initBackend } from "../backend/select";
+import { autoSweepJobs } from "../experiment/workers";
 import { FigureRenderer } from "../plots/render";
 import type { VaeConfig } from "../vae/config";
 import { runSweep, type SweepOptions, type SweepResult } from "../experiment/sweep";
@@ -209,51 +210,65 @@ export function lossSparkline(history: readonly EpochRecord[], width = 360, heig
   return `<svg width="${width}" height="${height}" style="border:1px solid #ddd">${line(series[0], "#1f77b4", "")}${line(series[1], "#ff7f0e", "4 3")}</svg>`;
 }
 
-function termsText(t: LossTerms): string {
-  return `reconstruction ${t.reconstruction.toFixed(2)}, KL ${t.kl.toFixed(2)}, total ${t.total.toFixed(2)}`;
-}
-
 /**
- * Live training progress in one output updated in place: per coefficient, the epoch, the train and
- * test terms, the ETA and a loss curve. Headless runs keep the final state.
+ * Live training progress in one output updated in place: a line per coefficient (waiting, training in
+ * which process, at which epoch, with its train and test terms and ETA, done), the sweep's ETA, and the
+ * loss curve of the coefficient that last finished an epoch. Headless runs keep the final state.
  */
 export class LiveProgress {
   private readonly displayId = `vae-progress-${randomBytes(6).toString("hex")}`;
   private readonly histories = new Map<number, EpochRecord[]>();
-  private readonly lines = new Map<number, string>();
+  private progress: SweepProgress | undefined;
   private shown = false;
 
-  constructor(private readonly coefficients: readonly number[]) {}
+  /** `epochs` and `jobs` (coefficients trained at once) make the sweep's ETA; epochs default to the first event's. */
+  constructor(
+    private readonly coefficients: readonly number[],
+    private readonly options: { epochs?: number; jobs?: number } = {},
+  ) {
+    if (options.epochs !== undefined) this.progress = new SweepProgress(coefficients, options.epochs, options.jobs ?? 1);
+  }
 
-  runStart(event: { klCoefficient: number; cached: boolean }): void {
-    this.lines.set(event.klCoefficient, event.cached ? "loaded from the cache" : "training...");
+  private state(epochs: number): SweepProgress {
+    this.progress ??= new SweepProgress(this.coefficients, epochs, this.options.jobs ?? 1);
+    return this.progress;
+  }
+
+  runStart(event: RunStartEvent): void {
+    this.progress?.runStart(event);
     this.render();
   }
 
   epochEnd(event: EpochEndEvent): void {
-    const { record, epochs, klCoefficient } = event;
-    const history = this.histories.get(klCoefficient) ?? [];
-    history.push(record);
-    this.histories.set(klCoefficient, history);
-    this.lines.set(
-      klCoefficient,
-      `epoch ${record.epoch}/${epochs} (${record.seconds.toFixed(1)} s) · train ${termsText(record.train)} · test ${termsText(record.test)} · ETA ${formatSeconds(event.etaSeconds)}`,
-    );
-    this.render(klCoefficient);
+    const history = this.histories.get(event.klCoefficient) ?? [];
+    history.push(event.record);
+    this.histories.set(event.klCoefficient, history);
+    this.state(event.epochs).epochEnd(event);
+    this.render(event.klCoefficient);
+  }
+
+  runEnd(klCoefficient: number): void {
+    this.progress?.runEnd(klCoefficient);
+    this.render();
+  }
+
+  private lines(): string[] {
+    return this.coefficients.map((c) => this.progress?.line(c) ?? `c = ${c}: waiting`);
   }
 
   private html(current?: number): string {
-    const done = [...this.lines.keys()].length;
-    const rows = this.coefficients
-      .map((c) => `<tr><td style="text-align:right;padding-right:1em"><b>c = ${c}</b></td><td>${escapeHtml(this.lines.get(c) ?? "waiting")}</td></tr>`)
+    const done = this.coefficients.filter((c) => this.progress?.finished(c)).length;
+    const rows = this.lines()
+      .map((line) => `<tr><td style="font-family:monospace;white-space:pre">${escapeHtml(line)}</td></tr>`)
       .join("");
+    const overall = this.progress ? `<div><b>${escapeHtml(this.progress.overall())}</b></div>` : "";
     const history = current !== undefined ? this.histories.get(current) ?? [] : [];
     const curve = history.length > 0 ? `<div>c = ${current}: total loss per epoch (train solid, test dashed)<br>${lossSparkline(history)}</div>` : "";
-    return `<div class="vae-progress"><progress max="${this.coefficients.length}" value="${done}"></progress><table>${rows}</table>${curve}</div>`;
+    return `<div class="vae-progress"><progress max="${this.coefficients.length}" value="${done}"></progress>${overall}<table>${rows}</table>${curve}</div>`;
   }
 
   private text(): string {
-    return this.coefficients.map((c) => `c = ${c}: ${this.lines.get(c) ?? "waiting"}`).join("\n");
+    return [...this.lines(), ...(this.progress ? [this.progress.overall()] : [])].join("\n");
   }
 
   private render(current?: number): void {
@@ -319,25 +334,37 @@ export async function withCooperativeInterrupt<T>(body: (stopRequested: () => bo
 }
 
 /**
- * `runSweep` with a `LiveProgress` display: what `notebooks/03-kl-sweep.ipynb` calls. Interrupt stops it
- * after the current batch with a `SweepInterruptedError`; finished coefficients stay cached.
+ * `runSweep` with a `LiveProgress` display: what `notebooks/03-kl-sweep.ipynb` calls. Trains as many
+ * coefficients at once as `npm run sweep` does by default (helper processes, `autoSweepJobs`), unless
+ * `options.workers` says otherwise; every running coefficient has its line. Interrupt stops it after the
+ * current batch with a `SweepInterruptedError`; finished coefficients stay cached.
  */
 export async function runSweepLive(config: VaeConfig, options: Omit<SweepOptions, "config"> = {}): Promise<SweepResult> {
-  const progress = new LiveProgress(config.klCoefficients);
-  const finished: number[] = [];
+  const backend = options.backend ?? (await initBackend({ quiet: true }));
   const cacheDir = options.cacheDir ?? (process.env[CACHE_DIR_ENV] || undefined);
+  const workers = options.workers ?? (cacheDir === false ? 0 : autoSweepJobs(backend.name) - 1);
+  const progress = new LiveProgress(config.klCoefficients, { epochs: config.epochs, jobs: workers + 1 });
+  const finished: number[] = [];
+  // The coefficient this process trains: Interrupt stops only its own batches (the helpers' progress
+  // arrives through the same callbacks, from outside the training loop).
+  let training: number | undefined;
   return withCooperativeInterrupt((stopRequested) =>
     runSweep({
       ...options,
+      backend,
+      workers,
       cacheDir,
       config,
       onRunStart: (event) => {
-        if (stopRequested()) throw new SweepInterruptedError(event.klCoefficient, undefined, finished);
+        if (event.worker === undefined) {
+          if (stopRequested()) throw new SweepInterruptedError(event.klCoefficient, undefined, finished);
+          training = event.klCoefficient;
+        }
         progress.runStart(event);
         options.onRunStart?.(event);
       },
       onBatchEnd: (event) => {
-        if (stopRequested()) throw new SweepInterruptedError(event.klCoefficient, event.epoch, finished);
+        if (event.klCoefficient === training && stopRequested()) throw new SweepInterruptedError(event.klCoefficient, event.epoch, finished);
         options.onBatchEnd?.(event);
       },
       onEpochEnd: (event) => {
@@ -346,6 +373,7 @@ export async function runSweepLive(config: VaeConfig, options: Omit<SweepOptions
       },
       onRunEnd: (run, index) => {
         finished.push(run.klCoefficient);
+        progress.runEnd(run.klCoefficient);
         options.onRunEnd?.(run, index);
       },
     }),

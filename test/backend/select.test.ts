@@ -83,3 +83,23 @@ test("the benchmark's FLOP count per sample, by hand", () => {
   assert.equal(FLOP_PER_SAMPLE, 2 * (805_888 + 805_888 + 404_480));
   assert.equal(FLOP_PER_SAMPLE, 4_032_512);
 });
+
+test("Identity shares its input's buffer: a clone keeps its values after the source is gone, and nothing is left over", () => {
+  assert.equal(tf.getBackend(), "wasm");
+  const backend = tf.engine().backend as unknown as { numDataIds(): number };
+  const buffers = backend.numDataIds();
+  const source = tf.tensor2d([1.5, -2, 3.25, 0], [2, 2]);
+  const copy = tf.clone(source);
+  assert.equal(backend.numDataIds(), buffers + 1, "the clone made a second buffer");
+  source.dispose();
+  assert.deepEqual(Array.from(copy.dataSync()), [1.5, -2, 3.25, 0]);
+  copy.dispose();
+  assert.equal(backend.numDataIds(), buffers, "the shared buffer was not freed with its last tensor");
+  // A variable's value is replaced, never overwritten: a clone taken before an assign keeps the old value.
+  const variable = tf.variable(tf.tensor1d([1, 2]));
+  const before = tf.clone(variable);
+  variable.assign(tf.tensor1d([7, 8]));
+  assert.deepEqual(Array.from(before.dataSync()), [1, 2]);
+  assert.deepEqual(Array.from(variable.dataSync()), [7, 8]);
+  tf.dispose([variable, before]);
+});

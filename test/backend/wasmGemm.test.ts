@@ -6,12 +6,15 @@ import type { WasmBackendLike } from "../../src/backend/wasmCode";
 import {
   MIN_MULTIPLY_ADDS,
   lastWasmGemmParts,
+  setWasmGemmFma,
   setWasmGemmThreads,
   startWasmGemmThreads,
   stopWasmGemmThreads,
+  wasmFmaWanted,
   wasmGemmCalls,
   withoutWasmGemm,
 } from "../../src/backend/wasmGemm";
+import { relaxedMadd } from "../../src/backend/wasmCode";
 
 let info: BackendInfo;
 before(async () => {
@@ -37,6 +40,8 @@ const CASES: Case[] = [
   { label: "dy W4^T (input gradient)", a: [128, 784], b: [512, 784], transposeB: true },
   { label: "h^T dy (weight gradient)", a: [128, 512], b: [128, 784], transposeA: true },
   { label: "a^T b^T", a: [100, 48], b: [64, 100], transposeA: true, transposeB: true },
+  { label: "depth 35", a: [64, 35], b: [35, 64] },
+  { label: "depth 66", a: [64, 66], b: [66, 64], bias: true },
 ];
 
 const values = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, "float32", seed);
@@ -77,27 +82,81 @@ function reference(c: Case, a: Float32Array, b: Float32Array, bias?: Float32Arra
   return { value, bound, m, n };
 }
 
+/** The largest distance of `got` from the float64 value, in units of float32's error bound. */
+function worstError(got: ArrayLike<number>, want: { value: Float64Array; bound: Float64Array }): number {
+  let worst = 0;
+  for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want.value[i]) / want.bound[i]);
+  return worst;
+}
+
+/** Runs `fn` with the products' fused multiply-adds on or off, restoring the setting after. */
+function withFma<T>(enabled: boolean, fn: () => T): T {
+  const previous = setWasmGemmFma(enabled);
+  try {
+    return fn();
+  } finally {
+    setWasmGemmFma(previous);
+  }
+}
+
+const fused = relaxedMadd() === "fused";
+
 for (const [index, c] of CASES.entries()) {
-  test(`${c.label}: within float32's error bound of a float64 evaluation, and bit-equal to the stock kernels`, () => {
+  test(`${c.label}: within float32's error bound of a float64 evaluation on both paths; separate multiplies and adds bit-equal to the stock kernels`, (t) => {
     const a = values(c.a, 10 + index) as tf.Tensor2D;
     const b = values(c.b, 20 + index) as tf.Tensor2D;
     const n = c.transposeB ? c.b[0] : c.b[1];
     const bias = c.bias ? (values([n], 30 + index) as tf.Tensor1D) : undefined;
-    const before = wasmGemmCalls();
-    const out = run(c, a, b, bias);
-    assert.equal(wasmGemmCalls(), before + 1, "the generated loop did not compute this product");
-    const got = out.dataSync();
     const want = reference(c, a.dataSync() as Float32Array, b.dataSync() as Float32Array, bias?.dataSync() as Float32Array | undefined);
-    assert.deepEqual(out.shape, [want.m, want.n]);
-    let worst = 0;
-    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want.value[i]) / want.bound[i]);
+    const before = wasmGemmCalls();
+    const separate = withFma(false, () => run(c, a, b, bias));
+    assert.equal(wasmGemmCalls(), before + 1, "the generated loop did not compute this product");
+    assert.deepEqual(separate.shape, [want.m, want.n]);
+    const worst = worstError(separate.dataSync(), want);
     assert.ok(worst <= 1, `an element is ${worst.toFixed(2)} times float32's error bound away from the float64 value`);
     const stock = withoutWasmGemm(() => run(c, a, b, bias));
     assert.equal(wasmGemmCalls(), before + 1, "withoutWasmGemm still used the generated loop");
-    assert.deepEqual(got, stock.dataSync(), "differs from the stock kernels");
-    tf.dispose([a, b, out, stock, ...(bias ? [bias] : [])]);
+    assert.deepEqual(separate.dataSync(), stock.dataSync(), "differs from the stock kernels");
+    tf.dispose([separate, stock]);
+    if (fused) {
+      const withFused = withFma(true, () => run(c, a, b, bias));
+      assert.equal(wasmGemmCalls(), before + 2, "the generated loop did not compute the fused product");
+      const worstFused = worstError(withFused.dataSync(), want);
+      assert.ok(worstFused <= 1, `with fused multiply-adds an element is ${worstFused.toFixed(2)} times float32's error bound away from the float64 value`);
+      t.diagnostic(`worst error in error bounds: ${worst.toFixed(3)} separate, ${worstFused.toFixed(3)} fused`);
+      withFused.dispose();
+    } else {
+      t.diagnostic(`fused multiply-adds not checked: relaxed SIMD is ${relaxedMadd()} here`);
+    }
+    tf.dispose([a, b, ...(bias ? [bias] : [])]);
   });
 }
+
+test("relaxed SIMD's multiply-add is told apart by (1 + 2^-23)^2 - (1 + 2^-22), and VAE_WASM_FMA chooses the path", (t) => {
+  // Rounded once, the difference is 2^-46 (the square is 1 + 2^-22 + 2^-46); rounded twice, 0.
+  const x = Math.fround(1 + 2 ** -23);
+  assert.equal(x * x - (1 + 2 ** -22), 2 ** -46);
+  assert.equal(Math.fround(x * x) - Math.fround(1 + 2 ** -22), 0);
+  assert.ok(["fused", "separate", "unavailable"].includes(relaxedMadd()));
+  assert.equal(wasmFmaWanted({ VAE_WASM_FMA: "0" }), false);
+  assert.equal(wasmFmaWanted({ VAE_WASM_FMA: "1" }), fused);
+  assert.equal(wasmFmaWanted({}), fused);
+  assert.throws(() => wasmFmaWanted({ VAE_WASM_FMA: "yes" }), /VAE_WASM_FMA must be 0 .* or 1 .*got "yes"/);
+  assert.equal(info.fma, fused && process.env.VAE_WASM_FMA !== "0", "the backend reports the path it chose");
+  if (!fused) return t.skip(`relaxed SIMD is ${relaxedMadd()} here`);
+  // A 784-long sum is rounded 784 times fewer with fused multiply-adds: some of the 65,536 elements differ.
+  const a = values([128, 784], 3) as tf.Tensor2D;
+  const b = values([784, 512], 4) as tf.Tensor2D;
+  const separate = withFma(false, () => tf.matMul(a, b));
+  const withFused = withFma(true, () => tf.matMul(a, b));
+  const s = separate.dataSync();
+  const f = withFused.dataSync();
+  const differing = s.filter((value, i) => value !== f[i]).length;
+  t.diagnostic(`${differing} of ${s.length} elements differ in the last bits`);
+  assert.ok(differing > 0, "the fused path computed the same bits: it did not fuse");
+  assert.deepEqual(withFma(true, () => tf.matMul(a, b)).dataSync(), f, "the fused path is repeatable");
+  tf.dispose([a, b, separate, withFused]);
+});
 
 test("shapes the loops do not cover (rows not a multiple of 4, columns not of 8, small, batched) go to the stock kernels", () => {
   const cases: [number[], number[]][] = [

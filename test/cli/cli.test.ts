@@ -76,11 +76,11 @@ test("--jobs auto (the default) trains on two processes on wasm with two cores, 
   const auto = runCli("sweep.ts", args, { VAE_BACKEND: "wasm" });
   assert.equal(auto.status, 0, auto.stderr);
   assert.match(auto.stdout, /up to 2 processes \(--jobs\)/);
-  assert.match(auto.stdout, /wasm.*1 thread\)/, "each process on one thread");
+  assert.match(auto.stdout, /wasm.*1 thread[,)]/, "each process on one thread");
   const alone = runCli("sweep.ts", [...args, "--no-cache"], { VAE_BACKEND: "wasm" });
   assert.equal(alone.status, 0, alone.stderr);
   assert.match(alone.stdout, /up to 1 process \(--jobs\)/);
-  assert.match(alone.stdout, /wasm.*2 threads\)/, "one process uses both cores itself");
+  assert.match(alone.stdout, /wasm.*2 threads[,)]/, "one process uses both cores itself");
   const bad = runCli("sweep.ts", [...args, "--jobs", "many"]);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--jobs/);

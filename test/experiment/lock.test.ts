@@ -43,12 +43,12 @@ test("a lock whose pid now belongs to another process, or to a zombie, is stale"
   assert.equal(isStale(file), true);
 });
 
-/** A child holding two locks, with or without `releaseLocksOnSigterm`, stopped by SIGTERM: its signal and the locks left. */
-async function stopLockHolder(dir: string, release: boolean): Promise<{ signal: NodeJS.Signals | null; left: string[] }> {
+/** A child holding two locks, with or without `releaseLocksOnSignals`, stopped by SIGTERM: its signal and the locks left. */
+async function stopLockHolder(dir: string, release: boolean, stopSignal: NodeJS.Signals = "SIGTERM"): Promise<{ signal: NodeJS.Signals | null; left: string[] }> {
   const lockModule = JSON.stringify(path.join(__dirname, "..", "..", "src", "experiment", "lock.ts"));
   const script = [
     `const lock = require(${lockModule});`,
-    release ? "lock.releaseLocksOnSigterm();" : "",
+    release ? "lock.releaseLocksOnSignals();" : "",
     `for (const name of ["c=0.lock", "c=1.lock"]) if (!lock.tryLock(require("path").join(${JSON.stringify(dir)}, name))) throw new Error("not taken");`,
     `console.log("holding"); setInterval(() => {}, 1000);`,
   ].join("\n");
@@ -57,14 +57,16 @@ async function stopLockHolder(dir: string, release: boolean): Promise<{ signal: 
   assert.equal(fs.readdirSync(dir).filter((f) => f.endsWith(".lock")).length, 2, "both locks taken");
   const signal = await new Promise<NodeJS.Signals | null>((resolve) => {
     child.once("exit", (_code, exitSignal) => resolve(exitSignal));
-    child.kill("SIGTERM");
+    child.kill(stopSignal);
   });
   return { signal, left: fs.readdirSync(dir).sort() };
 }
 
-test("a process stopped by SIGTERM releases the locks it holds first, and still ends by SIGTERM", async () => {
+test("a process stopped by SIGTERM or SIGINT releases the locks it holds first, and still ends by that signal", async () => {
   const withRelease = await stopLockHolder(fs.mkdtempSync(path.join(os.tmpdir(), "vae-lock-")), true);
   assert.deepEqual(withRelease, { signal: "SIGTERM", left: [] });
+  const interrupted = await stopLockHolder(fs.mkdtempSync(path.join(os.tmpdir(), "vae-lock-")), true, "SIGINT");
+  assert.deepEqual(interrupted, { signal: "SIGINT", left: [] });
   // Without it, the default action ends the process with both locks on disk.
   const without = await stopLockHolder(fs.mkdtempSync(path.join(os.tmpdir(), "vae-lock-")), false);
   assert.deepEqual(without, { signal: "SIGTERM", left: ["c=0.lock", "c=1.lock"] });

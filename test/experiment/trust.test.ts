@@ -85,7 +85,7 @@ test("two processes running the same sweep at once share the work and corrupt no
   const [a, b] = await Promise.all([run(outA), run(outB)]);
   assert.equal(a.code, 0, a.stderr);
   assert.equal(b.code, 0, b.stderr);
-  const trainedBy = (stderr: string) => [...stderr.matchAll(/KL coefficient ([\d.]+)\n/g)].map((m) => Number(m[1]));
+  const trainedBy = (stderr: string) => [...stderr.matchAll(/KL coefficient ([\d.]+): training\n/g)].map((m) => Number(m[1]));
   const trained = [...trainedBy(a.stderr), ...trainedBy(b.stderr)].sort((x, y) => x - y);
   assert.deepEqual(trained, [0, 0.5, 1, 5], "each coefficient trained by exactly one process");
   const losses = (dir: string) => readResults(dir).coefficients.map((c) => c.history.map(({ train, test }) => ({ train, test })));
