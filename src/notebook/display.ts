@@ -17,7 +17,6 @@ import { inspect } from "node:util";
 import { drawnByPagePlotly, plotlyVersion, type Figure } from "../plots/plot";
 import { SweepProgress, type RunStartEvent } from "./progress";
 import { initBackend } from "../backend/select";
-import { autoSweepJobs } from "../experiment/workers";
 import { FigureRenderer } from "../plots/render";
 import type { VaeConfig } from "../vae/config";
 import { runSweep, type SweepOptions, type SweepResult } from "../experiment/sweep";
@@ -334,15 +333,15 @@ export async function withCooperativeInterrupt<T>(body: (stopRequested: () => bo
 }
 
 /**
- * `runSweep` with a `LiveProgress` display: what `notebooks/03-kl-sweep.ipynb` calls. Trains as many
- * coefficients at once as `npm run sweep` does by default (helper processes, `autoSweepJobs`), unless
- * `options.workers` says otherwise; every running coefficient has its line. Interrupt stops it after the
- * current batch with a `SweepInterruptedError`; finished coefficients stay cached.
+ * `runSweep` with a `LiveProgress` display: what `notebooks/03-kl-sweep.ipynb` calls. Trains in the
+ * kernel's own process, so that Interrupt stops it after the current batch with a `SweepInterruptedError`
+ * naming exactly what is cached; `{ workers: autoSweepJobs(backend.name) - 1 }` trains as many
+ * coefficients at once as `npm run sweep` (helper processes), every running coefficient with its line.
  */
 export async function runSweepLive(config: VaeConfig, options: Omit<SweepOptions, "config"> = {}): Promise<SweepResult> {
   const backend = options.backend ?? (await initBackend({ quiet: true }));
   const cacheDir = options.cacheDir ?? (process.env[CACHE_DIR_ENV] || undefined);
-  const workers = options.workers ?? (cacheDir === false ? 0 : autoSweepJobs(backend.name) - 1);
+  const workers = options.workers ?? 0;
   const progress = new LiveProgress(config.klCoefficients, { epochs: config.epochs, jobs: workers + 1 });
   const finished: number[] = [];
   // The coefficient this process trains: Interrupt stops only its own batches (the helpers' progress

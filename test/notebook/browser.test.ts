@@ -370,7 +370,7 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
       await page.waitForFunction(
         (first) => {
           const progress = document.querySelector(".vae-progress") as HTMLElement | null;
-          return progress !== null && new RegExp(`c = ${first}\\s+epoch 2/2`).test(progress.innerText);
+          return progress !== null && new RegExp(`c = ${first}:?\\s+epoch 2/2`).test(progress.innerText);
         },
         coefficients[0],
         { timeout: 180_000, polling: 50 },
@@ -403,8 +403,8 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
       assert.deepEqual(resumed.errors, []);
       assert.deepEqual(resumed.charts, EXPECTED_CHARTS["03-kl-sweep"]);
       assert.equal(resumed.staticImages, 0);
-      for (const c of kept) assert.match(resumed.text, new RegExp(`c = ${c}\\s+loaded from the cache`));
-      for (const c of coefficients.slice(kept.length)) assert.match(resumed.text, new RegExp(`c = ${c}\\s+epoch 2/2`));
+      for (const c of kept) assert.match(resumed.text, new RegExp(`c = ${c}:?\\s+loaded from the cache`));
+      for (const c of coefficients.slice(kept.length)) assert.match(resumed.text, new RegExp(`c = ${c}:?\\s+epoch 2/2`));
       const progress = await progressSeen(page);
       assert.equal(progress.most, 1, "the live progress is one output");
       assert.ok(progress.states.length >= 4, `updated in place as training went on (${progress.states.length} states seen)`);
@@ -428,7 +428,7 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
       const again = await shown(page, ui);
       assert.deepEqual(again.errors, []);
       assert.deepEqual(again.charts, EXPECTED_CHARTS["03-kl-sweep"]);
-      for (const c of coefficients) assert.match(again.text, new RegExp(`c = ${c}\\s+loaded from the cache`));
+      for (const c of coefficients) assert.match(again.text, new RegExp(`c = ${c}:?\\s+loaded from the cache`));
       await ui.save(page, path.join(PROJECT_ROOT, copy("03-kl-sweep")));
       await shutDownKernels();
     });
