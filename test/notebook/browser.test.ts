@@ -365,12 +365,12 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
       await ui.open(page, server, copy("03-kl-sweep"));
       await watchProgress(page);
       await ui.runAll(page);
-      // Wait until the first coefficient is done, then press Interrupt while the next ones train (seven
+      // Wait until the first coefficient is done ("done in", or its last epoch), then press Interrupt while the next ones train (seven
       // quick coefficients take a few seconds even on an idle machine: time for the click to land).
       await page.waitForFunction(
         (first) => {
           const progress = document.querySelector(".vae-progress") as HTMLElement | null;
-          return progress !== null && new RegExp(`c = ${first}:?\\s+epoch 2/2`).test(progress.innerText);
+          return progress !== null && new RegExp(`c = ${first}:?\\s+(epoch 2/2|done in)`).test(progress.innerText);
         },
         coefficients[0],
         { timeout: 180_000, polling: 50 },
@@ -404,7 +404,7 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
       assert.deepEqual(resumed.charts, EXPECTED_CHARTS["03-kl-sweep"]);
       assert.equal(resumed.staticImages, 0);
       for (const c of kept) assert.match(resumed.text, new RegExp(`c = ${c}:?\\s+loaded from the cache`));
-      for (const c of coefficients.slice(kept.length)) assert.match(resumed.text, new RegExp(`c = ${c}:?\\s+epoch 2/2`));
+      for (const c of coefficients.slice(kept.length)) assert.match(resumed.text, new RegExp(`c = ${c}:?\\s+(epoch 2/2|done in)`));
       const progress = await progressSeen(page);
       assert.equal(progress.most, 1, "the live progress is one output");
       assert.ok(progress.states.length >= 4, `updated in place as training went on (${progress.states.length} states seen)`);
