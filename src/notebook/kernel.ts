@@ -98,8 +98,12 @@ export class KernelClient {
       env: { ...process.env, ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    const shell = new zmq.Dealer();
-    const iopub = new zmq.Subscriber();
+    // Nothing sent to a kernel matters once its socket is closed (the kernel has answered, exited or been
+    // stopped): with no linger, and a context that does not wait at exit, a message queued for a kernel
+    // that is gone can never keep this process from exiting.
+    zmq.context.blocky = false;
+    const shell = new zmq.Dealer({ linger: 0 });
+    const iopub = new zmq.Subscriber({ linger: 0 });
     shell.connect(`tcp://127.0.0.1:${ports.shell_port}`);
     iopub.connect(`tcp://127.0.0.1:${ports.iopub_port}`);
     iopub.subscribe();

@@ -110,7 +110,7 @@ test("a cache disk that fills up while c = 2 is written: a clear error, c = 0 an
     assert.ok(sh("mount", ["-o", "remount,size=64m", disk]).ok);
     const again = runCli("sweep.ts", args);
     assert.equal(again.status, 0, again.stderr);
-    assert.match(again.stderr, /\[1\/3\] KL coefficient 0: loaded from cache\n\[2\/3\] KL coefficient 1: loaded from cache\n\[3\/3\] KL coefficient 2\n/);
+    assert.match(again.stderr, /\[1\/3\] KL coefficient 0: loaded from cache\n\[2\/3\] KL coefficient 1: loaded from cache\n\[3\/3\] KL coefficient 2: training\n/);
     assertSameBlobs(cacheDir, () => true, "after the rerun, every blob");
   } finally {
     unmount(disk);
@@ -138,7 +138,7 @@ test("a read-only cache serves its complete entries, refuses to train by name, a
       cacheMessage,
       /^error: Cannot write \/.*\/c=2\.lock: the file system is read-only \(EROFS\)\. Remount it read-write, or use another cache folder \(--cache-dir DIR; cacheDir in runSweep\) or none \(--no-cache\)\. Nothing half-written was kept\. c = 2 was not trained: its result could not be cached\. Coefficients finished so far are kept in \/.*: c = 0, 1\.$/,
     );
-    assert.doesNotMatch(refused.stderr, /KL coefficient 2\n/, "refused before training, not after");
+    assert.doesNotMatch(refused.stderr, /KL coefficient 2: training\n/, "refused before training, not after");
 
     // Both entries are served from the read-only cache; then the results file cannot be written.
     const results = runCli("sweep.ts", [...SWEEP, "--coefficients", "0,1", "--cache-dir", cacheDir, "--out", path.join(readOnly, "out")]);

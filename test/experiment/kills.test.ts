@@ -102,7 +102,7 @@ function runSweepCommand(args: string[], moment?: Moment): Promise<Outcome> {
     if (moment?.afterStartMs !== undefined) timer = setTimeout(killGroup, moment.afterStartMs);
     child.stderr.on("data", (chunk) => {
       stderr += chunk;
-      if (moment?.afterTrainingStartsMs !== undefined && !timer && /KL coefficient [\d.]+\n/.test(stderr)) timer = setTimeout(killGroup, moment.afterTrainingStartsMs);
+      if (moment?.afterTrainingStartsMs !== undefined && !timer && /KL coefficient [\d.]+: training\n/.test(stderr)) timer = setTimeout(killGroup, moment.afterTrainingStartsMs);
     });
     child.on("exit", (code, signal) => {
       clearTimeout(timer);

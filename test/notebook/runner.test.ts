@@ -86,7 +86,7 @@ test("the notebooks hold every expected figure, each with a static WebP fallback
   // The live progress display ends in its final state: every coefficient reported.
   const progress = outputs(sweep).find((o) => o.output_type === "display_data" && String(o.data["text/html"]).includes("vae-progress"));
   assert.ok(progress, "a live progress output");
-  for (const c of coefficients) assert.match(String((progress as { data: Record<string, unknown> }).data["text/plain"]), new RegExp(`c = ${c}: (epoch|loaded)`));
+  for (const c of coefficients) assert.match(String((progress as { data: Record<string, unknown> }).data["text/plain"]), new RegExp(`c = ${c}: (epoch|done in|loaded)`));
 });
 
 test("the sweep notebook's HTML export draws its 16 charts in headless Chromium", async (t) => {
