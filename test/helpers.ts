@@ -21,3 +21,14 @@ export function startCli(script: string, args: string[], env: NodeJS.ProcessEnv 
     stdio: ["ignore", "pipe", "pipe"],
   });
 }
+
+/** The charts of notebooks/04-analysis.ipynb, by title, in order (the metrics table is an HTML table). */
+export const ANALYSIS_CHART_TITLES = [
+  "Rate-distortion: what each coefficient trades",
+  "Loss curves of every coefficient (train solid, test dotted)",
+  "Encoder output (test zMean) for every KL coefficient",
+  "Decoder output over [-3, 3]^2 for every KL coefficient",
+  "Encoder output for KL coefficient = 0",
+  "Test digits and their reconstructions",
+  "Decoded samples of the prior N(0, I)",
+];

@@ -16,6 +16,7 @@ import { findChromium, launchChromium } from "../../src/plots/browser";
 import { QUICK_CONFIG } from "../../src/vae/config";
 import { loadMnist, PROJECT_ROOT } from "../../src/vae/data";
 import { jupyterHas, startJupyterServer, type FrontEnd, type RunningServer } from "../../src/notebook/jupyterServer";
+import { ANALYSIS_CHART_TITLES } from "../helpers";
 
 const KERNEL_DISPLAY_NAME = "TypeScript (VAE notebooks, tslab)";
 const SHOTS = path.join(PROJECT_ROOT, "build", "screenshots", "browser");
@@ -26,15 +27,7 @@ const EXPECTED_CHARTS: Record<string, string[]> = {
   "01-normal-samples": ["Samples from a 2D standard multivariate normal distribution (n = 5000)"],
   "02-model": ["Loss per epoch for KL coefficient = 1", "Encoder output for KL coefficient = 1"],
   "03-kl-sweep": coefficients.flatMap((c) => [`Encoder output for KL coefficient = ${c}`, `Decoder output for KL coefficient = ${c}`]),
-  "04-analysis": [
-    "Rate-distortion: what each coefficient trades",
-    "Loss curves of every coefficient (train solid, test dotted)",
-    "Encoder output (test zMean) for every KL coefficient",
-    "Decoder output over [-3, 3]^2 for every KL coefficient",
-    "Encoder output for KL coefficient = 0",
-    "Test digits and their reconstructions",
-    "Decoded samples of the prior N(0, I)",
-  ],
+  "04-analysis": ANALYSIS_CHART_TITLES,
 };
 
 /** What one front end's page offers the test: the same steps, its own menus and markup. */

@@ -9,6 +9,7 @@ import { QUICK_CONFIG } from "../../src/vae/config";
 import { PROJECT_ROOT } from "../../src/vae/data";
 import type { Output } from "../../src/notebook/kernel";
 import { CellError, executeNotebook, listNotebooks, NOTEBOOK_BUILD_DIR, type Notebook } from "../../src/notebook/runner";
+import { ANALYSIS_CHART_TITLES } from "../helpers";
 
 const env = { VAE_PROFILE: "quick" };
 const executed = new Map<string, Notebook>();
@@ -72,15 +73,7 @@ test("the notebooks hold every expected figure, each with a static WebP fallback
   // The metrics table is an HTML table (the pages' plotly.js bundle has no table trace), one row per c.
   const table = outputs(executed.get("04-analysis") as Notebook).find((o) => o.output_type === "display_data" && o.data["text/plain"] === "Test-set metrics per KL coefficient");
   assert.equal((String((table as { data: Record<string, unknown> } | undefined)?.data["text/html"]).match(/<tr>/g) ?? []).length, 1 + coefficients.length);
-  assert.deepEqual(figureTitles(executed.get("04-analysis") as Notebook), [
-    "Rate-distortion: what each coefficient trades",
-    "Loss curves of every coefficient (train solid, test dotted)",
-    "Encoder output (test zMean) for every KL coefficient",
-    "Decoder output over [-3, 3]^2 for every KL coefficient",
-    "Encoder output for KL coefficient = 0",
-    "Test digits and their reconstructions",
-    "Decoded samples of the prior N(0, I)",
-  ]);
+  assert.deepEqual(figureTitles(executed.get("04-analysis") as Notebook), ANALYSIS_CHART_TITLES);
   // The tutorial's conclusions are checked in the notebook, one verdict per claim.
   assert.equal((text(sweep).match(/(HOLDS|DOES NOT HOLD) here/g) ?? []).length, 4);
   // The live progress display ends in its final state: every coefficient reported.

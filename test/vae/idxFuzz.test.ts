@@ -13,6 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { buildSync } from "esbuild";
+import type { Report } from "./idxFuzzRun";
 
 const CASES = 2400;
 const SEED = 20261202;
@@ -20,19 +21,6 @@ const HEADROOM_KB = 512 * 1024;
 
 const workdir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-idx-fuzz-"));
 after(() => fs.rmSync(workdir, { recursive: true, force: true }));
-
-interface Report {
-  cases: number;
-  byOutcome: Record<string, number>;
-  byMutation: Record<string, Record<string, number>>;
-  problems: string[];
-  maxMilliseconds: number;
-  slowest: string;
-  claim: Record<string, { outcome: string; milliseconds: number }>;
-  control: string;
-  vmPeakKb: number;
-  vmHwmKb: number;
-}
 
 /** Runs the bundled fuzzer in plain Node (no tsx, whose WebAssembly reserves gigabytes of address space). */
 function runBundle(bundle: string, args: string[], limitKb?: number) {

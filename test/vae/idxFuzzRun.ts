@@ -173,7 +173,8 @@ const MUTATIONS: readonly Mutation[] = [
   },
 ];
 
-interface Report {
+/** What one fuzz run reports back to the test. */
+export interface Report {
   cases: number;
   byOutcome: Record<string, number>;
   byMutation: Record<string, Record<string, number>>;
