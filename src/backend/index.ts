@@ -6,7 +6,9 @@
  * - `select.ts`: `initBackend` (tfjs-node, else wasm, else cpu, saying why) and the wasm kernel fixes
  *   (transposed products, column sums, `Identity` without a copy).
  * - `wasmGemm.ts`: matrix products as WebAssembly SIMD loops generated per shape, split across threads,
- *   with fused multiply-adds where relaxed SIMD fuses them (`VAE_WASM_FMA`).
+ *   with fused multiply-adds where relaxed SIMD fuses them (`VAE_WASM_FMA`), the right operand packed
+ *   in strips, and a sparse loop for left operands that are mostly zeros (the digits, ReLU outputs).
+ * - `rowLists.ts`: the lists of nonzeros the sparse loop reads, built on the heap.
  * - `wasmThreads.ts`: the threaded wasm build started in Node.
  * - `wasmCode.ts`: the WebAssembly assembler the products and the fused Adam are written with, and the
  *   check of how relaxed SIMD's multiply-add rounds here (`relaxedMadd`).
