@@ -13,6 +13,7 @@
  * - `wasmCode.ts`: the WebAssembly assembler the products and the fused Adam are written with, and the
  *   check of how relaxed SIMD's multiply-add rounds here (`relaxedMadd`).
  * - `fusedAdam.ts`: Keras's Adam (`src/vae/optimizer.ts`) as one kernel call per weight array.
+ * - `fusedLoss.ts`: the reconstruction loss from logits (`src/vae/loss.ts`) and its gradient in one pass.
  *
  * May import: system, vae.
  */

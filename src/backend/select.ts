@@ -9,6 +9,7 @@ import { installWasmGemm, setWasmGemmFma, setWasmGemmThreads, startWasmGemmThrea
 import { wasmThreadCount, withWasmThreads } from "./wasmThreads";
 // Registers Keras's Adam as one fused kernel call per weight array on the wasm and cpu backends.
 import "./fusedAdam";
+import "./fusedLoss";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export const BACKEND_ENV = "VAE_BACKEND";

@@ -60,6 +60,7 @@ export const op = {
   i32GeU: [0x4f],
   f32Lt: [0x5d],
   i32Add: [0x6a],
+  i32Sub: [0x6b],
   i32Mul: [0x6c],
   i32And: [0x71],
   i32Shl: [0x74],

@@ -41,6 +41,7 @@ export const LOGIT_LIMIT = Math.log((1 - BCE_EPSILON) / BCE_EPSILON);
  */
 export function reconstructionLossFromLogits(x: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
   const rows = x.shape[0];
+  if (tf.getKernel(BCE_LOGITS_KERNEL, tf.getBackend())) return reconstructionLossFused(x, logits);
   const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [l, save] = args as [tf.Tensor, tf.GradSaveFunc];
     save([l]);
@@ -56,6 +57,28 @@ export function reconstructionLossFromLogits(x: tf.Tensor2D, logits: tf.Tensor2D
         return tf.mul(tf.mul(tf.sub(tf.sigmoid(saved[0]), x), inside), tf.div(dy, rows));
       });
     return { value, gradFunc };
+  });
+  return loss(logits) as tf.Scalar;
+}
+
+/**
+ * The name of the fused kernel that computes `reconstructionLossFromLogits`'s sum and gradient in one
+ * pass (registered for the wasm and cpu backends by `src/backend/fusedLoss.ts`): inputs `logits` and
+ * `x`, outputs the loss summed over the batch and the gradient (sigmoid(l) - x where |l| < LOGIT_LIMIT,
+ * else 0).
+ */
+export const BCE_LOGITS_KERNEL = "VaeBceWithLogits";
+
+/** `reconstructionLossFromLogits` with the fused kernel: its gradient is the kernel's, times dy / rows. */
+function reconstructionLossFused(x: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
+  const rows = x.shape[0];
+  const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [l, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const [sum, grad] = tf.engine().runKernel(BCE_LOGITS_KERNEL, { logits: l, x }, {}) as unknown as [tf.Scalar, tf.Tensor];
+    save([grad]);
+    const value = tf.div(sum, rows) as tf.Scalar;
+    sum.dispose();
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(saved[0], tf.div(dy, rows)) };
   });
   return loss(logits) as tf.Scalar;
 }

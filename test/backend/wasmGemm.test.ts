@@ -42,6 +42,13 @@ const CASES: Case[] = [
   { label: "a^T b^T", a: [100, 48], b: [64, 100], transposeA: true, transposeB: true },
   { label: "depth 35", a: [64, 35], b: [35, 64] },
   { label: "depth 66", a: [64, 66], b: [66, 64], bias: true },
+  // The latent layers' thin products: narrow outputs are computed transposed, 2 rows are a partial tile.
+  { label: "h Wm + bias (latent layer: 2 columns, computed transposed)", a: [128, 512], b: [512, 2], bias: true },
+  { label: "h^T dz (latent weight gradient: 2 columns)", a: [128, 512], b: [128, 2], transposeA: true },
+  { label: "z^T dh (decoder weight gradient: 2 rows, a partial tile)", a: [128, 2], b: [128, 512], transposeA: true },
+  { label: "dh W3^T (2 columns of a b^T)", a: [128, 512], b: [2, 512], transposeB: true },
+  { label: "130 rows: 32 tiles of 4, then a tile of 2", a: [130, 64], b: [64, 512] },
+  { label: "relu(x W + bias) with 6 columns: a tile of 4 and a tile of 2, transposed", a: [128, 96], b: [96, 6], bias: true, relu: true },
 ];
 
 const values = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, "float32", seed);
@@ -158,10 +165,9 @@ test("relaxed SIMD's multiply-add is told apart by (1 + 2^-23)^2 - (1 + 2^-22), 
   tf.dispose([a, b, separate, withFused]);
 });
 
-test("shapes the loops do not cover (rows not a multiple of 4, columns not of 8, small, batched) go to the stock kernels", () => {
+test("shapes the loops do not cover (neither side of the output a multiple of 8, small, batched) go to the stock kernels", () => {
   const cases: [number[], number[]][] = [
-    [[130, 64], [64, 512]], // 130 rows
-    [[128, 64], [64, 36]], // 36 columns
+    [[130, 64], [64, 36]], // 130 rows and 36 columns
     [[8, 8], [8, 8]], // too small to be worth it
     [[2, 128, 64], [2, 64, 512]], // a batch of two
   ];
