@@ -17,8 +17,12 @@ import { crashPoint } from "../system/crashPoint";
 /**
  * Bumped whenever training or stored fields change meaning, so stale entries stop matching.
  * 5: entries carry a checksum of their own JSON.
+ * 6: on wasm and cpu the reconstruction loss and its gradient come from one fused kernel
+ *    (`src/backend/fusedLoss.ts`), whose gradients differ from the composed ops' in the last bits and
+ *    whose loss sum is closer to float64; with fused multiply-adds, the latent layers' thin products
+ *    use them too. Every wasm result changes in the last digits.
  */
-export const CACHE_VERSION = 5;
+export const CACHE_VERSION = 6;
 
 export function hashKey(value: unknown): string {
   return createHash("sha256").update(stableStringify(value)).digest("hex").slice(0, 16);

@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { initBackend } from "../../src/backend/select";
-import { EntryStore, stableStringify } from "../../src/experiment/cache";
+import { CACHE_VERSION, EntryStore, stableStringify } from "../../src/experiment/cache";
 import { readCachedRun, runSweep, type CoefficientRun } from "../../src/experiment/sweep";
 import { resolveConfig } from "../../src/vae/config";
 import { loadMnist } from "../../src/vae/data";
@@ -96,10 +96,10 @@ const MUTATIONS: Record<string, Mutation> = {
     const reordered = random.next() < 0.5 ? entry : Object.fromEntries(Object.entries(entry).reverse());
     fs.writeFileSync(jsonPath(dir), JSON.stringify(reordered, null, pick(random, [0, 1, 2, "\t"])));
   },
-  "JSON not an entry": (random, dir) => fs.writeFileSync(jsonPath(dir), pick(random, ["", "[]", "null", "42", '"entry"', "{}", "{\"cacheVersion\":5}", randomBytes(random, 64).toString("latin1")])),
+  "JSON not an entry": (random, dir) => fs.writeFileSync(jsonPath(dir), pick(random, ["", "[]", "null", "42", '"entry"', "{}", `{"cacheVersion":${CACHE_VERSION - 1}}`, randomBytes(random, 64).toString("latin1")])),
   "another cache version": (random, dir, { json }) => {
     const entry = JSON.parse(json) as Entry;
-    fs.writeFileSync(jsonPath(dir), resealed({ ...entry, cacheVersion: pick(random, [0, 4, 6, -1]) }));
+    fs.writeFileSync(jsonPath(dir), resealed({ ...entry, cacheVersion: pick(random, [0, CACHE_VERSION - 1, CACHE_VERSION + 1, -1]) }));
   },
   "blob descriptions swapped, checksum made right": (random, dir, { json }) => {
     const entry = JSON.parse(json) as Entry;
