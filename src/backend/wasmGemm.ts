@@ -402,8 +402,9 @@ export function transposePackModule(columns: number, depth: number, shared: bool
  */
 const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require("node:worker_threads");
-const { memory, control, port } = workerData;
+const { memory, control, clock, port } = workerData;
 const ctl = new Int32Array(control);
+const finished = new Float64Array(clock);
 const loops = [];
 let last = 0;
 Atomics.store(ctl, 9, 1);
@@ -419,6 +420,7 @@ try {
         loops[m.message.id] = new WebAssembly.Instance(new WebAssembly.Module(m.message.bytes), { env: { memory } }).exports.gemm;
       }
       loops[ctl[2]](ctl[3], ctl[4], ctl[5], ctl[6], ctl[7]);
+      finished[0] = performance.timeOrigin + performance.now();
       ctl[8] = 0;
     } catch (error) {
       ctl[8] = 1;
@@ -448,6 +450,8 @@ interface Helper {
   worker: Worker;
   port: MessagePort;
   control: Int32Array;
+  /** When the helper finished its last call (performance.timeOrigin + performance.now(), ms). */
+  finished: Float64Array;
   /** Loop ids already sent to this worker. */
   sent: Set<number>;
   calls: number;
@@ -518,8 +522,18 @@ class GemmRunner {
     const helpers = wanted > 1 ? this.startHelpers().filter((h) => Atomics.load(h.control, 9) === READY).slice(0, wanted - 1) : [];
     const parts = helpers.length + 1;
     this.lastParts = parts;
-    // Part p gets tiles [start(p), start(p + 1)); the main thread takes part 0.
-    const start = (p: number) => Math.min(rows, Math.floor((p * tiles) / parts) * TILE_ROWS);
+    // Part p gets tiles [start(p), start(p + 1)); the main thread takes part 0. The parts' sizes follow
+    // the threads' measured speeds on this loop (`rebalance`).
+    const shareKey = `${id}/${parts}`;
+    const fractions = (balance && this.shares.get(shareKey)) || new Array<number>(parts).fill(1 / parts);
+    const bounds = [0];
+    for (let p = 0, sum = 0; p < parts; p++) {
+      sum += fractions[p];
+      bounds.push(p === parts - 1 ? rows : Math.min(rows, Math.round(sum * tiles) * TILE_ROWS));
+    }
+    const start = (p: number) => bounds[p];
+    this.lastSplit = bounds.slice(1).map((end, p) => end - bounds[p]);
+    const started = performance.timeOrigin + performance.now();
     const shares = helpers.map((helper, h) => {
       const first = start(h + 1);
       if (!helper.sent.has(id)) {
@@ -534,6 +548,7 @@ class GemmRunner {
       return args;
     });
     this.loops[id](a, b, out, bias, start(1));
+    const mainFinished = performance.timeOrigin + performance.now();
     let lost: string | undefined;
     for (const [h, helper] of helpers.entries()) {
       // The helper is about done when the main thread's share is: wait for it awake first.
@@ -558,7 +573,30 @@ class GemmRunner {
         lost = done !== helper.calls ? "a matrix-product thread ended unexpectedly" : "a matrix-product thread failed";
       }
     }
-    if (lost) this.abandonThreads(lost);
+    if (lost) return this.abandonThreads(lost);
+    if (parts > 1) this.rebalance(shareKey, bounds, [mainFinished, ...helpers.map((helper) => helper.finished[0])].map((time) => time - started));
+  }
+
+  /** Each loop's split of the rows across the threads, as fractions (key: loop id / parts). */
+  private readonly shares = new Map<string, number[]>();
+
+  /**
+   * Moves the split of a loop's rows towards the threads' speeds in the last call (rows per
+   * millisecond, waking included: a helper asleep in Atomics.wait starts a good part of a millisecond
+   * after the main thread, and a busy core runs it slower), smoothed over calls. Which rows a thread
+   * computes changes no bit of the result.
+   */
+  private rebalance(key: string, bounds: number[], milliseconds: number[]): void {
+    const parts = milliseconds.length;
+    const rates = milliseconds.map((ms, p) => (bounds[p + 1] - bounds[p]) / Math.max(ms, 1e-3));
+    if (rates.some((rate) => !(rate > 0) || !Number.isFinite(rate))) return;
+    const total = rates.reduce((x, y) => x + y, 0);
+    const previous = this.shares.get(key) ?? new Array<number>(parts).fill(1 / parts);
+    // No part below a tenth of its even share, so that every thread keeps being measured.
+    const floor = 0.1 / parts;
+    const next = previous.map((fraction, p) => Math.max(floor, 0.7 * fraction + 0.3 * (rates[p] / total)));
+    const sum = next.reduce((x, y) => x + y, 0);
+    this.shares.set(key, next.map((fraction) => fraction / sum));
   }
 
   /**
@@ -582,16 +620,19 @@ class GemmRunner {
 
   /** Parts the last product was split into (1: the main thread alone). */
   lastParts = 1;
+  /** Rows of each part of the last product, the main thread's first. */
+  lastSplit: number[] = [];
 
   private startHelpers(): Helper[] {
     this.helpers ??= [];
     while (this.helpers.length < this.threads - 1) {
       const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL_INTS));
+      const finished = new Float64Array(new SharedArrayBuffer(8));
       const { port1, port2 } = new MessageChannel();
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, control: control.buffer, port: port2 }, transferList: [port2] });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, control: control.buffer, clock: finished.buffer, port: port2 }, transferList: [port2] });
       worker.unref(); // a waiting helper must not keep the process alive
       port1.unref();
-      this.helpers.push({ worker, port: port1, control, sent: new Set<number>(), calls: 0 });
+      this.helpers.push({ worker, port: port1, control, finished, sent: new Set<number>(), calls: 0 });
     }
     return this.helpers;
   }
@@ -608,6 +649,17 @@ class GemmRunner {
 }
 
 const runners = new Map<MemoryLike, GemmRunner>();
+let balance = true;
+
+/**
+ * Switches the split of a product's rows by the threads' measured speeds (on by default) or evenly.
+ * Returns the previous setting. Which thread computes which rows changes no bit.
+ */
+export function setWasmGemmBalance(enabled: boolean): boolean {
+  const previous = balance;
+  balance = enabled;
+  return previous;
+}
 let gemmThreads = 1;
 let gemmFma = false;
 
@@ -675,6 +727,11 @@ export async function startWasmGemmThreads(backend: WasmBackendLike, timeoutMs =
 /** Into how many parts (threads) the last product on the backend's memory was split. */
 export function lastWasmGemmParts(backend: WasmBackendLike): number {
   return runnerFor(backend)?.lastParts ?? 1;
+}
+
+/** The rows of each part of the last product on the backend's memory, the main thread's first. */
+export function lastWasmGemmSplit(backend: WasmBackendLike): number[] {
+  return runnerFor(backend)?.lastSplit.slice() ?? [];
 }
 
 /** Stops the helper threads (they start again on the next product that uses them). */

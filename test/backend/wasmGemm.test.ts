@@ -6,6 +6,8 @@ import type { WasmBackendLike } from "../../src/backend/wasmCode";
 import {
   MIN_MULTIPLY_ADDS,
   lastWasmGemmParts,
+  lastWasmGemmSplit,
+  setWasmGemmBalance,
   setWasmGemmFma,
   setWasmGemmThreads,
   startWasmGemmThreads,
@@ -210,6 +212,31 @@ test("the result does not depend on the number of threads, to the bit (rows spli
   assert.deepEqual(results[1], results[0]);
   assert.deepEqual(results[2], results[0]);
   tf.dispose([a, b]);
+});
+
+test("rows are split by the threads' measured speeds, in whole tiles, with the bits of an even split", async (t) => {
+  if (info.threads < 2) return t.skip(`one thread here (${info.reason}); nothing to split`);
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  assert.ok(await startWasmGemmThreads(backend));
+  const a = values([130, 512], 13) as tf.Tensor2D; // 32 tiles of 4 rows and a tile of 2
+  const b = values([512, 256], 14) as tf.Tensor2D;
+  const previous = setWasmGemmBalance(false);
+  const even = tf.matMul(a, b);
+  const evenSplit = lastWasmGemmSplit(backend);
+  setWasmGemmBalance(true);
+  const splits = new Set<string>();
+  for (let call = 0; call < 30; call++) {
+    const out = tf.matMul(a, b);
+    const split = lastWasmGemmSplit(backend);
+    splits.add(split.join("/"));
+    assert.equal(split.reduce((x, y) => x + y, 0), 130, "every row is computed once");
+    assert.ok(split.slice(0, -1).every((rows) => rows % 4 === 0), `only the last part ends in a partial tile: ${split}`);
+    assert.deepEqual(out.dataSync(), even.dataSync(), `call ${call}, split ${split}: the bits differ from an even split`);
+    out.dispose();
+  }
+  setWasmGemmBalance(previous);
+  t.diagnostic(`even split ${evenSplit.join("/")}; measured splits seen: ${[...splits].join(", ")}`);
+  tf.dispose([a, b, even]);
 });
 
 test("memory stays flat: no tensors or heap buffers left over, including the transposed copies", () => {
