@@ -5,7 +5,8 @@ import { type BackendInfo, initBackend } from "../../src/backend/select";
 import { countModule, fillModule } from "../../src/backend/rowLists";
 import { relaxedMadd, type WasmBackendLike } from "../../src/backend/wasmCode";
 import {
-  MAX_SPARSE_DENSITY,
+  MAX_SPARSE_DENSITY_L2,
+  maxSparseDensity,
   lastWasmGemmParts,
   packModule,
   setWasmGemmFma,
@@ -106,7 +107,7 @@ for (const [index, c] of CASES.entries()) {
     const b = tf.randomUniform(c.bShape, -1, 1, "float32", 40 + index) as tf.Tensor2D;
     const bias = c.bias ? (tf.randomUniform([c.bShape[1]], -1, 1, "float32", 50 + index) as tf.Tensor1D) : undefined;
     const nonzero = c.a.filter((v) => v !== 0).length / c.a.length;
-    assert.ok(nonzero <= MAX_SPARSE_DENSITY, `the case's operand is ${nonzero.toFixed(2)} nonzero`);
+    assert.ok(nonzero <= MAX_SPARSE_DENSITY_L2, `the case's operand is ${nonzero.toFixed(2)} nonzero`);
     const want = reference(c, b.dataSync() as Float32Array, bias?.dataSync() as Float32Array | undefined);
     for (const fma of fused ? [false, true] : [false]) {
       const calls = wasmGemmCalls();
@@ -128,24 +129,33 @@ for (const [index, c] of CASES.entries()) {
   });
 }
 
-test("a left operand with more than MAX_SPARSE_DENSITY nonzero goes to the dense loop; a NaN in it spreads as in the dense loop", () => {
+test("the density limit: 75% where b's strip stays in the L1 cache, 45% otherwise; a NaN spreads as in the dense loop", () => {
+  assert.equal(maxSparseDensity(128, 112), 0.75); // dy, 128 rows of a 28-column strip: 14 KB
+  assert.equal(maxSparseDensity(512, 112), 0.45); // W4, 512 rows: 57 KB
   const b = tf.randomUniform([512, 784], -1, 1, "float32", 7) as tf.Tensor2D;
-  const dense = tf.tensor2d(sparseValues([128, 512], 0.8, 8), [128, 512]);
+  const dy = tf.randomUniform([128, 784], -1, 1, "float32", 17) as tf.Tensor2D;
+  const sixty = tf.tensor2d(sparseValues([128, 512], 0.6, 8), [128, 512]);
+  const ninety = tf.tensor2d(sparseValues([128, 512], 0.9, 18), [128, 512]);
   const sparseCalls = wasmGemmSparseCalls();
-  tf.matMul(dense, b).dispose();
-  assert.equal(wasmGemmSparseCalls(), sparseCalls, "an 80% nonzero operand took the sparse loop");
+  tf.matMul(sixty, b).dispose();
+  assert.equal(wasmGemmSparseCalls(), sparseCalls, "h W4 at 60% nonzero took the sparse loop");
+  tf.matMul(sixty, dy, true, false).dispose();
+  assert.equal(wasmGemmSparseCalls(), sparseCalls + 1, "h^T dy at 60% nonzero did not take the sparse loop");
+  tf.matMul(ninety, dy, true, false).dispose();
+  assert.equal(wasmGemmSparseCalls(), sparseCalls + 1, "h^T dy at 90% nonzero took the sparse loop");
+  tf.dispose([dy, sixty, ninety]);
   const values = sparseValues([128, 512], 0.1, 9);
   values[5 * 512 + 17] = NaN; // row 5
   const withNaN = tf.tensor2d(values, [128, 512]);
   const out = tf.matMul(withNaN, b);
-  assert.equal(wasmGemmSparseCalls(), sparseCalls + 1);
+  assert.equal(wasmGemmSparseCalls(), sparseCalls + 2);
   const got = out.dataSync();
   for (let i = 0; i < 128; i++) {
     const row = got.subarray(i * 784, (i + 1) * 784);
     assert.equal(row.some(Number.isNaN), i === 5, `row ${i}`);
     if (i === 5) assert.ok(row.every(Number.isNaN), "row 5 is NaN throughout, as 784 sums with a NaN term");
   }
-  tf.dispose([b, dense, withNaN, out]);
+  tf.dispose([b, withNaN, out]);
 });
 
 test("the sparse loop's result does not depend on the number of threads, to the bit", async (t) => {
