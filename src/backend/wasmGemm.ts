@@ -432,8 +432,9 @@ try {
       for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
         loops[m.message.id] = new WebAssembly.Instance(new WebAssembly.Module(m.message.bytes), { env: { memory } }).exports.gemm;
       }
-      loops[ctl[2]](ctl[3], ctl[4], ctl[5], ctl[6], ctl[7]);
       finished[0] = performance.timeOrigin + performance.now();
+      loops[ctl[2]](ctl[3], ctl[4], ctl[5], ctl[6], ctl[7]);
+      finished[1] = performance.timeOrigin + performance.now();
       ctl[8] = 0;
     } catch (error) {
       ctl[8] = 1;
@@ -463,7 +464,7 @@ interface Helper {
   worker: Worker;
   port: MessagePort;
   control: Int32Array;
-  /** When the helper finished its last call (performance.timeOrigin + performance.now(), ms). */
+  /** When the helper started and finished its last call (performance.timeOrigin + performance.now(), ms). */
   finished: Float64Array;
   /** Loop ids already sent to this worker. */
   sent: Set<number>;
@@ -536,9 +537,9 @@ class GemmRunner {
     const parts = helpers.length + 1;
     this.lastParts = parts;
     // Part p gets tiles [start(p), start(p + 1)); the main thread takes part 0. The parts' sizes follow
-    // the threads' measured speeds on this loop (`rebalance`).
+    // the threads' measured speeds on this loop (`split`).
     const shareKey = `${id}/${parts}`;
-    const fractions = (balance && this.shares.get(shareKey)) || new Array<number>(parts).fill(1 / parts);
+    const fractions = (balance && this.split(shareKey, rows)) || new Array<number>(parts).fill(1 / parts);
     const bounds = [0];
     for (let p = 0, sum = 0; p < parts; p++) {
       sum += fractions[p];
@@ -587,29 +588,43 @@ class GemmRunner {
       }
     }
     if (lost) return this.abandonThreads(lost);
-    if (parts > 1) this.rebalance(shareKey, bounds, [mainFinished, ...helpers.map((helper) => helper.finished[0])].map((time) => time - started));
+    if (parts > 1) {
+      const times = helpers.map((helper) => ({ start: helper.finished[0] - started, end: helper.finished[1] - started }));
+      this.measure(shareKey, bounds, [{ start: 0, end: mainFinished - started }, ...times]);
+    }
   }
 
-  /** Each loop's split of the rows across the threads, as fractions (key: loop id / parts). */
-  private readonly shares = new Map<string, number[]>();
+  /**
+   * Each loop's threads as measured (key: loop id / parts): rows per millisecond of each part while it
+   * runs, and how long after the call each started (a helper asleep in Atomics.wait wakes a good part
+   * of a millisecond after the main thread; a busy core runs it slower). Averaged over calls.
+   */
+  private readonly speeds = new Map<string, { rates: number[]; delays: number[] }>();
 
   /**
-   * Moves the split of a loop's rows towards the threads' speeds in the last call (rows per
-   * millisecond, waking included: a helper asleep in Atomics.wait starts a good part of a millisecond
-   * after the main thread, and a busy core runs it slower), smoothed over calls. Which rows a thread
-   * computes changes no bit of the result.
+   * The split of `rows` rows that makes every thread finish together, as fractions: with rate r_p and
+   * start delay d_p, part p finishes at d_p + rows_p / r_p; the common finish T solves
+   * sum_p (T - d_p) r_p = rows. Undefined before the loop's first measured call.
    */
-  private rebalance(key: string, bounds: number[], milliseconds: number[]): void {
-    const parts = milliseconds.length;
-    const rates = milliseconds.map((ms, p) => (bounds[p + 1] - bounds[p]) / Math.max(ms, 1e-3));
-    if (rates.some((rate) => !(rate > 0) || !Number.isFinite(rate))) return;
+  private split(key: string, rows: number): number[] | undefined {
+    const speed = this.speeds.get(key);
+    if (!speed) return undefined;
+    const { rates, delays } = speed;
     const total = rates.reduce((x, y) => x + y, 0);
-    const previous = this.shares.get(key) ?? new Array<number>(parts).fill(1 / parts);
-    // No part below a tenth of its even share, so that every thread keeps being measured.
-    const floor = 0.1 / parts;
-    const next = previous.map((fraction, p) => Math.max(floor, 0.7 * fraction + 0.3 * (rates[p] / total)));
-    const sum = next.reduce((x, y) => x + y, 0);
-    this.shares.set(key, next.map((fraction) => fraction / sum));
+    const finish = (rows + rates.reduce((sum, rate, p) => sum + rate * delays[p], 0)) / total;
+    // No part below a twentieth of the rows, so that every thread keeps being measured.
+    const parts = rates.map((rate, p) => Math.max(rows / 20, (finish - delays[p]) * rate));
+    const sum = parts.reduce((x, y) => x + y, 0);
+    return parts.map((part) => part / sum);
+  }
+
+  private measure(key: string, bounds: number[], times: { start: number; end: number }[]): void {
+    const rates = times.map(({ start, end }, p) => (bounds[p + 1] - bounds[p]) / Math.max(end - start, 1e-3));
+    const delays = times.map(({ start }) => Math.max(0, start));
+    if (rates.some((rate) => !(rate > 0) || !Number.isFinite(rate)) || delays.some((delay) => !Number.isFinite(delay))) return;
+    const previous = this.speeds.get(key);
+    const smooth = (old: number[] | undefined, now: number[]) => (old ? old.map((value, p) => 0.7 * value + 0.3 * now[p]) : now);
+    this.speeds.set(key, { rates: smooth(previous?.rates, rates), delays: smooth(previous?.delays, delays) });
   }
 
   /**
@@ -640,7 +655,7 @@ class GemmRunner {
     this.helpers ??= [];
     while (this.helpers.length < this.threads - 1) {
       const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL_INTS));
-      const finished = new Float64Array(new SharedArrayBuffer(8));
+      const finished = new Float64Array(new SharedArrayBuffer(16));
       const { port1, port2 } = new MessageChannel();
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, control: control.buffer, clock: finished.buffer, port: port2 }, transferList: [port2] });
       worker.unref(); // a waiting helper must not keep the process alive
