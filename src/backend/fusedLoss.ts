@@ -28,7 +28,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { BCE_LOGITS_KERNEL, LOGIT_LIMIT } from "../vae/loss";
-import { type EmscriptenModuleLike, I32, V128, type WasmBackendLike, heapBuffer, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
+import { type EmscriptenModuleLike, F32, I32, V128, type WasmBackendLike, heapBuffer, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
 
 /** The backends the fused kernel is registered for. */
 export const BCE_LOGITS_FUSED_BACKENDS: readonly string[] = ["wasm", "cpu"];
@@ -57,13 +57,13 @@ const LN2_HI = 0.693359375;
 const LN2_LO = -2.12194440e-4;
 
 /**
- * `bce(l, x, grad, sums, rows, vectors)`: byte offsets of the rows x (4 vectors) logits, pixels and
- * gradient, and of `rows` float32 row sums of the loss.
+ * `bce(l, x, grad, sums, rows, vectors, scale)`: byte offsets of the rows x (4 vectors) logits, pixels
+ * and gradient, and of `rows` float32 row sums of the loss; the gradient is multiplied by `scale`.
  */
 function bceModule(shared: boolean): Uint8Array {
-  const [l, x, grad, sums, rows, vectors] = [0, 1, 2, 3, 4, 5];
-  const [rowEnd, sumsEnd] = [6, 7]; // i32
-  const [lv, c, t, n, p, e, u, w, xv, acc, inside, s] = [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]; // v128
+  const [l, x, grad, sums, rows, vectors, scale] = [0, 1, 2, 3, 4, 5, 6];
+  const [rowEnd, sumsEnd] = [7, 8]; // i32
+  const [lv, c, t, n, p, e, u, w, xv, acc, inside, s] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]; // v128
   const { get, set } = op;
   const splat = (value: number) => [...op.f32Const(value), ...op.f32x4Splat];
   const horner = (variable: number, coefficients: number[]) => {
@@ -93,7 +93,7 @@ function bceModule(shared: boolean): Uint8Array {
     ...get(lv), ...op.f32x4Abs, ...splat(L), ...op.f32x4Lt, ...set(inside),
     ...splat(1), ...get(e), ...get(c), ...op.v128Zero, ...f32x4Ge, ...v128Bitselect,
     ...splat(1), ...get(e), ...op.f32x4Add, ...op.f32x4Div, ...set(s),
-    ...get(grad), ...get(s), ...get(xv), ...op.f32x4Sub, ...get(inside), ...v128And, ...op.v128Store(0),
+    ...get(grad), ...get(s), ...get(xv), ...op.f32x4Sub, ...get(inside), ...v128And, ...get(scale), ...op.f32x4Splat, ...op.f32x4Mul, ...op.v128Store(0),
     ...get(l), ...op.i32Const(16), ...op.i32Add, ...set(l),
     ...get(x), ...op.i32Const(16), ...op.i32Add, ...set(x),
     ...get(grad), ...op.i32Const(16), ...op.i32Add, ...set(grad),
@@ -115,23 +115,23 @@ function bceModule(shared: boolean): Uint8Array {
     ...op.end,
     ...op.end,
   ];
-  return memoryModule({ name: "bce", params: [I32, I32, I32, I32, I32, I32], locals: [[2, I32], [12, V128]], body }, shared);
+  return memoryModule({ name: "bce", params: [I32, I32, I32, I32, I32, I32, F32], locals: [[2, I32], [12, V128]], body }, shared);
 }
 
-type SimdBce = (l: number, x: number, grad: number, sums: number, rows: number, vectors: number) => void;
+type SimdBce = (l: number, x: number, grad: number, sums: number, rows: number, vectors: number, scale: number) => void;
 
 /**
  * The float64 loop (the cpu kernel, and the wasm kernel without SIMD or for widths not a multiple of
  * 4): fills grad and returns the sum of the loss over all elements.
  */
-export function bceLogitsLoop(logits: ArrayLike<number>, x: ArrayLike<number>, grad: Float32Array): number {
+export function bceLogitsLoop(logits: ArrayLike<number>, x: ArrayLike<number>, grad: Float32Array, scale = 1): number {
   let sum = 0;
   for (let i = 0; i < grad.length; i++) {
     const l = logits[i];
     const c = Math.min(Math.max(l, -L), L);
     const e = Math.exp(-Math.abs(c));
     sum += Math.max(c, 0) - x[i] * c + Math.log1p(e);
-    grad[i] = Math.abs(l) < L ? (c >= 0 ? 1 : e) / (1 + e) - x[i] : 0;
+    grad[i] = Math.abs(l) < L ? ((c >= 0 ? 1 : e) / (1 + e) - x[i]) * scale : 0;
   }
   return sum;
 }
@@ -165,33 +165,41 @@ function checkedInputs(inputs: tf.NamedTensorInfoMap): { logits: tf.TensorInfo; 
   return { logits, x, rows: logits.shape[0], columns: logits.shape[1] };
 }
 
-const wasmKernel: tf.KernelFunc = ({ inputs, backend }) => {
-  const wasm = backend as unknown as WasmBackendLike;
-  const { logits, x, rows, columns } = checkedInputs(inputs);
-  const lOffset = wasm.dataIdMap.get(logits.dataId).memoryOffset;
-  const xOffset = wasm.dataIdMap.get(x.dataId).memoryOffset;
-  const sum = wasm.makeOutput([], "float32");
-  const grad = wasm.makeOutput([rows, columns], "float32");
+/**
+ * The wasm loop on tensors of the backend: writes scale times the gradient into `grad` (a [rows,
+ * columns] float32 buffer) and returns the loss summed over all elements.
+ */
+export function bceLogitsWasm(wasm: WasmBackendLike, logits: tf.TensorInfo, x: tf.TensorInfo, grad: tf.TensorInfo, scale = 1): number {
+  const [rows, columns] = logits.shape;
+  const offset = (info: tf.TensorInfo) => wasm.dataIdMap.get(info.dataId).memoryOffset;
   const simd = simdEnabled && columns % 4 === 0 ? simdLoopFor(wasm.wasm) : null;
   if (simd) {
     const rowSums = wasm.makeOutput([rows], "float32");
     try {
-      simd(lOffset, xOffset, wasm.dataIdMap.get(grad.dataId).memoryOffset, wasm.dataIdMap.get(rowSums.dataId).memoryOffset, rows, columns / 4);
-      const buffer = heapBuffer(wasm.wasm);
-      const perRow = new Float32Array(buffer, wasm.dataIdMap.get(rowSums.dataId).memoryOffset, rows);
+      simd(offset(logits), offset(x), offset(grad), offset(rowSums), rows, columns / 4, scale);
+      const perRow = new Float32Array(heapBuffer(wasm.wasm), offset(rowSums), rows);
       let total = 0;
       for (let i = 0; i < rows; i++) total += perRow[i];
-      new Float32Array(buffer, wasm.dataIdMap.get(sum.dataId).memoryOffset, 1)[0] = total;
+      return total;
     } finally {
       wasm.disposeData(rowSums.dataId);
     }
-    return [sum, grad];
   }
-  // Views only now: allocating may have grown the memory and replaced its buffer.
   const buffer = heapBuffer(wasm.wasm);
   const size = rows * columns;
-  const total = bceLogitsLoop(new Float32Array(buffer, lOffset, size), new Float32Array(buffer, xOffset, size), new Float32Array(buffer, wasm.dataIdMap.get(grad.dataId).memoryOffset, size));
-  new Float32Array(buffer, wasm.dataIdMap.get(sum.dataId).memoryOffset, 1)[0] = total;
+  return bceLogitsLoop(new Float32Array(buffer, offset(logits), size), new Float32Array(buffer, offset(x), size), new Float32Array(buffer, offset(grad), size), scale);
+}
+
+const wasmKernel: tf.KernelFunc = ({ inputs, backend }) => {
+  const wasm = backend as unknown as WasmBackendLike;
+  const { logits, x, rows, columns } = checkedInputs(inputs);
+  // Looking the inputs up first moves any that live on another backend onto the heap.
+  wasm.dataIdMap.get(logits.dataId);
+  wasm.dataIdMap.get(x.dataId);
+  const sum = wasm.makeOutput([], "float32");
+  const grad = wasm.makeOutput([rows, columns], "float32");
+  const total = bceLogitsWasm(wasm, logits, x, grad);
+  new Float32Array(heapBuffer(wasm.wasm), wasm.dataIdMap.get(sum.dataId).memoryOffset, 1)[0] = total;
   return [sum, grad];
 };
 

@@ -14,6 +14,8 @@
  *   check of how relaxed SIMD's multiply-add rounds here (`relaxedMadd`).
  * - `fusedAdam.ts`: Keras's Adam (`src/vae/optimizer.ts`) as one kernel call per weight array.
  * - `fusedLoss.ts`: the reconstruction loss from logits (`src/vae/loss.ts`) and its gradient in one pass.
+ * - `fusedGradients.ts`: one batch's loss terms and the gradients of all ten weight arrays in one
+ *   kernel call, the forward and backward passes written out (`trainStep` in `src/vae/train.ts`).
  *
  * May import: system, vae.
  */

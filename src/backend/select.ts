@@ -7,9 +7,11 @@ import * as tf from "@tensorflow/tfjs";
 import type { WasmBackendLike } from "./wasmCode";
 import { installWasmGemm, setWasmGemmFma, setWasmGemmThreads, startWasmGemmThreads, wasmFmaWanted, wasmGemmFma } from "./wasmGemm";
 import { wasmThreadCount, withWasmThreads } from "./wasmThreads";
+import { hasFusedGradients } from "../vae/train";
 // Registers Keras's Adam as one fused kernel call per weight array on the wasm and cpu backends.
 import "./fusedAdam";
 import "./fusedLoss";
+import "./fusedGradients";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export const BACKEND_ENV = "VAE_BACKEND";
@@ -29,6 +31,12 @@ export interface BackendInfo {
    * and in results written before it existed.
    */
   readonly fma?: boolean;
+  /**
+   * Whether training on wasm takes its gradients from the fused kernel (`src/backend/fusedGradients.ts`)
+   * rather than tfjs's automatic differentiation (`VAE_FUSED_GRADIENTS=0`); part of the cache key.
+   * Absent elsewhere.
+   */
+  readonly fusedGradients?: boolean;
 }
 
 /** Loads the native addon if it is installed; returns why not otherwise. */
@@ -127,7 +135,7 @@ export async function initBackend(
     info = { name: chosen, reason, tfjsVersion: tf.version.tfjs, threads: 1 };
   }
   if (info.name === "wasm") {
-    info = { ...info, threads: wasmThreads.count, fma: wasmGemmFma(), reason: wasmThreads.note ? `${info.reason}; ${wasmThreads.note}` : info.reason };
+    info = { ...info, threads: wasmThreads.count, fma: wasmGemmFma(), fusedGradients: hasFusedGradients("wasm"), reason: wasmThreads.note ? `${info.reason}; ${wasmThreads.note}` : info.reason };
   }
   active = Object.freeze(info);
   if (!options.quiet) console.log(describeBackend(active));
@@ -138,7 +146,8 @@ export function describeBackend(info: BackendInfo): string {
   // Results written before threads were recorded have no count.
   const threads = info.name !== "wasm" || info.threads === undefined ? "" : `, ${info.threads} thread${info.threads === 1 ? "" : "s"}`;
   const fma = info.fma === undefined ? "" : info.fma ? ", fused multiply-adds" : ", separate multiplies and adds";
-  return `TensorFlow.js ${info.tfjsVersion} on backend "${info.name}" (${info.reason}${threads}${fma})`;
+  const gradients = info.fusedGradients === false ? ", gradients by tfjs" : "";
+  return `TensorFlow.js ${info.tfjsVersion} on backend "${info.name}" (${info.reason}${threads}${fma}${gradients})`;
 }
 
 /** Parses a backend name from a flag or environment variable; undefined when absent. */

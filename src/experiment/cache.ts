@@ -17,10 +17,10 @@ import { crashPoint } from "../system/crashPoint";
 /**
  * Bumped whenever training or stored fields change meaning, so stale entries stop matching.
  * 5: entries carry a checksum of their own JSON.
- * 6: on wasm and cpu the reconstruction loss and its gradient come from one fused kernel
- *    (`src/backend/fusedLoss.ts`), whose gradients differ from the composed ops' in the last bits and
- *    whose loss sum is closer to float64; with fused multiply-adds, the latent layers' thin products
- *    use them too. Every wasm result changes in the last digits.
+ * 6: on wasm a training step's gradients come from one fused kernel (`src/backend/fusedGradients.ts`)
+ *    and the loss from another (`src/backend/fusedLoss.ts`, also on cpu), whose sums are closer to
+ *    float64 than the composed ops'; with fused multiply-adds, the latent layers' thin products use
+ *    them too. Every wasm result changes in the last digits.
  */
 export const CACHE_VERSION = 6;
 

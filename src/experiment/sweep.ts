@@ -88,10 +88,12 @@ interface RunMeta {
  * multiply-adds (wasm, `VAE_WASM_FMA`) change the last bits, so they get keys of their own; separate
  * multiplies and adds keep the keys they had before fused ones existed (their results are the same).
  */
-export function sweepKey(config: VaeConfig, data: Pick<MnistData, "fingerprint">, backend: Pick<BackendInfo, "name" | "fma">): string {
+export function sweepKey(config: VaeConfig, data: Pick<MnistData, "fingerprint">, backend: Pick<BackendInfo, "name" | "fma" | "fusedGradients">): string {
   const { klCoefficients: _coefficients, ...rest } = config;
   const arithmetic = backend.fma ? { arithmetic: "fma" } : {};
-  return hashKey({ cacheVersion: CACHE_VERSION, config: rest, data: data.fingerprint, backend: backend.name, ...arithmetic });
+  // On wasm the fused gradients are the default; tfjs's own differentiation (VAE_FUSED_GRADIENTS=0) differs in the last bits.
+  const gradients = backend.fusedGradients === false ? { gradients: "tfjs" } : {};
+  return hashKey({ cacheVersion: CACHE_VERSION, config: rest, data: data.fingerprint, backend: backend.name, ...arithmetic, ...gradients });
 }
 
 export function entryName(klCoefficient: number): string {

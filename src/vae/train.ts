@@ -83,6 +83,63 @@ export function forwardLoss(model: Vae, x: tf.Tensor2D, epsilon: tf.Tensor2D, kl
   return vaeLossFromLogits(x, decodeLogits(model, z), zMean, zLogVar, klCoefficient);
 }
 
+/**
+ * The name of the kernel that computes one batch's loss terms and the gradients of the ten weight
+ * arrays in one call (registered for the wasm backend by `src/backend/fusedGradients.ts`). Inputs: x,
+ * epsilon and the weights w1, b1, wm, bm, wl, bl, w3, b3, w4, b4; attribute klCoefficient; outputs:
+ * [reconstruction, kl, total], then the gradients in the weights' order.
+ */
+export const VAE_GRADIENTS_KERNEL = "VaeGradients";
+
+/** `VAE_FUSED_GRADIENTS=0` makes `trainStep` differentiate with tfjs even where the fused kernel exists. */
+export const FUSED_GRADIENTS_ENV = "VAE_FUSED_GRADIENTS";
+let fusedGradients = fusedGradientsWanted();
+
+/** Whether the environment allows the fused gradients (unset or 1: yes; 0: no; anything else: an error naming the variable). */
+export function fusedGradientsWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env[FUSED_GRADIENTS_ENV]?.trim();
+  if (value === undefined || value === "" || value === "1") return true;
+  if (value === "0") return false;
+  throw new Error(`${FUSED_GRADIENTS_ENV} must be 0 (tfjs's automatic differentiation) or 1 (the fused kernel where the backend has it); got "${env[FUSED_GRADIENTS_ENV]}".`);
+}
+
+/** Switches the fused gradients on or off (for comparisons and tests); returns the previous setting. */
+export function setFusedGradients(enabled: boolean): boolean {
+  const previous = fusedGradients;
+  fusedGradients = enabled;
+  return previous;
+}
+
+/**
+ * Whether `trainStep` takes the fused kernel on `backendName` (the active backend by default): where
+ * it is registered and not switched off. Batches of fewer than 64 rows or of rows not a multiple of 8
+ * (an epoch's last batch, at most) are differentiated by tfjs all the same.
+ */
+export function hasFusedGradients(backendName: string = tf.getBackend()): boolean {
+  return fusedGradients && tf.getKernel(VAE_GRADIENTS_KERNEL, backendName) != null;
+}
+
+/** The model's ten weight variables in the kernel's order (each layer's kernel, then its bias). */
+function layerVariables(model: Vae): tf.Variable[] {
+  const { encoderHidden, zMean, zLogVar, decoderHidden, decoderOutput } = model.layers;
+  return [encoderHidden, zMean, zLogVar, decoderHidden, decoderOutput].flatMap((layer) => layer.trainableWeights.map((weight) => weight.read() as tf.Variable));
+}
+
+/**
+ * One batch's loss terms and gradients from the fused kernel, as a map from variable name to
+ * gradient (what `optimizer.applyGradients` takes). The caller disposes the tensors.
+ */
+export function fusedLossGradients(model: Vae, x: tf.Tensor2D, epsilon: tf.Tensor2D, klCoefficient: number): { terms: tf.Tensor1D; gradients: tf.NamedTensorMap } {
+  const variables = layerVariables(model);
+  const names = ["w1", "b1", "wm", "bm", "wl", "bl", "w3", "b3", "w4", "b4"];
+  const inputs: tf.NamedTensorMap = { x, epsilon };
+  names.forEach((name, i) => (inputs[name] = variables[i]));
+  const [terms, ...grads] = tf.engine().runKernel(VAE_GRADIENTS_KERNEL, inputs, { klCoefficient }) as unknown as tf.Tensor[];
+  const gradients: tf.NamedTensorMap = {};
+  variables.forEach((variable, i) => (gradients[variable.name] = grads[i]));
+  return { terms: terms as tf.Tensor1D, gradients };
+}
+
 /** One Adam step on one batch; returns the batch's terms before the update. */
 export function trainStep(
   model: Vae,
@@ -92,6 +149,17 @@ export function trainStep(
   klCoefficient: number,
   variables: tf.Variable[] = trainableVariables(model),
 ): LossTerms {
+  const rows = x.shape[0];
+  if (hasFusedGradients() && rows % 8 === 0 && rows >= 64 && sameVariables(variables, layerVariables(model))) {
+    const { terms, gradients } = fusedLossGradients(model, x, epsilon, klCoefficient);
+    try {
+      optimizer.applyGradients(gradients);
+      const [reconstruction, kl, total] = terms.dataSync();
+      return { reconstruction, kl, total };
+    } finally {
+      tf.dispose([terms, ...Object.values(gradients)]);
+    }
+  }
   let terms: [tf.Scalar, tf.Scalar] | undefined;
   const total = optimizer.minimize(
     () => {
@@ -106,6 +174,11 @@ export function trainStep(
   const values = { reconstruction: reconstruction.dataSync()[0], kl: kl.dataSync()[0], total: total.dataSync()[0] };
   tf.dispose([reconstruction, kl, total]);
   return values;
+}
+
+/** Whether two lists hold the same variables, in any order. */
+function sameVariables(a: readonly tf.Variable[], b: readonly tf.Variable[]): boolean {
+  return a.length === b.length && b.every((variable) => a.includes(variable));
 }
 
 /** The loss terms over a whole set, in batches, with seeded noise (the same for every evaluation). */
