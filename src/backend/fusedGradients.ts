@@ -25,6 +25,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { VAE_GRADIENTS_KERNEL } from "../vae/train";
 import { bceLogitsWasm } from "./fusedLoss";
+import { wasmGemmAsync } from "./wasmGemm";
 import { I32, V128, type WasmBackendLike, heapBuffer, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
 
 const f32x4Gt = [0xfd, 0x44];
@@ -114,6 +115,23 @@ const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
     scratch.push(out);
     return out;
   };
+  // Products started on a helper thread, waited for before anything is freed (even on an error).
+  const waiters: (() => void)[] = [];
+  /** A product computed on a helper thread while the main thread goes on (see `wasmGemmAsync`). */
+  const productOnHelper = (a: tf.TensorInfo, b: tf.TensorInfo, options: { transposeA?: boolean; transposeB?: boolean }) => {
+    const started = wasmGemmAsync(wasm, { a, b, transposeA: options.transposeA ?? false, transposeB: options.transposeB ?? false, relu: false });
+    if (!started) return { out: product(a, b, options), wait: () => {} };
+    scratch.push(started.out);
+    let waited = false;
+    const wait = () => {
+      if (!waited) {
+        waited = true;
+        started.wait();
+      }
+    };
+    waiters.push(wait);
+    return { out: started.out, wait };
+  };
   const loops = maskSumFor(wasm);
   /** d := d where h > 0 (if h), in place; returns d's column sums as a new [columns] tensor. */
   const maskAndSum = (d: tf.TensorInfo, h: tf.TensorInfo | undefined): tf.TensorInfo => {
@@ -176,9 +194,12 @@ const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
     const dLogits = temp([rows, pixels]);
     const reconstruction = bceLogitsWasm(wasm, logits, x, dLogits, 1 / rows) / rows;
 
-    // Backward.
+    // Backward. The decoder's weight gradient, as large a product as the rest of the backward pass on
+    // the main thread, goes to a helper thread meanwhile: two whole products side by side, instead of
+    // each split in two and waiting for the other half.
+    const dW4 = productOnHelper(h2, dLogits, { transposeA: true });
+    const gw4 = dW4.out;
     const gb4 = maskAndSum(dLogits, undefined);
-    const gw4 = product(h2, dLogits, { transposeA: true });
     const dH2 = product(dLogits, w4, { transposeB: true });
     const gb3 = maskAndSum(dH2, h2);
     const gw3 = product(z, dH2, { transposeA: true });
@@ -205,6 +226,7 @@ const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
     const dH1 = product(dzCat, wCat, { transposeB: true });
     const gb1 = maskAndSum(dH1, h1);
     const gw1 = product(x, dH1, { transposeA: true });
+    dW4.wait();
 
     // The outputs: the terms, then the gradients in the weights' order.
     const terms = wasm.makeOutput([3], "float32");
@@ -228,7 +250,11 @@ const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
     for (const kept of [gw1, gw3, gw4]) scratch.splice(scratch.indexOf(kept), 1);
     return [terms, gw1, gb1, gwm, gbm, gwl, gbl, gw3, gb3, gw4, gb4];
   } finally {
-    for (const info of scratch) wasm.disposeData(info.dataId);
+    try {
+      for (const wait of waiters) wait();
+    } finally {
+      for (const info of scratch) wasm.disposeData(info.dataId);
+    }
   }
 };
 

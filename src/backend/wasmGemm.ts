@@ -461,6 +461,8 @@ const READY = 1;
 const GONE = 2;
 
 interface Helper {
+  /** A call started by `runOnHelper` and not yet collected: its number and arguments. */
+  pending?: { call: number; args: number[] };
   worker: Worker;
   port: MessagePort;
   control: Int32Array;
@@ -533,7 +535,8 @@ class GemmRunner {
   run(id: number, spec: GemmSpec, a: number, b: number, out: number, bias: number, rows: number, multiplyAdds = rows * spec.columns * spec.depth): void {
     const tiles = Math.ceil(rows / TILE_ROWS);
     const wanted = multiplyAdds < MIN_THREADED_MULTIPLY_ADDS ? 1 : Math.min(this.threads, tiles);
-    const helpers = wanted > 1 ? this.startHelpers().filter((h) => Atomics.load(h.control, 9) === READY).slice(0, wanted - 1) : [];
+    // Helpers busy with a call of `runOnHelper` are left out (or collected first, if done).
+    const helpers = wanted > 1 ? this.startHelpers().filter((h) => Atomics.load(h.control, 9) === READY && (!h.pending || this.collectIfDone(h))).slice(0, wanted - 1) : [];
     const parts = helpers.length + 1;
     this.lastParts = parts;
     // Part p gets tiles [start(p), start(p + 1)); the main thread takes part 0. The parts' sizes follow
@@ -565,26 +568,12 @@ class GemmRunner {
     const mainFinished = performance.timeOrigin + performance.now();
     let lost: string | undefined;
     for (const [h, helper] of helpers.entries()) {
-      // The helper is about done when the main thread's share is: wait for it awake first.
-      let spins = 0;
-      const waitedSince = Date.now();
-      let done = Atomics.load(helper.control, 1);
-      while (done !== helper.calls && Atomics.load(helper.control, 9) !== GONE) {
-        if (++spins > SPIN_LIMIT) {
-          Atomics.wait(helper.control, 1, done, 1000);
-          if (Date.now() - waitedSince > HELPER_TIMEOUT_MS) {
-            // It may still write into the output, so its share cannot be taken over: give up.
-            this.stop();
-            throw new Error(`A matrix-product thread gave no result within ${HELPER_TIMEOUT_MS / 1000} s; set VAE_WASM_THREADS=1 to run without threads.`);
-          }
-        }
-        done = Atomics.load(helper.control, 1);
-      }
-      if (done !== helper.calls || helper.control[8] !== 0) {
+      const failure = this.awaitHelper(helper);
+      if (failure) {
         // The call failed, or the thread ended; either way it writes nothing more: compute its share here.
         const [, partA, partB, partOut, partBias, partRows] = shares[h];
         this.loops[id](partA, partB, partOut, partBias, partRows);
-        lost = done !== helper.calls ? "a matrix-product thread ended unexpectedly" : "a matrix-product thread failed";
+        lost = failure;
       }
     }
     if (lost) return this.abandonThreads(lost);
@@ -628,6 +617,76 @@ class GemmRunner {
   }
 
   /**
+   * Starts loop `id` over all `rows` rows on one free helper and returns a function that waits for it
+   * (and computes its rows here if the helper failed or ended). With no free helper, computes the rows
+   * here at once and returns a function with nothing to do.
+   */
+  runOnHelper(id: number, a: number, b: number, out: number, bias: number, rows: number): () => void {
+    const helper = this.threads > 1 ? this.startHelpers().find((h) => Atomics.load(h.control, 9) === READY && (!h.pending || this.collectIfDone(h))) : undefined;
+    if (!helper) {
+      this.loops[id](a, b, out, bias, rows);
+      return () => {};
+    }
+    if (!helper.sent.has(id)) {
+      helper.port.postMessage({ id, bytes: this.bytes[id] });
+      helper.sent.add(id);
+    }
+    const args = [id, a, b, out, bias, rows];
+    helper.control.set(args, 2);
+    helper.calls = helper.calls === 0x7fffffff ? 1 : helper.calls + 1;
+    helper.pending = { call: helper.calls, args };
+    Atomics.store(helper.control, 0, helper.calls);
+    Atomics.notify(helper.control, 0);
+    return () => {
+      if (helper.pending?.call === helper.calls) this.collect(helper);
+    };
+  }
+
+  /** Collects a helper's pending call if it is done; true then (the helper is free again). */
+  private collectIfDone(helper: Helper): boolean {
+    if (Atomics.load(helper.control, 1) !== helper.calls && Atomics.load(helper.control, 9) !== GONE) return false;
+    this.collect(helper);
+    return true;
+  }
+
+  /** Waits for a helper's pending call; computes it here if the helper failed or ended. */
+  private collect(helper: Helper): void {
+    const pending = helper.pending;
+    if (!pending) return;
+    helper.pending = undefined;
+    const lost = this.awaitHelper(helper);
+    if (lost) {
+      const [id, ...args] = pending.args;
+      this.loops[id](args[0], args[1], args[2], args[3], args[4]);
+      this.abandonThreads(lost);
+    }
+  }
+
+  /**
+   * Waits for the helper's current call: polls first (it is about done when the main thread's share
+   * is), then sleeps. Returns why it failed, if it did; throws if it does not answer at all.
+   */
+  private awaitHelper(helper: Helper): string | undefined {
+    let spins = 0;
+    const waitedSince = Date.now();
+    let done = Atomics.load(helper.control, 1);
+    while (done !== helper.calls && Atomics.load(helper.control, 9) !== GONE) {
+      if (++spins > SPIN_LIMIT) {
+        Atomics.wait(helper.control, 1, done, 1000);
+        if (Date.now() - waitedSince > HELPER_TIMEOUT_MS) {
+          // It may still write into the output, so its share cannot be taken over: give up.
+          this.stop();
+          throw new Error(`A matrix-product thread gave no result within ${HELPER_TIMEOUT_MS / 1000} s; set VAE_WASM_THREADS=1 to run without threads.`);
+        }
+      }
+      done = Atomics.load(helper.control, 1);
+    }
+    if (done !== helper.calls) return "a matrix-product thread ended unexpectedly";
+    if (helper.control[8] !== 0) return "a matrix-product thread failed";
+    return undefined;
+  }
+
+  /**
    * Starts the helpers and waits, without blocking the event loop, until each says it is ready. False
    * (and no threads from then on) when one ended or `timeoutMs` passed first.
    */
@@ -668,6 +727,12 @@ class GemmRunner {
   /** Stops the helper threads (they are started again when needed). */
   stop(): void {
     for (const helper of this.helpers ?? []) {
+      // A pending call is finished first (here, if the helper cannot); its waiter then has nothing left to do.
+      if (helper.pending) {
+        const [id, ...args] = helper.pending.args;
+        helper.pending = undefined;
+        if (this.awaitHelper(helper)) this.loops[id](args[0], args[1], args[2], args[3], args[4]);
+      }
       Atomics.store(helper.control, 0, -1);
       Atomics.notify(helper.control, 0);
       helper.port.close();
@@ -791,6 +856,21 @@ function matrixShape(x: tf.TensorInfo): [number, number] | undefined {
  * that the caller falls back to the previous kernel.
  */
 export function wasmGemm(backend: WasmBackendLike, p: Product): tf.TensorInfo | undefined {
+  return gemm(backend, p, false)?.out;
+}
+
+/**
+ * Starts the product on a helper thread that is free and returns at once: `out` is written once
+ * `wait()` has returned (call it exactly once; it frees the product's temporary buffers). Meanwhile
+ * the main thread can compute something else, such as another product (which then runs without that
+ * helper). Where no helper is free, the product is computed at once and `wait` has nothing to do.
+ * Undefined (nothing allocated) where the generated loops do not apply, as `wasmGemm`.
+ */
+export function wasmGemmAsync(backend: WasmBackendLike, p: Product): { out: tf.TensorInfo; wait: () => void } | undefined {
+  return gemm(backend, p, true);
+}
+
+function gemm(backend: WasmBackendLike, p: Product, async: boolean): { out: tf.TensorInfo; wait: () => void } | undefined {
   const aShape = matrixShape(p.a);
   const bShape = matrixShape(p.b);
   if (!aShape || !bShape || p.a.dtype !== "float32" || p.b.dtype !== "float32") return undefined;
@@ -805,6 +885,29 @@ export function wasmGemm(backend: WasmBackendLike, p: Product): tf.TensorInfo | 
 
   // Temporary heap buffers (packed operands, row lists), freed when the product is done.
   const scratch: tf.TensorInfo[] = [];
+  let pending: (() => void) | undefined;
+  const launch = (id: number, spec: GemmSpec, a: number, b: number, out: number, bias: number, rows: number, multiplyAdds?: number) => {
+    if (async) pending = runner.runOnHelper(id, a, b, out, bias, rows);
+    else runner.run(id, spec, a, b, out, bias, rows, multiplyAdds);
+  };
+  const done = (out: tf.TensorInfo) => {
+    calls++;
+    const wait = pending;
+    if (!wait) return { out, wait: () => {} };
+    // The buffers stay until the helper is done with them.
+    const kept = scratch.splice(0);
+    pending = undefined;
+    return {
+      out,
+      wait: () => {
+        try {
+          wait();
+        } finally {
+          for (const buffer of kept) backend.disposeData(buffer.dataId);
+        }
+      },
+    };
+  };
   try {
     if (!p.transposeB) {
       // A bias along the columns only ([n] or [1, n]); other broadcasts go to the stock kernel.
@@ -839,9 +942,8 @@ export function wasmGemm(backend: WasmBackendLike, p: Product): tf.TensorInfo | 
         const id = runner.loopId(spec);
         if (id === undefined) return undefined;
         const out = backend.makeOutput(outShape, "float32");
-        runner.run(id, spec, offset(p.b), offset(packed ?? p.a), offset(out), p.bias ? offset(p.bias) : 0, n);
-        calls++;
-        return out;
+        launch(id, spec, offset(p.b), offset(packed ?? p.a), offset(out), p.bias ? offset(p.bias) : 0, n);
+        return done(out);
       }
       // out = a b: rows of out are rows of a; b's rows hold consecutive columns.
       const vectors = sparseGemm ? sparseStripVectors(n) : 0;
@@ -869,10 +971,9 @@ export function wasmGemm(backend: WasmBackendLike, p: Product): tf.TensorInfo | 
       if (id === undefined) return undefined;
       const out = backend.makeOutput(outShape, "float32");
       const multiplyAdds = lists ? (lists.shape[0] / 2 - 2 * m) * n : m * n * k;
-      runner.run(id, spec, offset(lists ?? p.a), offset(packed ?? p.b), offset(out), p.bias ? offset(p.bias) : 0, m, multiplyAdds);
-      calls++;
+      launch(id, spec, offset(lists ?? p.a), offset(packed ?? p.b), offset(out), p.bias ? offset(p.bias) : 0, m, multiplyAdds);
       if (lists) sparseCalls++;
-      return out;
+      return done(out);
     }
 
     // out = a b^T = (b a^T)^T: rows of the loop are rows of b (columns of out), its columns rows of a,
@@ -901,9 +1002,8 @@ export function wasmGemm(backend: WasmBackendLike, p: Product): tf.TensorInfo | 
     const id = runner.loopId(spec);
     if (id === undefined) return undefined;
     const out = backend.makeOutput(outShape, "float32");
-    runner.run(id, spec, offset(p.b), offset(packed), offset(out), 0, n);
-    calls++;
-    return out;
+    launch(id, spec, offset(p.b), offset(packed), offset(out), 0, n);
+    return done(out);
   } finally {
     for (const buffer of scratch) backend.disposeData(buffer.dataId);
   }
