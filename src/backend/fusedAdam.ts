@@ -30,6 +30,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { KERAS_ADAM_KERNEL, type KerasAdamAttrs } from "../vae/optimizer";
 import { type EmscriptenModuleLike, F32, I32, V128, type WasmBackendLike, heapBuffer, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
+import { runSplitLoop, wasmGemmThreadCount } from "./wasmGemm";
 
 /** The backends the fused kernel is registered for. */
 export const KERAS_ADAM_FUSED_BACKENDS: readonly string[] = ["wasm", "cpu"];
@@ -115,12 +116,13 @@ function attrsOf(attrs: tf.NamedAttrMap | undefined): KerasAdamAttrs {
  *   m2 = m + (g - m) * a1;  v2 = v + (g * g - v) * a2   (each set to 0 where |x| < 2^-126; NaN kept)
  *   w2 = w - (m2 * alpha) / (sqrt(v2) + epsilon)
  */
-function adamModule(shared: boolean): Uint8Array {
-  // Parameters 0-11, then locals.
-  const [n, w, m, v, g, w2, m2, v2, alpha, a1, a2, eps] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-  const [i, end4] = [12, 13]; // i32: byte offset, end of the four-at-a-time part
-  const [alphaV, a1V, a2V, epsV, minV, gV, mV, vV] = [14, 15, 16, 17, 18, 19, 20, 21]; // v128
-  const [gS, mS, vS] = [22, 23, 24]; // f32
+function adamModule(shared: boolean, task = false): Uint8Array {
+  // Parameters 0-11 (locals 5-16 of the task, after its own 5 parameters), then locals.
+  const base = task ? 5 : 0;
+  const [n, w, m, v, g, w2, m2, v2, alpha, a1, a2, eps] = Array.from({ length: 12 }, (_, k) => base + k);
+  const [i, end4] = [base + 12, base + 13]; // i32: byte offset, end of the four-at-a-time part
+  const [alphaV, a1V, a2V, epsV, minV, gV, mV, vV] = Array.from({ length: 8 }, (_, k) => base + 14 + k); // v128
+  const [gS, mS, vS] = [base + 22, base + 23, base + 24]; // f32
   const { get, set } = op;
   const at = (base: number) => [...get(base), ...get(i), ...op.i32Add]; // base + i
 
@@ -172,7 +174,18 @@ function adamModule(shared: boolean): Uint8Array {
     ...op.br(0),
     ...op.end, ...op.end,
   ];
+  // The task's parameters (block, -, offset, -, count): n = count; each array's address from the block
+  // (7 i32, then alpha, a1, a2, epsilon as f32) plus offset, the byte offset of this part's first element.
+  const [block, offset, count] = [0, 2, 4];
+  const prologue = task
+    ? [
+        ...get(count), ...set(n),
+        ...[w, m, v, g, w2, m2, v2].flatMap((local, k) => [...get(block), ...op.i32Load(4 * k), ...get(offset), ...op.i32Add, ...set(local)]),
+        ...[alpha, a1, a2, eps].flatMap((local, k) => [...get(block), ...op.f32Load(28 + 4 * k), ...set(local)]),
+      ]
+    : [];
   const body = [
+    ...prologue,
     ...get(alpha), ...op.f32x4Splat, ...set(alphaV),
     ...get(a1), ...op.f32x4Splat, ...set(a1V),
     ...get(a2), ...op.f32x4Splat, ...set(a2V),
@@ -183,9 +196,13 @@ function adamModule(shared: boolean): Uint8Array {
     ...vectorLoop,
     ...scalarLoop,
   ];
+  if (task) return memoryModule({ name: "gemm", params: [I32, I32, I32, I32, I32], locals: [[8, I32], [4, F32], [2, I32], [8, V128], [3, F32]], body }, shared);
   const params = [I32, I32, I32, I32, I32, I32, I32, I32, F32, F32, F32, F32];
   return memoryModule({ name: "adam", params, locals: [[2, I32], [8, V128], [3, F32]], body }, shared);
 }
+
+/** Arrays of at least this many elements are updated by the matrix products' threads together. */
+export const THREADED_ADAM_ELEMENTS = 1 << 16;
 
 type SimdAdam = (n: number, w: number, m: number, v: number, g: number, w2: number, m2: number, v2: number, alpha: number, a1: number, a2: number, epsilon: number) => void;
 
@@ -236,6 +253,20 @@ const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   if (simd) {
     const [w, m, v, g] = inputOffsets;
     const [w2, m2, v2] = outputOffsets;
+    if (size >= THREADED_ADAM_ELEMENTS && wasmGemmThreadCount() > 1) {
+      // The same loop split across the threads of the matrix products: each element is computed
+      // the same way by whichever thread, so the bits do not change.
+      const block = wasm.makeOutput([11], "float32");
+      try {
+        const address = wasm.dataIdMap.get(block.dataId).memoryOffset;
+        const buffer = heapBuffer(wasm.wasm);
+        new Int32Array(buffer, address, 7).set([w, m, v, g, w2, m2, v2]);
+        new Float32Array(buffer, address + 28, 4).set([alpha, 1 - beta1, 1 - beta2, epsilon]);
+        if (runSplitLoop(wasm, "keras-adam", (shared) => adamModule(shared, true), address, size)) return outputs;
+      } finally {
+        wasm.disposeData(block.dataId);
+      }
+    }
     simd(size, w, m, v, g, w2, m2, v2, alpha, 1 - beta1, 1 - beta2, epsilon);
     return outputs;
   }

@@ -511,6 +511,21 @@ class GemmRunner {
     return loop;
   }
 
+  /** The id of a loop of the products' signature built elsewhere (`runSplitLoop`), compiled on first use. */
+  customLoopId(key: string, build: (shared: boolean) => Uint8Array): number | undefined {
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      const bytes = build(isShared(this.memory));
+      const loop = instantiate<GemmLoop>(bytes, this.memory, "gemm");
+      if (!loop) return undefined;
+      id = this.loops.length;
+      this.loops.push(loop);
+      this.bytes.push(bytes);
+      this.ids.set(key, id);
+    }
+    return id;
+  }
+
   /** The id of the loop for `spec`, compiling it on first use; undefined where it cannot be compiled. */
   loopId(spec: GemmSpec): number | undefined {
     const key = JSON.stringify(spec);
@@ -820,6 +835,29 @@ export async function startWasmGemmThreads(backend: WasmBackendLike, timeoutMs =
 /** Into how many parts (threads) the last product on the backend's memory was split. */
 export function lastWasmGemmParts(backend: WasmBackendLike): number {
   return runnerFor(backend)?.lastParts ?? 1;
+}
+
+/** What `runSplitLoop` tells the runner: parts advance only `out`, by 4 bytes per element. */
+const ELEMENT_LOOP: GemmSpec = { columns: 1, depth: 1, aRowStride: 0, aDepthStride: 0, bDepthStride: 0, outRowStride: 4, outColumnStride: 4, bias: false, relu: false, fma: false };
+
+/**
+ * Runs an element-wise loop over `count` elements split across the products' threads, like a product's
+ * rows: the module (built by `build`, exporting `gemm`) is called as gemm(block, 0, offset, 0, elements)
+ * for each part, offset being the byte offset of the part's first element (parts start at multiples of
+ * 4 elements). False (nothing run) where there is no runner or the module does not compile.
+ */
+export function runSplitLoop(backend: WasmBackendLike, key: string, build: (shared: boolean) => Uint8Array, block: number, count: number): boolean {
+  const runner = runnerFor(backend);
+  const id = runner?.customLoopId(key, build);
+  if (!runner || id === undefined) return false;
+  // About as much work per element as a short product's row: threads from 2^16 elements on.
+  runner.run(id, ELEMENT_LOOP, block, 0, 0, 0, count, count * 16);
+  return true;
+}
+
+/** The number of threads products are split across. */
+export function wasmGemmThreadCount(): number {
+  return gemmThreads;
 }
 
 /** The rows of each part of the last product on the backend's memory, the main thread's first. */
