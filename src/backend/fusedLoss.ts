@@ -29,6 +29,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { BCE_LOGITS_KERNEL, LOGIT_LIMIT } from "../vae/loss";
 import { type EmscriptenModuleLike, F32, I32, V128, type WasmBackendLike, heapBuffer, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
+import { runSplitLoop } from "./wasmGemm";
+
+/** Batches of at least this many rows are split across the products' threads. */
+const THREADED_BCE_ROWS = 32;
 
 /** The backends the fused kernel is registered for. */
 export const BCE_LOGITS_FUSED_BACKENDS: readonly string[] = ["wasm", "cpu"];
@@ -47,6 +51,7 @@ const i32x4Shl = simd(0xab);
 const i32x4Splat = simd(0x11);
 const v128And = simd(0x4e);
 const v128Bitselect = simd(0x52);
+const i32DivU = [0x6e];
 
 /** exp's Taylor coefficients 1/7!, ..., 1/1!, 1/0!, highest first (float32). */
 const EXP_COEFFICIENTS = [5040, 720, 120, 24, 6, 2, 1, 1].map((f) => Math.fround(1 / f));
@@ -60,10 +65,13 @@ const LN2_LO = -2.12194440e-4;
  * `bce(l, x, grad, sums, rows, vectors, scale)`: byte offsets of the rows x (4 vectors) logits, pixels
  * and gradient, and of `rows` float32 row sums of the loss; the gradient is multiplied by `scale`.
  */
-function bceModule(shared: boolean): Uint8Array {
-  const [l, x, grad, sums, rows, vectors, scale] = [0, 1, 2, 3, 4, 5, 6];
-  const [rowEnd, sumsEnd] = [7, 8]; // i32
-  const [lv, c, t, n, p, e, u, w, xv, acc, inside, s] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]; // v128
+function bceModule(shared: boolean, taskVectors = 0): Uint8Array {
+  // As a task of the products' threads (`runSplitLoop`), the parameters are locals 5-11, read from a
+  // block, and the function is gemm(block, -, offset, -, rows) for the rows from offset (bytes) on.
+  const base = taskVectors ? 5 : 0;
+  const [l, x, grad, sums, rows, vectors, scale] = Array.from({ length: 7 }, (_, k) => base + k);
+  const [rowEnd, sumsEnd] = [base + 7, base + 8]; // i32
+  const [lv, c, t, n, p, e, u, w, xv, acc, inside, s] = Array.from({ length: 12 }, (_, k) => base + 9 + k); // v128
   const { get, set } = op;
   const splat = (value: number) => [...op.f32Const(value), ...op.f32x4Splat];
   const horner = (variable: number, coefficients: number[]) => {
@@ -115,6 +123,19 @@ function bceModule(shared: boolean): Uint8Array {
     ...op.end,
     ...op.end,
   ];
+  if (taskVectors) {
+    // Block: l, x, grad, sums (i32 addresses), scale (f32). The part's rows start `offset` bytes into
+    // l, x and grad, and offset / (16 vectors) rows, 4 bytes each, into sums.
+    const [block, offset, count] = [0, 2, 4];
+    const prologue = [
+      ...[l, x, grad].flatMap((local, k) => [...get(block), ...op.i32Load(4 * k), ...get(offset), ...op.i32Add, ...set(local)]),
+      ...get(block), ...op.i32Load(12), ...get(offset), ...op.i32Const(4 * taskVectors), ...i32DivU, ...op.i32Add, ...set(sums),
+      ...get(count), ...set(rows),
+      ...op.i32Const(taskVectors), ...set(vectors),
+      ...get(block), ...op.f32Load(16), ...set(scale),
+    ];
+    return memoryModule({ name: "gemm", params: [I32, I32, I32, I32, I32], locals: [[6, I32], [1, F32], [2, I32], [12, V128]], body: [...prologue, ...body] }, shared);
+  }
   return memoryModule({ name: "bce", params: [I32, I32, I32, I32, I32, I32, F32], locals: [[2, I32], [12, V128]], body }, shared);
 }
 
@@ -175,14 +196,22 @@ export function bceLogitsWasm(wasm: WasmBackendLike, logits: tf.TensorInfo, x: t
   const simd = simdEnabled && columns % 4 === 0 ? simdLoopFor(wasm.wasm) : null;
   if (simd) {
     const rowSums = wasm.makeOutput([rows], "float32");
+    const block = wasm.makeOutput([5], "float32");
     try {
-      simd(offset(logits), offset(x), offset(grad), offset(rowSums), rows, columns / 4, scale);
+      const vectors = columns / 4;
+      // Across the products' threads, rows split as a product's are (each row's sum is computed the same way).
+      const buffer = heapBuffer(wasm.wasm);
+      new Int32Array(buffer, offset(block), 4).set([offset(logits), offset(x), offset(grad), offset(rowSums)]);
+      new Float32Array(buffer, offset(block) + 16, 1)[0] = scale;
+      const split = rows >= THREADED_BCE_ROWS && runSplitLoop(wasm, `bce ${vectors}`, (shared) => bceModule(shared, vectors), offset(block), rows, 16 * vectors, rows * columns);
+      if (!split) simd(offset(logits), offset(x), offset(grad), offset(rowSums), rows, vectors, scale);
       const perRow = new Float32Array(heapBuffer(wasm.wasm), offset(rowSums), rows);
       let total = 0;
       for (let i = 0; i < rows; i++) total += perRow[i];
       return total;
     } finally {
       wasm.disposeData(rowSums.dataId);
+      wasm.disposeData(block.dataId);
     }
   }
   const buffer = heapBuffer(wasm.wasm);

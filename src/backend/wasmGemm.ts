@@ -841,17 +841,18 @@ export function lastWasmGemmParts(backend: WasmBackendLike): number {
 const ELEMENT_LOOP: GemmSpec = { columns: 1, depth: 1, aRowStride: 0, aDepthStride: 0, bDepthStride: 0, outRowStride: 4, outColumnStride: 4, bias: false, relu: false, fma: false };
 
 /**
- * Runs an element-wise loop over `count` elements split across the products' threads, like a product's
- * rows: the module (built by `build`, exporting `gemm`) is called as gemm(block, 0, offset, 0, elements)
- * for each part, offset being the byte offset of the part's first element (parts start at multiples of
- * 4 elements). False (nothing run) where there is no runner or the module does not compile.
+ * Runs a loop over `count` items (elements, or rows of `bytesPerItem` bytes) split across the products'
+ * threads, like a product's rows: the module (built by `build`, exporting `gemm`) is called as
+ * gemm(block, 0, offset, 0, items) for each part, offset being the byte offset of the part's first item
+ * (parts start at multiples of 4 items). False (nothing run) where there is no runner or the module
+ * does not compile.
  */
-export function runSplitLoop(backend: WasmBackendLike, key: string, build: (shared: boolean) => Uint8Array, block: number, count: number): boolean {
+export function runSplitLoop(backend: WasmBackendLike, key: string, build: (shared: boolean) => Uint8Array, block: number, count: number, bytesPerItem = 4, work = count * 16): boolean {
   const runner = runnerFor(backend);
   const id = runner?.customLoopId(key, build);
   if (!runner || id === undefined) return false;
-  // About as much work per element as a short product's row: threads from 2^16 elements on.
-  runner.run(id, ELEMENT_LOOP, block, 0, 0, 0, count, count * 16);
+  // `work` in multiply-adds' worth: by default about a short product's row per element (threads from 2^16 elements on).
+  runner.run(id, bytesPerItem === 4 ? ELEMENT_LOOP : { ...ELEMENT_LOOP, outRowStride: bytesPerItem }, block, 0, 0, 0, count, work);
   return true;
 }
 
@@ -984,7 +985,9 @@ function gemm(backend: WasmBackendLike, p: Product, async: boolean): { out: tf.T
         return done(out);
       }
       // out = a b: rows of out are rows of a; b's rows hold consecutive columns.
-      const vectors = sparseGemm ? sparseStripVectors(n) : 0;
+      // A product handed to a helper stays dense: building the lists would hold up the main thread,
+      // which has a product of its own to compute meanwhile.
+      const vectors = sparseGemm && !async ? sparseStripVectors(n) : 0;
       const lists = vectors ? sparseRows(backend, runner, p.a, m, k, p.transposeA, conflictingRows(4 * n) ? 16 * vectors : 4 * n, maxSparseDensity(k, 16 * vectors)) : undefined;
       const stripBytes = lists ? 16 * vectors : 4 * TILE_COLUMNS;
       const packed = conflictingRows(4 * n) ? packedCopy(backend, runner, p.b, k, n, 4 * n, stripBytes) : undefined;
