@@ -30,7 +30,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { KERAS_ADAM_KERNEL, type KerasAdamAttrs } from "../vae/optimizer";
 import { type EmscriptenModuleLike, F32, I32, V128, type WasmBackendLike, heapBuffer, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
-import { runSplitLoop, wasmGemmThreadCount } from "./wasmGemm";
+import { runOnHelperLoop, runSplitLoop, wasmGemmThreadCount } from "./wasmGemm";
 
 /** The backends the fused kernel is registered for. */
 export const KERAS_ADAM_FUSED_BACKENDS: readonly string[] = ["wasm", "cpu"];
@@ -240,43 +240,65 @@ export function kerasAdamWasmLoop(): "simd" | "javascript" | undefined {
   return simdEnabled && simdLoopFor(module) ? "simd" : "javascript";
 }
 
-const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
-  const wasm = backend as unknown as WasmBackendLike;
-  const { infos, size } = checkedInputs(inputs);
-  const { alpha, beta1, beta2, epsilon } = attrsOf(attrs);
+/**
+ * The update of one array on the wasm heap: returns the new [w, m, v] and a function to call before
+ * they are read (it has nothing to do unless `where` is "helper"). `where`: "split" runs the loop
+ * across the products' threads for arrays of `THREADED_ADAM_ELEMENTS` or more; "helper" starts it on
+ * one free helper thread and returns at once (the main thread goes on with other work); "here" runs it
+ * on this thread. Each element is computed the same way by whichever thread, so the bits do not change.
+ */
+export function kerasAdamWasm(
+  wasm: WasmBackendLike,
+  inputs: { w: tf.TensorInfo; m: tf.TensorInfo; v: tf.TensorInfo; g: tf.TensorInfo },
+  attrs: KerasAdamAttrs,
+  where: "split" | "helper" | "here" = "split",
+): { outputs: tf.TensorInfo[]; wait: () => void } {
+  const { alpha, beta1, beta2, epsilon } = attrs;
+  const size = tf.util.sizeFromShape(inputs.w.shape);
   // Looking the inputs up first moves any that live on another backend onto the heap (which may
   // allocate); heap offsets stay valid when the memory grows.
-  const inputOffsets = [infos.w, infos.m, infos.v, infos.g].map((info) => wasm.dataIdMap.get(info.dataId).memoryOffset);
-  const outputs = [0, 1, 2].map(() => wasm.makeOutput(infos.w.shape.slice(), "float32"));
-  const outputOffsets = outputs.map((info) => wasm.dataIdMap.get(info.dataId).memoryOffset);
+  const [w, m, v, g] = [inputs.w, inputs.m, inputs.v, inputs.g].map((info) => wasm.dataIdMap.get(info.dataId).memoryOffset);
+  const outputs = [0, 1, 2].map(() => wasm.makeOutput(inputs.w.shape.slice(), "float32"));
+  const [w2, m2, v2] = outputs.map((info) => wasm.dataIdMap.get(info.dataId).memoryOffset);
   const simd = simdEnabled ? simdLoopFor(wasm.wasm) : null;
   if (simd) {
-    const [w, m, v, g] = inputOffsets;
-    const [w2, m2, v2] = outputOffsets;
-    if (size >= THREADED_ADAM_ELEMENTS && wasmGemmThreadCount() > 1) {
-      // The same loop split across the threads of the matrix products: each element is computed
-      // the same way by whichever thread, so the bits do not change.
+    const threaded = where === "helper" || (where === "split" && size >= THREADED_ADAM_ELEMENTS);
+    if (threaded && wasmGemmThreadCount() > 1) {
+      // The task's parameters in a block on the heap, kept until the helper is done with them.
       const block = wasm.makeOutput([11], "float32");
+      let started: (() => void) | undefined;
       try {
         const address = wasm.dataIdMap.get(block.dataId).memoryOffset;
         const buffer = heapBuffer(wasm.wasm);
         new Int32Array(buffer, address, 7).set([w, m, v, g, w2, m2, v2]);
         new Float32Array(buffer, address + 28, 4).set([alpha, 1 - beta1, 1 - beta2, epsilon]);
-        if (runSplitLoop(wasm, "keras-adam", (shared) => adamModule(shared, true), address, size)) return outputs;
+        const build = (shared: boolean) => adamModule(shared, true);
+        if (where === "helper") {
+          started = runOnHelperLoop(wasm, "keras-adam", build, address, size);
+          if (started) {
+            const wait = started;
+            return { outputs, wait: () => { try { wait(); } finally { wasm.disposeData(block.dataId); } } };
+          }
+        } else if (runSplitLoop(wasm, "keras-adam", build, address, size)) {
+          return { outputs, wait: () => {} };
+        }
       } finally {
-        wasm.disposeData(block.dataId);
+        if (!started) wasm.disposeData(block.dataId);
       }
     }
     simd(size, w, m, v, g, w2, m2, v2, alpha, 1 - beta1, 1 - beta2, epsilon);
-    return outputs;
+    return { outputs, wait: () => {} };
   }
   // Views only now: allocating may have grown the memory and replaced its buffer.
   const buffer = heapBuffer(wasm.wasm);
   const view = (offset: number) => new Float32Array(buffer, offset, size);
-  const [w, m, v, g] = inputOffsets.map(view);
-  const [w2, m2, v2] = outputOffsets.map(view);
-  fusedLoop(size, w, m, v, g, w2, m2, v2, alpha, beta1, beta2, epsilon);
-  return outputs;
+  fusedLoop(size, view(w), view(m), view(v), view(g), view(w2), view(m2), view(v2), alpha, beta1, beta2, epsilon);
+  return { outputs, wait: () => {} };
+}
+
+const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { infos } = checkedInputs(inputs);
+  return kerasAdamWasm(backend as unknown as WasmBackendLike, infos, attrsOf(attrs)).outputs;
 };
 
 /** What the kernel uses of the cpu backend (`MathBackendCPU` in tfjs-backend-cpu). */

@@ -23,7 +23,9 @@
  * Registered for "wasm" only: on tfjs-node and elsewhere `trainStep` differentiates with tfjs.
  */
 import * as tf from "@tensorflow/tfjs";
-import { VAE_GRADIENTS_KERNEL } from "../vae/train";
+import type { KerasAdamAttrs } from "../vae/optimizer";
+import { VAE_GRADIENTS_KERNEL, VAE_TRAIN_STEP_KERNEL } from "../vae/train";
+import { kerasAdamWasm } from "./fusedAdam";
 import { bceLogitsWasm } from "./fusedLoss";
 import { wasmGemmAsync } from "./wasmGemm";
 import { I32, V128, type WasmBackendLike, heapBuffer, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
@@ -84,12 +86,33 @@ function maskSumFor(wasm: WasmBackendLike): { masked: MaskSum | null; plain: Mas
 /** The weights' input names, in the order of `trainableVariables(model)` and of the kernel's outputs after the terms. */
 export const VAE_GRADIENT_WEIGHTS = ["w1", "b1", "wm", "bm", "wl", "bl", "w3", "b3", "w4", "b4"] as const;
 
-const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
-  const wasm = backend as unknown as WasmBackendLike;
-  const c = (attrs as unknown as { klCoefficient: number }).klCoefficient;
-  const named = inputs as unknown as Record<"x" | "epsilon" | (typeof VAE_GRADIENT_WEIGHTS)[number], tf.TensorInfo>;
+type WeightName = (typeof VAE_GRADIENT_WEIGHTS)[number];
+
+const gradientsKernel: tf.KernelFunc = ({ inputs, backend, attrs }) =>
+  lossAndUpdates(backend as unknown as WasmBackendLike, inputs, (attrs as unknown as { klCoefficient: number }).klCoefficient);
+
+const trainStepKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { klCoefficient, ...adamAttrs } = attrs as unknown as { klCoefficient: number } & KerasAdamAttrs;
+  const named = inputs as unknown as Record<string, tf.TensorInfo>;
+  const moments = (suffix: string) => Object.fromEntries(VAE_GRADIENT_WEIGHTS.map((name) => [name, named[`${name}${suffix}`]])) as Record<WeightName, tf.TensorInfo>;
+  return lossAndUpdates(backend as unknown as WasmBackendLike, inputs, klCoefficient, { attrs: adamAttrs, m: moments("M"), v: moments("V") });
+};
+
+/**
+ * The kernels' work: the terms, then per weight array either its gradient or, with `adam`, its new
+ * value, first and second moment after Keras's Adam (`kerasAdamWasm`, the same loop as the optimizer's
+ * kernel), each update made as soon as its gradient is ready.
+ */
+function lossAndUpdates(
+  wasm: WasmBackendLike,
+  inputs: tf.NamedTensorInfoMap,
+  c: number,
+  adam?: { attrs: KerasAdamAttrs; m: Record<WeightName, tf.TensorInfo>; v: Record<WeightName, tf.TensorInfo> },
+): tf.TensorInfo[] {
+  const backend = wasm as unknown as tf.KernelBackend;
+  const named = inputs as unknown as Record<"x" | "epsilon" | WeightName, tf.TensorInfo>;
   const { x, epsilon, w1, b1, wm, bm, wl, bl, w3, b3, w4, b4 } = named;
-  for (const [name, info] of Object.entries(named)) {
+  for (const [name, info] of Object.entries(inputs)) {
     if (!info || info.dtype !== "float32") throw new Error(`${VAE_GRADIENTS_KERNEL}: input ${name} must be a float32 tensor.`);
     wasm.dataIdMap.get(info.dataId); // moves an input that lives on another backend onto the heap
   }
@@ -131,6 +154,25 @@ const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
     };
     waiters.push(wait);
     return { out: started.out, wait };
+  };
+  // The kernel's outputs made so far (freed if something fails), and per weight its [gradient] or [w, m, v].
+  const results: tf.TensorInfo[] = [];
+  const outputs = {} as Record<WeightName, tf.TensorInfo[]>;
+  let failed = false;
+  /** A weight's gradient is ready: it is an output, or (with Adam) it updates the weight and is freed. */
+  const ready = (name: WeightName, gradient: tf.TensorInfo, where: "here" | "split" | "helper") => {
+    const index = scratch.indexOf(gradient);
+    if (!adam) {
+      if (index >= 0) scratch.splice(index, 1);
+      results.push(gradient);
+      outputs[name] = [gradient];
+      return;
+    }
+    if (index < 0) scratch.push(gradient);
+    const update = kerasAdamWasm(wasm, { w: named[name], m: adam.m[name], v: adam.v[name], g: gradient }, adam.attrs, where);
+    waiters.push(update.wait);
+    results.push(...update.outputs);
+    outputs[name] = update.outputs;
   };
   const loops = maskSumFor(wasm);
   /** d := d where h > 0 (if h), in place; returns d's column sums as a new [columns] tensor. */
@@ -198,11 +240,12 @@ const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
     // the main thread, goes to a helper thread meanwhile: two whole products side by side, instead of
     // each split in two and waiting for the other half.
     const dW4 = productOnHelper(h2, dLogits, { transposeA: true });
-    const gw4 = dW4.out;
     const gb4 = maskAndSum(dLogits, undefined);
+    ready("b4", gb4, "here");
     const dH2 = product(dLogits, w4, { transposeB: true });
     const gb3 = maskAndSum(dH2, h2);
-    const gw3 = product(z, dH2, { transposeA: true });
+    ready("b3", gb3, "here");
+    ready("w3", product(z, dH2, { transposeA: true }), "here");
     const dz = product(dH2, w3, { transposeB: true });
     const dzCat = temp([rows, 2 * latent]);
     const gbCat = new Float64Array(2 * latent);
@@ -223,19 +266,11 @@ const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
       }
     }
     const gwCat = product(h1, dzCat, { transposeA: true });
-    const dH1 = product(dzCat, wCat, { transposeB: true });
-    const gb1 = maskAndSum(dH1, h1);
-    const gw1 = product(x, dH1, { transposeA: true });
-    dW4.wait();
-
-    // The outputs: the terms, then the gradients in the weights' order.
-    const terms = wasm.makeOutput([3], "float32");
-    view(terms).set([reconstruction, kl, reconstruction + c * kl]);
-    const gwm = wasm.makeOutput([hidden, latent], "float32");
-    const gwl = wasm.makeOutput([hidden, latent], "float32");
-    const gbm = wasm.makeOutput([latent], "float32");
-    const gbl = wasm.makeOutput([latent], "float32");
     {
+      const gwm = wasm.makeOutput([hidden, latent], "float32");
+      const gwl = wasm.makeOutput([hidden, latent], "float32");
+      const gbm = wasm.makeOutput([latent], "float32");
+      const gbl = wasm.makeOutput([latent], "float32");
       const [gc, gm, gl] = [view(gwCat), view(gwm), view(gwl)];
       for (let k = 0; k < hidden; k++) {
         for (let j = 0; j < latent; j++) {
@@ -245,21 +280,38 @@ const wasmKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
       }
       view(gbm).set(gbCat.subarray(0, latent));
       view(gbl).set(gbCat.subarray(latent));
+      for (const [name, g] of [["wm", gwm], ["bm", gbm], ["wl", gwl], ["bl", gbl]] as const) ready(name, g, "here");
     }
-    // Products kept as outputs are taken off the scratch list.
-    for (const kept of [gw1, gw3, gw4]) scratch.splice(scratch.indexOf(kept), 1);
-    return [terms, gw1, gb1, gwm, gbm, gwl, gbl, gw3, gb3, gw4, gb4];
+    const dH1 = product(dzCat, wCat, { transposeB: true });
+    const gb1 = maskAndSum(dH1, h1);
+    ready("b1", gb1, "here");
+    // The decoder's weights are updated on the helper (once its product is done) while the encoder's
+    // weight gradient is computed here.
+    dW4.wait();
+    ready("w4", dW4.out, "helper");
+    ready("w1", product(x, dH1, { transposeA: true }), "split");
+
+    const terms = wasm.makeOutput([3], "float32");
+    results.push(terms);
+    view(terms).set([reconstruction, kl, reconstruction + c * kl]);
+    const ordered = VAE_GRADIENT_WEIGHTS.map((name) => outputs[name]);
+    return adam ? [terms, ...ordered.map((o) => o[0]), ...ordered.map((o) => o[1]), ...ordered.map((o) => o[2])] : [terms, ...ordered.map((o) => o[0])];
+  } catch (error) {
+    failed = true;
+    throw error;
   } finally {
     try {
       for (const wait of waiters) wait();
     } finally {
       for (const info of scratch) wasm.disposeData(info.dataId);
+      if (failed) for (const info of results) wasm.disposeData(info.dataId);
     }
   }
-};
+}
 
-/** Registers the kernel for "wasm" unless already registered (importing this module does it). */
+/** Registers both kernels for "wasm" unless already registered (importing this module does it). */
 export function registerVaeGradientsKernel(): void {
-  if (!tf.getKernel(VAE_GRADIENTS_KERNEL, "wasm")) tf.registerKernel({ kernelName: VAE_GRADIENTS_KERNEL, backendName: "wasm", kernelFunc: wasmKernel });
+  if (!tf.getKernel(VAE_GRADIENTS_KERNEL, "wasm")) tf.registerKernel({ kernelName: VAE_GRADIENTS_KERNEL, backendName: "wasm", kernelFunc: gradientsKernel });
+  if (!tf.getKernel(VAE_TRAIN_STEP_KERNEL, "wasm")) tf.registerKernel({ kernelName: VAE_TRAIN_STEP_KERNEL, backendName: "wasm", kernelFunc: trainStepKernel });
 }
 registerVaeGradientsKernel();

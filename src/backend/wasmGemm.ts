@@ -657,6 +657,11 @@ class GemmRunner {
     };
   }
 
+  /** Whether a helper is ready and not busy with a call of `runOnHelper`. */
+  hasFreeHelper(): boolean {
+    return this.threads > 1 && (this.helpers ?? []).some((h) => Atomics.load(h.control, 9) === READY && (!h.pending || this.collectIfDone(h)));
+  }
+
   /** Collects a helper's pending call if it is done; true then (the helper is free again). */
   private collectIfDone(helper: Helper): boolean {
     if (Atomics.load(helper.control, 1) !== helper.calls && Atomics.load(helper.control, 9) !== GONE) return false;
@@ -854,6 +859,18 @@ export function runSplitLoop(backend: WasmBackendLike, key: string, build: (shar
   // `work` in multiply-adds' worth: by default about a short product's row per element (threads from 2^16 elements on).
   runner.run(id, bytesPerItem === 4 ? ELEMENT_LOOP : { ...ELEMENT_LOOP, outRowStride: bytesPerItem }, block, 0, 0, 0, count, work);
   return true;
+}
+
+/**
+ * Starts a loop of `runSplitLoop`'s kind over all `count` items on one free helper thread and returns
+ * a function that waits for it; undefined (nothing started) where no helper is free or the module does
+ * not compile.
+ */
+export function runOnHelperLoop(backend: WasmBackendLike, key: string, build: (shared: boolean) => Uint8Array, block: number, count: number): (() => void) | undefined {
+  const runner = runnerFor(backend);
+  const id = runner?.customLoopId(key, build);
+  if (!runner || id === undefined || !runner.hasFreeHelper()) return undefined;
+  return runner.runOnHelper(id, block, 0, 0, 0, count);
 }
 
 /** The number of threads products are split across. */

@@ -101,14 +101,36 @@ export class KerasAdam extends tf.Optimizer {
     }
   }
 
+  /** The scalars of the next step (t = iterations + 1). */
+  private stepAttrs(): KerasAdamAttrs {
+    const t = this.iterations + 1;
+    // Float64 on the host: one number per step, passed to every update.
+    const alpha = (this.learningRate * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
+    return { alpha, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon };
+  }
+
+  /**
+   * For a training kernel that applies this update itself (the wasm backend's fused training step,
+   * `src/backend/fusedGradients.ts`): the next step's scalars and each variable's moments (zeros on
+   * first use). The caller assigns the new weights and moments, then calls `endStep`.
+   */
+  beginStep(variables: readonly tf.Variable[]): { attrs: KerasAdamAttrs; moments: { m: tf.Variable; v: tf.Variable }[] } {
+    return { attrs: this.stepAttrs(), moments: variables.map((variable) => {
+      const { m, v } = this.momentsOf(variable.name, variable);
+      return { m: m.variable, v: v.variable };
+    }) };
+  }
+
+  /** Counts a step whose update `beginStep` handed out. */
+  endStep(): void {
+    this.incrementIterations();
+  }
+
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     const gradients: [string, tf.Tensor | null | undefined][] = Array.isArray(variableGradients)
       ? variableGradients.map(({ name, tensor }) => [name, tensor])
       : Object.entries(variableGradients);
-    const t = this.iterations + 1;
-    // Float64 on the host: one number per step, passed to every update.
-    const alpha = (this.learningRate * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
-    const attrs: KerasAdamAttrs = { alpha, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon };
+    const attrs = this.stepAttrs();
     const registered = tf.engine().registeredVariables;
     tf.tidy(() => {
       for (const [name, gradient] of gradients) {
@@ -196,6 +218,14 @@ export class KerasAdam extends tf.Optimizer {
   }
 }
 tf.serialization.registerClass(KerasAdam);
+
+/**
+ * Whether `optimizer` is a `KerasAdam`. (`instanceof` does not tell: tfjs's `Optimizer` answers it for
+ * every object with `minimize`, `computeGradients` and `applyGradients`, `tf.train.adam` included.)
+ */
+export function isKerasAdam(optimizer: tf.Optimizer): optimizer is KerasAdam {
+  return Object.getPrototypeOf(optimizer) === KerasAdam.prototype;
+}
 
 /** The tutorial's optimizer: Keras's Adam with learning rate `learningRate` (1e-3 by default). */
 export function kerasAdam(learningRate = 1e-3): KerasAdam {

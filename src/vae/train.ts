@@ -8,7 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { VaeConfig } from "./config";
 import { vaeLossFromLogits, type LossTerms } from "./loss";
 import { decodeLogits, encode, reparameterize, trainableVariables, type Vae } from "./model";
-import { kerasAdam } from "./optimizer";
+import { isKerasAdam, kerasAdam, type KerasAdam } from "./optimizer";
 import { deriveSeed, permutation, Random } from "./random";
 
 export interface EpochRecord {
@@ -91,6 +91,14 @@ export function forwardLoss(model: Vae, x: tf.Tensor2D, epsilon: tf.Tensor2D, kl
  */
 export const VAE_GRADIENTS_KERNEL = "VaeGradients";
 
+/**
+ * The name of the kernel that makes a whole training step with Keras's Adam in one call (registered
+ * for wasm by `src/backend/fusedGradients.ts`): `VAE_GRADIENTS_KERNEL`'s inputs, plus each weight's
+ * moments as `${name}M` and `${name}V`, and Adam's step attributes (alpha, beta1, beta2, epsilon);
+ * outputs: the terms, then the ten new weights, first moments and second moments.
+ */
+export const VAE_TRAIN_STEP_KERNEL = "VaeTrainStep";
+
 /** `VAE_FUSED_GRADIENTS=0` makes `trainStep` differentiate with tfjs even where the fused kernel exists. */
 export const FUSED_GRADIENTS_ENV = "VAE_FUSED_GRADIENTS";
 let fusedGradients = fusedGradientsWanted();
@@ -131,14 +139,47 @@ function layerVariables(model: Vae): tf.Variable[] {
  */
 export function fusedLossGradients(model: Vae, x: tf.Tensor2D, epsilon: tf.Tensor2D, klCoefficient: number): { terms: tf.Tensor1D; gradients: tf.NamedTensorMap } {
   const variables = layerVariables(model);
-  const names = ["w1", "b1", "wm", "bm", "wl", "bl", "w3", "b3", "w4", "b4"];
   const inputs: tf.NamedTensorMap = { x, epsilon };
-  names.forEach((name, i) => (inputs[name] = variables[i]));
+  WEIGHT_NAMES.forEach((name, i) => (inputs[name] = variables[i]));
   const [terms, ...grads] = tf.engine().runKernel(VAE_GRADIENTS_KERNEL, inputs, { klCoefficient }) as unknown as tf.Tensor[];
   const gradients: tf.NamedTensorMap = {};
   variables.forEach((variable, i) => (gradients[variable.name] = grads[i]));
   return { terms: terms as tf.Tensor1D, gradients };
 }
+
+/**
+ * `trainStep` in one kernel call (`VAE_TRAIN_STEP_KERNEL`): the same loss, gradients and Keras Adam
+ * update as `fusedLossGradients` then `optimizer.applyGradients`, to the bit, with each weight updated
+ * as soon as its gradient is ready (the decoder's on a helper thread while the encoder's gradient is
+ * computed).
+ */
+export function fusedTrainStep(model: Vae, optimizer: KerasAdam, x: tf.Tensor2D, epsilon: tf.Tensor2D, klCoefficient: number): LossTerms {
+  const variables = layerVariables(model);
+  const { attrs, moments } = optimizer.beginStep(variables);
+  const inputs: tf.NamedTensorMap = { x, epsilon };
+  WEIGHT_NAMES.forEach((name, i) => {
+    inputs[name] = variables[i];
+    inputs[`${name}M`] = moments[i].m;
+    inputs[`${name}V`] = moments[i].v;
+  });
+  const [terms, ...updates] = tf.engine().runKernel(VAE_TRAIN_STEP_KERNEL, inputs, { klCoefficient, ...attrs }) as unknown as tf.Tensor[];
+  try {
+    const n = variables.length;
+    variables.forEach((variable, i) => {
+      variable.assign(updates[i]);
+      moments[i].m.assign(updates[n + i]);
+      moments[i].v.assign(updates[2 * n + i]);
+    });
+    optimizer.endStep();
+    const [reconstruction, kl, total] = terms.dataSync();
+    return { reconstruction, kl, total };
+  } finally {
+    tf.dispose([terms, ...updates]);
+  }
+}
+
+/** The kernels' names for the weights, in `layerVariables` order. */
+const WEIGHT_NAMES = ["w1", "b1", "wm", "bm", "wl", "bl", "w3", "b3", "w4", "b4"];
 
 /** One Adam step on one batch; returns the batch's terms before the update. */
 export function trainStep(
@@ -150,7 +191,11 @@ export function trainStep(
   variables: tf.Variable[] = trainableVariables(model),
 ): LossTerms {
   const rows = x.shape[0];
-  if (hasFusedGradients() && rows % 8 === 0 && rows >= 64 && sameVariables(variables, layerVariables(model))) {
+  const fused = hasFusedGradients() && rows % 8 === 0 && rows >= 64 && sameVariables(variables, layerVariables(model));
+  if (fused && isKerasAdam(optimizer) && tf.getKernel(VAE_TRAIN_STEP_KERNEL, tf.getBackend())) {
+    return fusedTrainStep(model, optimizer, x, epsilon, klCoefficient);
+  }
+  if (fused) {
     const { terms, gradients } = fusedLossGradients(model, x, epsilon, klCoefficient);
     try {
       optimizer.applyGradients(gradients);

@@ -8,7 +8,7 @@ import { loadMnist } from "../../src/vae/data";
 import { buildModel, snapshotWeights, setWeights, trainableVariables, type Vae } from "../../src/vae/model";
 import { kerasAdam } from "../../src/vae/optimizer";
 import { Random } from "../../src/vae/random";
-import { FUSED_GRADIENTS_ENV, forwardLoss, fusedGradientsWanted, fusedLossGradients, hasFusedGradients, setFusedGradients, trainStep, VAE_GRADIENTS_KERNEL } from "../../src/vae/train";
+import { FUSED_GRADIENTS_ENV, forwardLoss, fusedGradientsWanted, fusedLossGradients, fusedTrainStep, hasFusedGradients, setFusedGradients, trainStep, VAE_GRADIENTS_KERNEL, VAE_TRAIN_STEP_KERNEL } from "../../src/vae/train";
 
 before(async () => {
   await initBackend({ backend: "wasm", quiet: true });
@@ -91,12 +91,14 @@ for (const c of [0, 1, 20]) {
   });
 }
 
-test("trainStep takes the kernel for batches of a multiple of 8 rows (at least 64), tfjs for the rest; both train alike", () => {
-  const kernel = tf.getKernel(VAE_GRADIENTS_KERNEL, "wasm");
-  assert.ok(kernel);
+test("trainStep takes the kernels for batches of a multiple of 8 rows (at least 64), tfjs for the rest; both train alike", () => {
+  const kernels = [VAE_GRADIENTS_KERNEL, VAE_TRAIN_STEP_KERNEL].map((name) => tf.getKernel(name, "wasm"));
   let calls = 0;
-  tf.unregisterKernel(VAE_GRADIENTS_KERNEL, "wasm");
-  tf.registerKernel({ ...kernel, kernelFunc: (args) => (calls++, kernel.kernelFunc(args)) });
+  for (const kernel of kernels) {
+    assert.ok(kernel);
+    tf.unregisterKernel(kernel.kernelName, "wasm");
+    tf.registerKernel({ ...kernel, kernelFunc: (args) => (calls++, kernel.kernelFunc(args)) });
+  }
   try {
     const model = buildModel(TUTORIAL_CONFIG);
     const start = snapshotWeights(model);
@@ -127,9 +129,41 @@ test("trainStep takes the kernel for batches of a multiple of 8 rows (at least 6
     }
     model.vae.dispose();
   } finally {
-    tf.unregisterKernel(VAE_GRADIENTS_KERNEL, "wasm");
-    tf.registerKernel(kernel);
+    for (const kernel of kernels) {
+      if (!kernel) continue;
+      tf.unregisterKernel(kernel.kernelName, "wasm");
+      tf.registerKernel(kernel);
+    }
   }
+});
+
+test("the whole step in one kernel equals the fused gradients then the optimizer's update, to the bit, and counts the step", () => {
+  const model = trainedModel();
+  const start = snapshotWeights(model);
+  const run = (whole: boolean) => {
+    setWeights(model, start);
+    const optimizer = kerasAdam(1e-3);
+    for (let step = 0; step < 5; step++) {
+      const { x, epsilon } = batch(128, 40 * step);
+      if (whole) {
+        fusedTrainStep(model, optimizer, x, epsilon, 2);
+      } else {
+        const { terms, gradients } = fusedLossGradients(model, x, epsilon, 2);
+        optimizer.applyGradients(gradients);
+        tf.dispose([terms, ...Object.values(gradients)]);
+      }
+      tf.dispose([x, epsilon]);
+    }
+    const iterations = optimizer.iterations;
+    optimizer.dispose();
+    return { weights: snapshotWeights(model), iterations };
+  };
+  const whole = run(true);
+  const parts = run(false);
+  assert.equal(whole.iterations, 5);
+  assert.equal(parts.iterations, 5);
+  for (const [i, w] of whole.weights.entries()) assert.deepEqual(w.values, parts.weights[i].values, w.name);
+  model.vae.dispose();
 });
 
 test("memory stays flat over fused steps: no tensors or heap buffers left over", () => {
