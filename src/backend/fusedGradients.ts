@@ -285,11 +285,12 @@ function lossAndUpdates(
     const dH1 = product(dzCat, wCat, { transposeB: true });
     const gb1 = maskAndSum(dH1, h1);
     ready("b1", gb1, "here");
-    // The decoder's weights are updated on the helper (once its product is done) while the encoder's
-    // weight gradient is computed here.
+    // The encoder's weight gradient across both threads (the helper is done with the decoder's by
+    // now), then the two large updates side by side: the decoder's on the helper, the encoder's here.
     dW4.wait();
+    const gw1 = product(x, dH1, { transposeA: true });
     ready("w4", dW4.out, "helper");
-    ready("w1", product(x, dH1, { transposeA: true }), "split");
+    ready("w1", gw1, "here");
 
     const terms = wasm.makeOutput([3], "float32");
     results.push(terms);

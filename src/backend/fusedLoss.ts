@@ -203,7 +203,7 @@ export function bceLogitsWasm(wasm: WasmBackendLike, logits: tf.TensorInfo, x: t
       const buffer = heapBuffer(wasm.wasm);
       new Int32Array(buffer, offset(block), 4).set([offset(logits), offset(x), offset(grad), offset(rowSums)]);
       new Float32Array(buffer, offset(block) + 16, 1)[0] = scale;
-      const split = rows >= THREADED_BCE_ROWS && runSplitLoop(wasm, `bce ${vectors}`, (shared) => bceModule(shared, vectors), offset(block), rows, 16 * vectors, rows * columns);
+      const split = rows >= THREADED_BCE_ROWS && runSplitLoop(wasm, `bce ${vectors}`, (shared) => bceModule(shared, vectors), offset(block), rows, 16 * vectors, rows * columns * 16);
       if (!split) simd(offset(logits), offset(x), offset(grad), offset(rowSums), rows, vectors, scale);
       const perRow = new Float32Array(heapBuffer(wasm.wasm), offset(rowSums), rows);
       let total = 0;
