@@ -129,14 +129,18 @@ function lossAndUpdates(
   };
   const matMul = tf.getKernel("_FusedMatMul", "wasm");
   if (!matMul) throw new Error(`${VAE_GRADIENTS_KERNEL}: the wasm backend has no _FusedMatMul kernel.`);
+  // Rank 3, as tfjs's fused matMul op passes them: the kernel falls back to XNNPACK's for shapes the
+  // generated loops do not cover (small layers), and that kernel reads a batch dimension.
+  const batched = (info: tf.TensorInfo): tf.TensorInfo => ({ ...info, shape: [1, ...info.shape] });
   const product = (a: tf.TensorInfo, b: tf.TensorInfo, options: { transposeA?: boolean; transposeB?: boolean; bias?: tf.TensorInfo; relu?: boolean } = {}) => {
     const out = matMul.kernelFunc({
-      inputs: { a, b, ...(options.bias ? { bias: options.bias } : {}) },
+      inputs: { a: batched(a), b: batched(b), ...(options.bias ? { bias: options.bias } : {}) },
       backend,
       attrs: { transposeA: options.transposeA ?? false, transposeB: options.transposeB ?? false, activation: options.relu ? "relu" : "linear", leakyreluAlpha: 0 },
     }) as tf.TensorInfo;
-    scratch.push(out);
-    return out;
+    const matrix = { ...out, shape: out.shape.slice(-2) };
+    scratch.push(matrix);
+    return matrix;
   };
   // Products started on a helper thread, waited for before anything is freed (even on an error).
   const waiters: (() => void)[] = [];

@@ -166,6 +166,21 @@ test("the whole step in one kernel equals the fused gradients then the optimizer
   model.vae.dispose();
 });
 
+test("layers too small for the generated loops (products below 2^16 multiply-adds) go to XNNPACK's inside the kernel, with the same gradients", () => {
+  const small = { ...TUTORIAL_CONFIG, intermediateDim: 24 };
+  const model = buildModel(small);
+  const { x, epsilon } = batch(64, 7);
+  const variables = trainableVariables(model);
+  const { terms, gradients } = fusedLossGradients(model, x, epsilon, 1);
+  const want = tf.variableGrads(() => forwardLoss(model, x, epsilon, 1).total, variables);
+  for (const variable of variables) {
+    const difference = relativeDifference(gradients[variable.name].dataSync(), want.grads[variable.name].dataSync());
+    assert.ok(difference <= 2e-6, `${variable.name}: differs by ${difference.toExponential(2)}`);
+  }
+  tf.dispose([x, epsilon, terms, ...Object.values(gradients), want.value, ...Object.values(want.grads)]);
+  model.vae.dispose();
+});
+
 test("memory stays flat over fused steps: no tensors or heap buffers left over", () => {
   const model = buildModel(TUTORIAL_CONFIG);
   const optimizer = kerasAdam(1e-3);
