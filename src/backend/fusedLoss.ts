@@ -43,15 +43,18 @@ const L = Math.fround(LOGIT_LIMIT);
 const simd = (code: number) => [0xfd, ...(code < 0x80 ? [code] : [(code & 0x7f) | 0x80, code >> 7])];
 const f32x4Neg = simd(0xe1);
 const f32x4Min = simd(0xe8);
-const f32x4Nearest = simd(0x6a);
 const f32x4Ge = simd(0x46);
-const i32x4TruncSatF32x4S = simd(0xf8);
 const i32x4Add = simd(0xae);
 const i32x4Shl = simd(0xab);
 const i32x4Splat = simd(0x11);
 const v128And = simd(0x4e);
 const v128Bitselect = simd(0x52);
 const i32DivU = [0x6e];
+
+/** 1.5 * 2^23: a float32 in [2^23, 2^24) has no fraction bits, so adding it rounds to a whole number. */
+const ROUNDER = 12582912;
+/** 127 minus the rounder's bits: added to k's bits (as an i32), gives n + 127. */
+const BIAS_BITS = 127 - new Int32Array(new Float32Array([ROUNDER]).buffer)[0];
 
 /** exp's Taylor coefficients 1/7!, ..., 1/1!, 1/0!, highest first (float32). */
 const EXP_COEFFICIENTS = [5040, 720, 120, 24, 6, 2, 1, 1].map((f) => Math.fround(1 / f));
@@ -71,7 +74,7 @@ function bceModule(shared: boolean, taskVectors = 0): Uint8Array {
   const base = taskVectors ? 5 : 0;
   const [l, x, grad, sums, rows, vectors, scale] = Array.from({ length: 7 }, (_, k) => base + k);
   const [rowEnd, sumsEnd] = [base + 7, base + 8]; // i32
-  const [lv, c, t, n, p, e, u, w, xv, acc, inside, s] = Array.from({ length: 12 }, (_, k) => base + 9 + k); // v128
+  const [lv, c, t, n, p, e, u, w, xv, acc, inside, s, k] = Array.from({ length: 13 }, (_, index) => base + 9 + index); // v128
   const { get, set } = op;
   const splat = (value: number) => [...op.f32Const(value), ...op.f32x4Splat];
   const horner = (variable: number, coefficients: number[]) => {
@@ -85,10 +88,13 @@ function bceModule(shared: boolean, taskVectors = 0): Uint8Array {
     ...get(lv), ...splat(-L), ...op.f32x4Max, ...splat(L), ...f32x4Min, ...set(c),
     ...get(c), ...op.f32x4Abs, ...f32x4Neg, ...set(t),
     // e = exp(t) = 2^n p(r), r = t - n ln2_hi - n ln2_lo
-    ...get(t), ...splat(Math.LOG2E), ...op.f32x4Mul, ...f32x4Nearest, ...set(n),
+    // n = round(t / ln 2): adding 1.5 * 2^23 rounds to a whole number, held in the low bits of k.
+    ...get(t), ...splat(Math.LOG2E), ...op.f32x4Mul, ...splat(ROUNDER), ...op.f32x4Add, ...set(k),
+    ...get(k), ...splat(ROUNDER), ...op.f32x4Sub, ...set(n),
     ...get(t), ...get(n), ...splat(LN2_HI), ...op.f32x4Mul, ...op.f32x4Sub, ...get(n), ...splat(LN2_LO), ...op.f32x4Mul, ...op.f32x4Sub, ...set(p),
     ...horner(p, EXP_COEFFICIENTS),
-    ...get(n), ...i32x4TruncSatF32x4S, ...op.i32Const(127), ...i32x4Splat, ...i32x4Add, ...op.i32Const(23), ...i32x4Shl,
+    // 2^n: (n + 127) << 23 as the bits of a float; n + 127 is k's bits minus the rounder's, plus 127.
+    ...get(k), ...op.i32Const(BIAS_BITS), ...i32x4Splat, ...i32x4Add, ...op.i32Const(23), ...i32x4Shl,
     ...op.f32x4Mul, ...set(e),
     // log(1 + e) = 2 u q(u^2), u = e / (2 + e)
     ...get(e), ...splat(2), ...get(e), ...op.f32x4Add, ...op.f32x4Div, ...set(u),
@@ -134,9 +140,9 @@ function bceModule(shared: boolean, taskVectors = 0): Uint8Array {
       ...op.i32Const(taskVectors), ...set(vectors),
       ...get(block), ...op.f32Load(16), ...set(scale),
     ];
-    return memoryModule({ name: "gemm", params: [I32, I32, I32, I32, I32], locals: [[6, I32], [1, F32], [2, I32], [12, V128]], body: [...prologue, ...body] }, shared);
+    return memoryModule({ name: "gemm", params: [I32, I32, I32, I32, I32], locals: [[6, I32], [1, F32], [2, I32], [13, V128]], body: [...prologue, ...body] }, shared);
   }
-  return memoryModule({ name: "bce", params: [I32, I32, I32, I32, I32, I32, F32], locals: [[2, I32], [12, V128]], body }, shared);
+  return memoryModule({ name: "bce", params: [I32, I32, I32, I32, I32, I32, F32], locals: [[2, I32], [13, V128]], body }, shared);
 }
 
 type SimdBce = (l: number, x: number, grad: number, sums: number, rows: number, vectors: number, scale: number) => void;
