@@ -5,7 +5,7 @@ import { initBackend } from "../../src/backend/select";
 import { resolveConfig } from "../../src/vae/config";
 import { loadMnist, type MnistData } from "../../src/vae/data";
 import { buildModel, snapshotWeights } from "../../src/vae/model";
-import { evaluate, train, trainEpoch } from "../../src/vae/train";
+import { evaluate, gatherRows, train, trainEpoch } from "../../src/vae/train";
 
 const config = resolveConfig({ epochs: 3, trainSize: 512, testSize: 256, dataSource: "embedded", seed: 3 });
 let data: MnistData;
@@ -57,4 +57,16 @@ test("no tensor leaks: the tensor count is the same after every epoch", async ()
   });
   assert.equal(counts.length, 3);
   assert.equal(new Set(counts).size, 1, `tensor counts per epoch: ${counts.join(", ")}`);
+});
+
+test("gatherRows copies the ordered rows, into a new buffer or the start of a given one", () => {
+  const x = Float32Array.from({ length: 5 * 3 }, (_, i) => i); // row r holds 3r, 3r + 1, 3r + 2
+  const order = [4, 0, 3, 1, 2];
+  const want = [0, 1, 2, 9, 10, 11, 3, 4, 5]; // rows order[1..4) = 0, 3, 1
+  assert.deepEqual(Array.from(gatherRows(x, order, 1, 4, 3)), want);
+  const into = new Float32Array(12).fill(-1);
+  const got = gatherRows(x, order, 1, 4, 3, into);
+  assert.equal(got.buffer, into.buffer, "the given buffer is used");
+  assert.deepEqual(Array.from(got), want);
+  assert.deepEqual(Array.from(into.subarray(9)), [-1, -1, -1], "nothing written past the rows");
 });
