@@ -20,6 +20,12 @@
  *   dW1 = x^T dH1;  db1 = column sums
  * The test checks every gradient against tfjs's automatic differentiation of `forwardLoss`.
  *
+ * `VAE_TRAIN_STEP_KERNEL` makes the whole step: the same, with Keras's Adam applied to each weight array
+ * as soon as its gradient is ready (the loop of `fusedAdam.ts`, so the update is the optimizer's to the
+ * bit). The two threads: the decoder's weight gradient, as large a product as dH2, runs whole on the
+ * helper (`wasmGemmAsync`) while the main thread computes dH2 and the rest of the backward pass; the
+ * encoder's weight gradient is then split across both, and the two large Adam updates run side by side.
+ *
  * Registered for "wasm" only: on tfjs-node and elsewhere `trainStep` differentiates with tfjs.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -88,6 +94,13 @@ export const VAE_GRADIENT_WEIGHTS = ["w1", "b1", "wm", "bm", "wl", "bl", "w3", "
 
 type WeightName = (typeof VAE_GRADIENT_WEIGHTS)[number];
 
+/** Keras's Adam for the training step: its step attributes and each weight's moments. */
+interface AdamInputs {
+  attrs: KerasAdamAttrs;
+  m: Record<WeightName, tf.TensorInfo>;
+  v: Record<WeightName, tf.TensorInfo>;
+}
+
 const gradientsKernel: tf.KernelFunc = ({ inputs, backend, attrs }) =>
   lossAndUpdates(backend as unknown as WasmBackendLike, inputs, (attrs as unknown as { klCoefficient: number }).klCoefficient);
 
@@ -107,7 +120,7 @@ function lossAndUpdates(
   wasm: WasmBackendLike,
   inputs: tf.NamedTensorInfoMap,
   c: number,
-  adam?: { attrs: KerasAdamAttrs; m: Record<WeightName, tf.TensorInfo>; v: Record<WeightName, tf.TensorInfo> },
+  adam?: AdamInputs,
 ): tf.TensorInfo[] {
   const backend = wasm as unknown as tf.KernelBackend;
   const named = inputs as unknown as Record<"x" | "epsilon" | WeightName, tf.TensorInfo>;
