@@ -11,6 +11,7 @@ import {
   setWasmGemmFma,
   setWasmGemmThreads,
   startWasmGemmThreads,
+  wasmGemmAsync,
   stopWasmGemmThreads,
   wasmFmaWanted,
   wasmGemmCalls,
@@ -274,4 +275,28 @@ test("a product never waits for a thread that is still starting: it runs on the 
   assert.deepEqual(again.dataSync(), threaded.dataSync());
   tf.dispose([a, b, threaded, alone, again]);
   t.diagnostic(`product while the helpers started: ${ms.toFixed(1)} ms`);
+});
+
+test("a product started on a helper (wasmGemmAsync) equals the product computed at once, while the main thread computes another", async (t) => {
+  if (info.threads < 2) return t.skip(`one thread here (${info.reason})`);
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  assert.ok(await startWasmGemmThreads(backend));
+  const h = values([128, 512], 21) as tf.Tensor2D;
+  const dy = values([128, 784], 22) as tf.Tensor2D;
+  const w = values([512, 784], 23) as tf.Tensor2D;
+  const want = tf.matMul(h, dy, true, false);
+  const other = tf.matMul(dy, w, false, true);
+  const buffers = (tf.engine().backend as unknown as { numDataIds(): number }).numDataIds();
+  const started = wasmGemmAsync(backend, { a: h, b: dy, transposeA: true, transposeB: false, relu: false });
+  assert.ok(started, "the generated loop covers h^T dy");
+  // Meanwhile on the main thread (the helper is busy, so this one runs here alone).
+  const meanwhile = tf.matMul(dy, w, false, true);
+  assert.equal(lastWasmGemmParts(backend), 1, "the busy helper was left out of the other product");
+  started.wait();
+  const out = tf.engine().makeTensorFromTensorInfo(started.out) as tf.Tensor2D;
+  assert.deepEqual(out.dataSync(), want.dataSync());
+  assert.deepEqual(meanwhile.dataSync(), other.dataSync());
+  tf.dispose([out, meanwhile]);
+  assert.equal((tf.engine().backend as unknown as { numDataIds(): number }).numDataIds(), buffers, "the product's temporary buffers are freed by wait()");
+  tf.dispose([h, dy, w, want, other]);
 });
