@@ -112,131 +112,197 @@ const trainStepKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
 };
 
 /**
- * The kernels' work: the terms, then per weight array either its gradient or, with `adam`, its new
- * value, first and second moment after Keras's Adam (`kerasAdamWasm`, the same loop as the optimizer's
- * kernel), each update made as soon as its gradient is ready.
+ * One call's buffers and helpers. A class, not closures made at every call: V8 compiled closures made
+ * afresh at every step for the one instance it had seen, and threw the code away at the next step
+ * ("wrong call target"), compiling the step's function again and again, 70-150 ms each time.
  */
-function lossAndUpdates(
-  wasm: WasmBackendLike,
-  inputs: tf.NamedTensorInfoMap,
-  c: number,
-  adam?: AdamInputs,
-): tf.TensorInfo[] {
-  const backend = wasm as unknown as tf.KernelBackend;
-  const named = inputs as unknown as Record<"x" | "epsilon" | WeightName, tf.TensorInfo>;
-  const { x, epsilon, w1, b1, wm, bm, wl, bl, w3, b3, w4, b4 } = named;
-  for (const [name, info] of Object.entries(inputs)) {
-    if (!info || info.dtype !== "float32") throw new Error(`${VAE_GRADIENTS_KERNEL}: input ${name} must be a float32 tensor.`);
-    wasm.dataIdMap.get(info.dataId); // moves an input that lives on another backend onto the heap
+class Step {
+  /** Temporary heap buffers, freed at the end. */
+  readonly scratch: tf.TensorInfo[] = [];
+  /** Work started on a helper thread, waited for before anything is freed (even on an error). */
+  readonly waiters: (() => void)[] = [];
+  /** The kernel's outputs made so far (freed if something fails). */
+  readonly results: tf.TensorInfo[] = [];
+  /** Per weight its [gradient], or with Adam its [w, m, v]. */
+  readonly outputs = {} as Record<WeightName, tf.TensorInfo[]>;
+  private readonly matMul: tf.KernelConfig;
+  private readonly loops: { masked: MaskSum | null; plain: MaskSum | null };
+  /** The decoder's weight gradient computed on a helper thread, and how to wait for it. */
+  private helperProduct: { out: tf.TensorInfo; wait: () => void } | undefined;
+
+  constructor(
+    readonly wasm: WasmBackendLike,
+    readonly named: Record<"x" | "epsilon" | WeightName, tf.TensorInfo>,
+    readonly adam: AdamInputs | undefined,
+  ) {
+    const matMul = tf.getKernel("_FusedMatMul", "wasm");
+    if (!matMul) throw new Error(`${VAE_GRADIENTS_KERNEL}: the wasm backend has no _FusedMatMul kernel.`);
+    this.matMul = matMul;
+    this.loops = maskSumFor(wasm);
   }
-  const [rows, pixels] = x.shape;
-  const hidden = b1.shape[0];
-  const latent = bm.shape[0];
-  const offset = (info: tf.TensorInfo) => wasm.dataIdMap.get(info.dataId).memoryOffset;
-  const view = (info: tf.TensorInfo) => new Float32Array(heapBuffer(wasm.wasm), offset(info), tf.util.sizeFromShape(info.shape));
-  const scratch: tf.TensorInfo[] = [];
-  const temp = (shape: number[]) => {
-    const info = wasm.makeOutput(shape, "float32");
-    scratch.push(info);
+
+  offset(info: tf.TensorInfo): number {
+    return this.wasm.dataIdMap.get(info.dataId).memoryOffset;
+  }
+
+  view(info: tf.TensorInfo): Float32Array {
+    return new Float32Array(heapBuffer(this.wasm.wasm), this.offset(info), tf.util.sizeFromShape(info.shape));
+  }
+
+  temp(shape: number[]): tf.TensorInfo {
+    const info = this.wasm.makeOutput(shape, "float32");
+    this.scratch.push(info);
     return info;
-  };
-  const matMul = tf.getKernel("_FusedMatMul", "wasm");
-  if (!matMul) throw new Error(`${VAE_GRADIENTS_KERNEL}: the wasm backend has no _FusedMatMul kernel.`);
-  // Rank 3, as tfjs's fused matMul op passes them: the kernel falls back to XNNPACK's for shapes the
-  // generated loops do not cover (small layers), and that kernel reads a batch dimension.
-  const batched = (info: tf.TensorInfo): tf.TensorInfo => ({ ...info, shape: [1, ...info.shape] });
-  const product = (a: tf.TensorInfo, b: tf.TensorInfo, options: { transposeA?: boolean; transposeB?: boolean; bias?: tf.TensorInfo; relu?: boolean } = {}) => {
-    const out = matMul.kernelFunc({
-      inputs: { a: batched(a), b: batched(b), ...(options.bias ? { bias: options.bias } : {}) },
-      backend,
-      attrs: { transposeA: options.transposeA ?? false, transposeB: options.transposeB ?? false, activation: options.relu ? "relu" : "linear", leakyreluAlpha: 0 },
-    }) as tf.TensorInfo;
-    const matrix = { ...out, shape: out.shape.slice(-2) };
-    scratch.push(matrix);
+  }
+
+  /**
+   * a b (transposed as asked) [+ bias] [then ReLU] through the registered `_FusedMatMul` kernel: the
+   * generated loops, or XNNPACK's for shapes they do not cover (small layers), which reads a batch
+   * dimension; so the operands go in as rank 3, as tfjs's fused matMul op passes them.
+   */
+  product(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, bias?: tf.TensorInfo, relu = false): tf.TensorInfo {
+    const inputs: tf.NamedTensorInfoMap = { a: batched(a), b: batched(b) };
+    if (bias) inputs.bias = bias;
+    const attrs = { transposeA, transposeB, activation: relu ? "relu" : "linear", leakyreluAlpha: 0 };
+    const out = this.matMul.kernelFunc({ inputs, backend: this.wasm as unknown as tf.KernelBackend, attrs }) as tf.TensorInfo;
+    const matrix: tf.TensorInfo = { dataId: out.dataId, shape: out.shape.slice(-2), dtype: out.dtype };
+    this.scratch.push(matrix);
     return matrix;
-  };
-  // Products started on a helper thread, waited for before anything is freed (even on an error).
-  const waiters: (() => void)[] = [];
-  /** A product computed on a helper thread while the main thread goes on (see `wasmGemmAsync`). */
-  const productOnHelper = (a: tf.TensorInfo, b: tf.TensorInfo, options: { transposeA?: boolean; transposeB?: boolean }) => {
-    const started = wasmGemmAsync(wasm, { a, b, transposeA: options.transposeA ?? false, transposeB: options.transposeB ?? false, relu: false });
-    if (!started) return { out: product(a, b, options), wait: () => {} };
-    scratch.push(started.out);
-    let waited = false;
-    const wait = () => {
-      if (!waited) {
-        waited = true;
-        started.wait();
-      }
-    };
-    waiters.push(wait);
-    return { out: started.out, wait };
-  };
-  // The kernel's outputs made so far (freed if something fails), and per weight its [gradient] or [w, m, v].
-  const results: tf.TensorInfo[] = [];
-  const outputs = {} as Record<WeightName, tf.TensorInfo[]>;
-  let failed = false;
+  }
+
+  /** a^T b started on a helper thread while the main thread goes on (`wasmGemmAsync`); `helperDone` waits. */
+  productOnHelper(a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo {
+    const started = wasmGemmAsync(this.wasm, { a, b, transposeA: true, transposeB: false, relu: false });
+    if (!started) return this.product(a, b, true, false);
+    this.scratch.push(started.out);
+    this.helperProduct = started;
+    this.waiters.push(() => this.helperDone());
+    return started.out;
+  }
+
+  /** Waits for the product started on a helper thread (once; later calls return at once). */
+  helperDone(): void {
+    const started = this.helperProduct;
+    this.helperProduct = undefined;
+    started?.wait();
+  }
+
   /** A weight's gradient is ready: it is an output, or (with Adam) it updates the weight and is freed. */
-  const ready = (name: WeightName, gradient: tf.TensorInfo, where: "here" | "split" | "helper") => {
-    const index = scratch.indexOf(gradient);
-    if (!adam) {
-      if (index >= 0) scratch.splice(index, 1);
-      results.push(gradient);
-      outputs[name] = [gradient];
+  ready(name: WeightName, gradient: tf.TensorInfo, where: "here" | "split" | "helper"): void {
+    const index = this.scratch.indexOf(gradient);
+    if (!this.adam) {
+      if (index >= 0) this.scratch.splice(index, 1);
+      this.results.push(gradient);
+      this.outputs[name] = [gradient];
       return;
     }
-    if (index < 0) scratch.push(gradient);
-    const update = kerasAdamWasm(wasm, { w: named[name], m: adam.m[name], v: adam.v[name], g: gradient }, adam.attrs, where);
-    waiters.push(update.wait);
-    results.push(...update.outputs);
-    outputs[name] = update.outputs;
-  };
-  const loops = maskSumFor(wasm);
+    if (index < 0) this.scratch.push(gradient);
+    const { m, v, attrs } = this.adam;
+    const update = kerasAdamWasm(this.wasm, { w: this.named[name], m: m[name], v: v[name], g: gradient }, attrs, where);
+    this.waiters.push(update.wait);
+    for (const info of update.outputs) this.results.push(info);
+    this.outputs[name] = update.outputs;
+  }
+
   /** d := d where h > 0 (if h), in place; returns d's column sums as a new [columns] tensor. */
-  const maskAndSum = (d: tf.TensorInfo, h: tf.TensorInfo | undefined): tf.TensorInfo => {
-    const [r, columns] = d.shape;
-    const sums = wasm.makeOutput([columns], "float32");
-    const loop = h ? loops.masked : loops.plain;
-    view(sums).fill(0);
+  maskAndSum(d: tf.TensorInfo, h: tf.TensorInfo | undefined): tf.TensorInfo {
+    const [rows, columns] = d.shape;
+    const sums = this.wasm.makeOutput([columns], "float32");
+    const loop = h ? this.loops.masked : this.loops.plain;
+    this.view(sums).fill(0);
     if (loop && columns % 4 === 0) {
-      loop(offset(d), h ? offset(h) : 0, offset(sums), r, columns / 4);
+      loop(this.offset(d), h ? this.offset(h) : 0, this.offset(sums), rows, columns / 4);
     } else {
-      const dv = view(d);
-      const hv = h ? view(h) : undefined;
-      const sv = view(sums);
-      for (let i = 0; i < r * columns; i++) {
+      const dv = this.view(d);
+      const hv = h ? this.view(h) : undefined;
+      const sv = this.view(sums);
+      for (let i = 0; i < rows * columns; i++) {
         if (hv && !(hv[i] > 0)) dv[i] = 0;
         sv[i % columns] += dv[i];
       }
     }
     return sums;
-  };
+  }
 
-  try {
-    // Forward.
-    const h1 = product(x, w1, { bias: b1, relu: true });
-    // The two latent layers side by side: [Wm | Wl] (hidden x 2 latent), [bm | bl].
-    const wCat = temp([hidden, 2 * latent]);
-    const bCat = temp([2 * latent]);
-    {
-      const [wmv, wlv, wc] = [view(wm), view(wl), view(wCat)];
-      for (let k = 0; k < hidden; k++) {
-        for (let j = 0; j < latent; j++) {
-          wc[k * 2 * latent + j] = wmv[k * latent + j];
-          wc[k * 2 * latent + latent + j] = wlv[k * latent + j];
-        }
-      }
-      const bc = view(bCat);
-      bc.set(view(bm), 0);
-      bc.set(view(bl), latent);
+  /** The outputs in the kernel's order: the terms, then per weight its gradient, or all w, then m, then v. */
+  ordered(terms: tf.TensorInfo): tf.TensorInfo[] {
+    const list = [terms];
+    const parts = this.adam ? 3 : 1;
+    for (let part = 0; part < parts; part++) {
+      for (const name of VAE_GRADIENT_WEIGHTS) list.push(this.outputs[name][part]);
     }
-    const zCat = product(h1, wCat, { bias: bCat });
-    const z = temp([rows, latent]);
-    const zv = view(z);
-    const zc = view(zCat);
-    const ev = view(epsilon);
-    const std = new Float32Array(rows * latent);
-    let klSum = 0;
+    return list;
+  }
+
+  /** Waits for the helpers' work, then frees the temporary buffers (and the outputs, if it failed). */
+  finish(failed: boolean): void {
+    try {
+      for (const wait of this.waiters) wait();
+    } finally {
+      for (const info of this.scratch) this.wasm.disposeData(info.dataId);
+      if (failed) for (const info of this.results) this.wasm.disposeData(info.dataId);
+    }
+  }
+}
+
+/** A rank-3 view of a matrix (objects of one shape: see `Step`). */
+function batched(info: tf.TensorInfo): tf.TensorInfo {
+  return { dataId: info.dataId, shape: [1, ...info.shape], dtype: info.dtype };
+}
+
+/**
+ * The kernels' work: the terms, then per weight array either its gradient or, with `adam`, its new
+ * value, first and second moment after Keras's Adam (`kerasAdamWasm`, the same loop as the optimizer's
+ * kernel), each update made as soon as its gradient is ready.
+ */
+function lossAndUpdates(wasm: WasmBackendLike, inputs: tf.NamedTensorInfoMap, c: number, adam?: AdamInputs): tf.TensorInfo[] {
+  const named = inputs as unknown as Record<"x" | "epsilon" | WeightName, tf.TensorInfo>;
+  for (const [name, info] of Object.entries(inputs)) {
+    if (!info || info.dtype !== "float32") throw new Error(`${VAE_GRADIENTS_KERNEL}: input ${name} must be a float32 tensor.`);
+    wasm.dataIdMap.get(info.dataId); // moves an input that lives on another backend onto the heap
+  }
+  const step = new Step(wasm, named, adam);
+  let failed = false;
+  try {
+    return forwardAndBackward(step, c);
+  } catch (error) {
+    failed = true;
+    throw error;
+  } finally {
+    step.finish(failed);
+  }
+}
+
+function forwardAndBackward(step: Step, c: number): tf.TensorInfo[] {
+  const { x, epsilon, w1, b1, wm, bm, wl, bl, w3, b3, w4, b4 } = step.named;
+  const { wasm } = step;
+  const [rows, pixels] = x.shape;
+  const hidden = b1.shape[0];
+  const latent = bm.shape[0];
+
+  // Forward.
+  const h1 = step.product(x, w1, false, false, b1, true);
+  // The two latent layers side by side: [Wm | Wl] (hidden x 2 latent), [bm | bl].
+  const wCat = step.temp([hidden, 2 * latent]);
+  const bCat = step.temp([2 * latent]);
+  {
+    const [wmv, wlv, wc] = [step.view(wm), step.view(wl), step.view(wCat)];
+    for (let k = 0; k < hidden; k++) {
+      for (let j = 0; j < latent; j++) {
+        wc[k * 2 * latent + j] = wmv[k * latent + j];
+        wc[k * 2 * latent + latent + j] = wlv[k * latent + j];
+      }
+    }
+    const bc = step.view(bCat);
+    bc.set(step.view(bm), 0);
+    bc.set(step.view(bl), latent);
+  }
+  const zCat = step.product(h1, wCat, false, false, bCat);
+  const z = step.temp([rows, latent]);
+  const std = new Float32Array(rows * latent);
+  let klSum = 0;
+  {
+    const [zv, zc, ev] = [step.view(z), step.view(zCat), step.view(epsilon)];
     for (let i = 0; i < rows; i++) {
       for (let j = 0; j < latent; j++) {
         const mean = zc[i * 2 * latent + j];
@@ -247,84 +313,73 @@ function lossAndUpdates(
         klSum += 1 + logVar - mean * mean - Math.exp(logVar);
       }
     }
-    const kl = (-0.5 * klSum) / rows;
-    const h2 = product(z, w3, { bias: b3, relu: true });
-    const logits = product(h2, w4, { bias: b4 });
-    const dLogits = temp([rows, pixels]);
-    const reconstruction = bceLogitsWasm(wasm, logits, x, dLogits, 1 / rows) / rows;
+  }
+  const kl = (-0.5 * klSum) / rows;
+  const h2 = step.product(z, w3, false, false, b3, true);
+  const logits = step.product(h2, w4, false, false, b4);
+  const dLogits = step.temp([rows, pixels]);
+  const reconstruction = bceLogitsWasm(wasm, logits, x, dLogits, 1 / rows) / rows;
 
-    // Backward. The decoder's weight gradient, as large a product as the rest of the backward pass on
-    // the main thread, goes to a helper thread meanwhile: two whole products side by side, instead of
-    // each split in two and waiting for the other half.
-    const dW4 = productOnHelper(h2, dLogits, { transposeA: true });
-    const gb4 = maskAndSum(dLogits, undefined);
-    ready("b4", gb4, "here");
-    const dH2 = product(dLogits, w4, { transposeB: true });
-    const gb3 = maskAndSum(dH2, h2);
-    ready("b3", gb3, "here");
-    ready("w3", product(z, dH2, { transposeA: true }), "here");
-    const dz = product(dH2, w3, { transposeB: true });
-    const dzCat = temp([rows, 2 * latent]);
-    const gbCat = new Float64Array(2 * latent);
-    {
-      const [dzv, dc, zcv, ev2] = [view(dz), view(dzCat), view(zCat), view(epsilon)];
-      for (let i = 0; i < rows; i++) {
-        for (let j = 0; j < latent; j++) {
-          const mean = zcv[i * 2 * latent + j];
-          const logVar = zcv[i * 2 * latent + latent + j];
-          const g = dzv[i * latent + j];
-          const dMean = g + (c * mean) / rows;
-          const dLogVar = 0.5 * g * ev2[i * latent + j] * std[i * latent + j] + (0.5 * c * (Math.exp(logVar) - 1)) / rows;
-          dc[i * 2 * latent + j] = dMean;
-          dc[i * 2 * latent + latent + j] = dLogVar;
-          gbCat[j] += Math.fround(dMean);
-          gbCat[latent + j] += Math.fround(dLogVar);
-        }
+  // Backward. The decoder's weight gradient, as large a product as the rest of the backward pass on
+  // the main thread, goes to a helper thread meanwhile: two whole products side by side, instead of
+  // each split in two and waiting for the other half.
+  const gw4 = step.productOnHelper(h2, dLogits);
+  step.ready("b4", step.maskAndSum(dLogits, undefined), "here");
+  const dH2 = step.product(dLogits, w4, false, true);
+  step.ready("b3", step.maskAndSum(dH2, h2), "here");
+  step.ready("w3", step.product(z, dH2, true, false), "here");
+  const dz = step.product(dH2, w3, false, true);
+  const dzCat = step.temp([rows, 2 * latent]);
+  const gbCat = new Float64Array(2 * latent);
+  {
+    const [dzv, dc, zcv, ev] = [step.view(dz), step.view(dzCat), step.view(zCat), step.view(epsilon)];
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < latent; j++) {
+        const mean = zcv[i * 2 * latent + j];
+        const logVar = zcv[i * 2 * latent + latent + j];
+        const g = dzv[i * latent + j];
+        const dMean = g + (c * mean) / rows;
+        const dLogVar = 0.5 * g * ev[i * latent + j] * std[i * latent + j] + (0.5 * c * (Math.exp(logVar) - 1)) / rows;
+        dc[i * 2 * latent + j] = dMean;
+        dc[i * 2 * latent + latent + j] = dLogVar;
+        gbCat[j] += Math.fround(dMean);
+        gbCat[latent + j] += Math.fround(dLogVar);
       }
-    }
-    const gwCat = product(h1, dzCat, { transposeA: true });
-    {
-      const gwm = wasm.makeOutput([hidden, latent], "float32");
-      const gwl = wasm.makeOutput([hidden, latent], "float32");
-      const gbm = wasm.makeOutput([latent], "float32");
-      const gbl = wasm.makeOutput([latent], "float32");
-      const [gc, gm, gl] = [view(gwCat), view(gwm), view(gwl)];
-      for (let k = 0; k < hidden; k++) {
-        for (let j = 0; j < latent; j++) {
-          gm[k * latent + j] = gc[k * 2 * latent + j];
-          gl[k * latent + j] = gc[k * 2 * latent + latent + j];
-        }
-      }
-      view(gbm).set(gbCat.subarray(0, latent));
-      view(gbl).set(gbCat.subarray(latent));
-      for (const [name, g] of [["wm", gwm], ["bm", gbm], ["wl", gwl], ["bl", gbl]] as const) ready(name, g, "here");
-    }
-    const dH1 = product(dzCat, wCat, { transposeB: true });
-    const gb1 = maskAndSum(dH1, h1);
-    ready("b1", gb1, "here");
-    // The encoder's weight gradient across both threads (the helper is done with the decoder's by
-    // now), then the two large updates side by side: the decoder's on the helper, the encoder's here.
-    dW4.wait();
-    const gw1 = product(x, dH1, { transposeA: true });
-    ready("w4", dW4.out, "helper");
-    ready("w1", gw1, "here");
-
-    const terms = wasm.makeOutput([3], "float32");
-    results.push(terms);
-    view(terms).set([reconstruction, kl, reconstruction + c * kl]);
-    const ordered = VAE_GRADIENT_WEIGHTS.map((name) => outputs[name]);
-    return adam ? [terms, ...ordered.map((o) => o[0]), ...ordered.map((o) => o[1]), ...ordered.map((o) => o[2])] : [terms, ...ordered.map((o) => o[0])];
-  } catch (error) {
-    failed = true;
-    throw error;
-  } finally {
-    try {
-      for (const wait of waiters) wait();
-    } finally {
-      for (const info of scratch) wasm.disposeData(info.dataId);
-      if (failed) for (const info of results) wasm.disposeData(info.dataId);
     }
   }
+  const gwCat = step.product(h1, dzCat, true, false);
+  {
+    const gwm = wasm.makeOutput([hidden, latent], "float32");
+    const gwl = wasm.makeOutput([hidden, latent], "float32");
+    const gbm = wasm.makeOutput([latent], "float32");
+    const gbl = wasm.makeOutput([latent], "float32");
+    const [gc, gm, gl] = [step.view(gwCat), step.view(gwm), step.view(gwl)];
+    for (let k = 0; k < hidden; k++) {
+      for (let j = 0; j < latent; j++) {
+        gm[k * latent + j] = gc[k * 2 * latent + j];
+        gl[k * latent + j] = gc[k * 2 * latent + latent + j];
+      }
+    }
+    step.view(gbm).set(gbCat.subarray(0, latent));
+    step.view(gbl).set(gbCat.subarray(latent));
+    step.ready("wm", gwm, "here");
+    step.ready("bm", gbm, "here");
+    step.ready("wl", gwl, "here");
+    step.ready("bl", gbl, "here");
+  }
+  const dH1 = step.product(dzCat, wCat, false, true);
+  step.ready("b1", step.maskAndSum(dH1, h1), "here");
+  // The encoder's weight gradient across both threads (the helper is done with the decoder's by
+  // now), then the two large updates side by side: the decoder's on the helper, the encoder's here.
+  step.helperDone();
+  const gw1 = step.product(x, dH1, true, false);
+  step.ready("w4", gw4, "helper");
+  step.ready("w1", gw1, "here");
+
+  const terms = wasm.makeOutput([3], "float32");
+  step.results.push(terms);
+  step.view(terms).set([reconstruction, kl, reconstruction + c * kl]);
+  return step.ordered(terms);
 }
 
 /** Registers both kernels for "wasm" unless already registered (importing this module does it). */
