@@ -9,7 +9,7 @@
  * each row's nonzeros four elements at a time, then writing the entries, skipping every four elements
  * that are all zero at once. The encoder's 128 x 784 input (81% blank pixels) takes about 0.1 ms.
  */
-import { I32, V128, memoryModule, op } from "./wasmCode";
+import { I32, V128, memoryModule, op, uleb } from "./wasmCode";
 
 /** One loop: (a, p) => void, on the heap. */
 export type RowListLoop = (a: number, p: number) => void;
@@ -23,16 +23,6 @@ const v128AnyTrue = [0xfd, 0x53];
 const f32Ne = [0x5c];
 const i32Store = (offset = 0) => [0x36, 0x00, ...uleb(offset)];
 
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value >>>= 7;
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-}
 
 /**
  * `run(a, counts)`, the counting loop: counts[i] = the nonzeros of row i of a. Rows are the stored rows of a row-major

@@ -566,7 +566,7 @@ class GemmRunner {
     return loop;
   }
 
-  /** The id of a loop of the products' signature built elsewhere (`runSplitLoop`), compiled on first use. */
+  /** The id of a loop of the products' signature (a product, or `runSplitLoop`'s), compiled on first use. */
   customLoopId(key: string, build: (shared: boolean) => Uint8Array): number | undefined {
     let id = this.ids.get(key);
     if (id === undefined) {
@@ -583,18 +583,7 @@ class GemmRunner {
 
   /** The id of the loop for `spec`, compiling it on first use; undefined where it cannot be compiled. */
   loopId(spec: GemmSpec): number | undefined {
-    const key = JSON.stringify(spec);
-    let id = this.ids.get(key);
-    if (id === undefined) {
-      const bytes = (spec.sparse ? sparseGemmModule : gemmModule)(spec, isShared(this.memory));
-      const loop = instantiate<GemmLoop>(bytes, this.memory, "gemm");
-      if (!loop) return undefined;
-      id = this.loops.length;
-      this.loops.push(loop);
-      this.bytes.push(bytes);
-      this.ids.set(key, id);
-    }
-    return id;
+    return this.customLoopId(JSON.stringify(spec), (shared) => (spec.sparse ? sparseGemmModule : gemmModule)(spec, shared));
   }
 
   /**
