@@ -30,14 +30,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { KerasAdamAttrs } from "../vae/optimizer";
-import { VAE_GRADIENTS_KERNEL, VAE_TRAIN_STEP_KERNEL } from "../vae/train";
+import { VAE_GRADIENTS_KERNEL, VAE_TRAIN_STEP_KERNEL, VAE_WEIGHT_NAMES } from "../vae/train";
 import { kerasAdamWasm } from "./fusedAdam";
 import { bceLogitsWasm } from "./fusedLoss";
 import { wasmGemmAsync } from "./wasmGemm";
 import { I32, V128, type WasmBackendLike, heapBuffer, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
-
-const f32x4Gt = [0xfd, 0x44];
-const v128And = [0xfd, 0x4e];
 
 /**
  * `run(d, h, sums, rows, vectors)`: for a rows x (4 vectors) float32 matrix d, sets d to 0 where h <= 0
@@ -57,7 +54,7 @@ function maskSumModule(masked: boolean, shared: boolean): Uint8Array {
     ...get(sums), ...set(sp),
     ...op.loop,
     ...get(d), ...op.v128Load(0),
-    ...(masked ? [...get(h), ...op.v128Load(0), ...op.v128Zero, ...f32x4Gt, ...v128And] : []),
+    ...(masked ? [...get(h), ...op.v128Load(0), ...op.v128Zero, ...op.f32x4Gt, ...op.v128And] : []),
     ...set(dv),
     ...(masked ? [...get(d), ...get(dv), ...op.v128Store(0)] : []),
     ...get(sp), ...get(sp), ...op.v128Load(0), ...get(dv), ...op.f32x4Add, ...op.v128Store(0),
@@ -89,10 +86,7 @@ function maskSumFor(wasm: WasmBackendLike): { masked: MaskSum | null; plain: Mas
   return loops;
 }
 
-/** The weights' input names, in the order of `trainableVariables(model)` and of the kernel's outputs after the terms. */
-export const VAE_GRADIENT_WEIGHTS = ["w1", "b1", "wm", "bm", "wl", "bl", "w3", "b3", "w4", "b4"] as const;
-
-type WeightName = (typeof VAE_GRADIENT_WEIGHTS)[number];
+type WeightName = (typeof VAE_WEIGHT_NAMES)[number];
 
 /** Keras's Adam for the training step: its step attributes and each weight's moments. */
 interface AdamInputs {
@@ -107,7 +101,7 @@ const gradientsKernel: tf.KernelFunc = ({ inputs, backend, attrs }) =>
 const trainStepKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { klCoefficient, ...adamAttrs } = attrs as unknown as { klCoefficient: number } & KerasAdamAttrs;
   const named = inputs as unknown as Record<string, tf.TensorInfo>;
-  const moments = (suffix: string) => Object.fromEntries(VAE_GRADIENT_WEIGHTS.map((name) => [name, named[`${name}${suffix}`]])) as Record<WeightName, tf.TensorInfo>;
+  const moments = (suffix: string) => Object.fromEntries(VAE_WEIGHT_NAMES.map((name) => [name, named[`${name}${suffix}`]])) as Record<WeightName, tf.TensorInfo>;
   return lossAndUpdates(backend as unknown as WasmBackendLike, inputs, klCoefficient, { attrs: adamAttrs, m: moments("M"), v: moments("V") });
 };
 
@@ -229,7 +223,7 @@ class Step {
     const list = [terms];
     const parts = this.adam ? 3 : 1;
     for (let part = 0; part < parts; part++) {
-      for (const name of VAE_GRADIENT_WEIGHTS) list.push(this.outputs[name][part]);
+      for (const name of VAE_WEIGHT_NAMES) list.push(this.outputs[name][part]);
     }
     return list;
   }

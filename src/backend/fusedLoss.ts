@@ -39,17 +39,6 @@ export const BCE_LOGITS_FUSED_BACKENDS: readonly string[] = ["wasm", "cpu"];
 
 const L = Math.fround(LOGIT_LIMIT);
 
-// SIMD instructions only this loop uses.
-const simd = (code: number) => [0xfd, ...(code < 0x80 ? [code] : [(code & 0x7f) | 0x80, code >> 7])];
-const f32x4Neg = simd(0xe1);
-const f32x4Min = simd(0xe8);
-const f32x4Ge = simd(0x46);
-const i32x4Add = simd(0xae);
-const i32x4Shl = simd(0xab);
-const i32x4Splat = simd(0x11);
-const v128And = simd(0x4e);
-const v128Bitselect = simd(0x52);
-const i32DivU = [0x6e];
 
 /** 1.5 * 2^23: a float32 in [2^23, 2^24) has no fraction bits, so adding it rounds to a whole number. */
 const ROUNDER = 12582912;
@@ -85,8 +74,8 @@ function bceModule(shared: boolean, taskVectors = 0): Uint8Array {
   const vector = [
     ...get(l), ...op.v128Load(0), ...set(lv),
     // c = clip(l, -L, L); t = -|c|
-    ...get(lv), ...splat(-L), ...op.f32x4Max, ...splat(L), ...f32x4Min, ...set(c),
-    ...get(c), ...op.f32x4Abs, ...f32x4Neg, ...set(t),
+    ...get(lv), ...splat(-L), ...op.f32x4Max, ...splat(L), ...op.f32x4Min, ...set(c),
+    ...get(c), ...op.f32x4Abs, ...op.f32x4Neg, ...set(t),
     // e = exp(t) = 2^n p(r), r = t - n ln2_hi - n ln2_lo
     // n = round(t / ln 2): adding 1.5 * 2^23 rounds to a whole number, held in the low bits of k.
     ...get(t), ...splat(Math.LOG2E), ...op.f32x4Mul, ...splat(ROUNDER), ...op.f32x4Add, ...set(k),
@@ -94,7 +83,7 @@ function bceModule(shared: boolean, taskVectors = 0): Uint8Array {
     ...get(t), ...get(n), ...splat(LN2_HI), ...op.f32x4Mul, ...op.f32x4Sub, ...get(n), ...splat(LN2_LO), ...op.f32x4Mul, ...op.f32x4Sub, ...set(p),
     ...horner(p, EXP_COEFFICIENTS),
     // 2^n: (n + 127) << 23 as the bits of a float; n + 127 is k's bits minus the rounder's, plus 127.
-    ...get(k), ...op.i32Const(BIAS_BITS), ...i32x4Splat, ...i32x4Add, ...op.i32Const(23), ...i32x4Shl,
+    ...get(k), ...op.i32Const(BIAS_BITS), ...op.i32x4Splat, ...op.i32x4Add, ...op.i32Const(23), ...op.i32x4Shl,
     ...op.f32x4Mul, ...set(e),
     // log(1 + e) = 2 u q(u^2), u = e / (2 + e)
     ...get(e), ...splat(2), ...get(e), ...op.f32x4Add, ...op.f32x4Div, ...set(u),
@@ -105,9 +94,9 @@ function bceModule(shared: boolean, taskVectors = 0): Uint8Array {
     ...get(acc), ...get(c), ...op.v128Zero, ...op.f32x4Max, ...get(xv), ...get(c), ...op.f32x4Mul, ...op.f32x4Sub, ...get(w), ...op.f32x4Add, ...op.f32x4Add, ...set(acc),
     // grad = (sigmoid(c) - x) where |l| < L, else 0
     ...get(lv), ...op.f32x4Abs, ...splat(L), ...op.f32x4Lt, ...set(inside),
-    ...splat(1), ...get(e), ...get(c), ...op.v128Zero, ...f32x4Ge, ...v128Bitselect,
+    ...splat(1), ...get(e), ...get(c), ...op.v128Zero, ...op.f32x4Ge, ...op.v128Bitselect,
     ...splat(1), ...get(e), ...op.f32x4Add, ...op.f32x4Div, ...set(s),
-    ...get(grad), ...get(s), ...get(xv), ...op.f32x4Sub, ...get(inside), ...v128And, ...get(scale), ...op.f32x4Splat, ...op.f32x4Mul, ...op.v128Store(0),
+    ...get(grad), ...get(s), ...get(xv), ...op.f32x4Sub, ...get(inside), ...op.v128And, ...get(scale), ...op.f32x4Splat, ...op.f32x4Mul, ...op.v128Store(0),
     ...get(l), ...op.i32Const(16), ...op.i32Add, ...set(l),
     ...get(x), ...op.i32Const(16), ...op.i32Add, ...set(x),
     ...get(grad), ...op.i32Const(16), ...op.i32Add, ...set(grad),
@@ -135,7 +124,7 @@ function bceModule(shared: boolean, taskVectors = 0): Uint8Array {
     const [block, offset, count] = [0, 2, 4];
     const prologue = [
       ...[l, x, grad].flatMap((local, k) => [...get(block), ...op.i32Load(4 * k), ...get(offset), ...op.i32Add, ...set(local)]),
-      ...get(block), ...op.i32Load(12), ...get(offset), ...op.i32Const(4 * taskVectors), ...i32DivU, ...op.i32Add, ...set(sums),
+      ...get(block), ...op.i32Load(12), ...get(offset), ...op.i32Const(4 * taskVectors), ...op.i32DivU, ...op.i32Add, ...set(sums),
       ...get(count), ...set(rows),
       ...op.i32Const(taskVectors), ...set(vectors),
       ...get(block), ...op.f32Load(16), ...set(scale),

@@ -102,6 +102,9 @@ export const VAE_GRADIENTS_KERNEL = "VaeGradients";
  */
 export const VAE_TRAIN_STEP_KERNEL = "VaeTrainStep";
 
+/** The fused kernels' names for the ten weight arrays, in `layerVariables` order (and their outputs'). */
+export const VAE_WEIGHT_NAMES = ["w1", "b1", "wm", "bm", "wl", "bl", "w3", "b3", "w4", "b4"] as const;
+
 /** `VAE_FUSED_GRADIENTS=0` makes `trainStep` differentiate with tfjs even where the fused kernel exists. */
 export const FUSED_GRADIENTS_ENV = "VAE_FUSED_GRADIENTS";
 let fusedGradients = fusedGradientsWanted();
@@ -143,7 +146,7 @@ function layerVariables(model: Vae): tf.Variable[] {
 export function fusedLossGradients(model: Vae, x: tf.Tensor2D, epsilon: tf.Tensor2D, klCoefficient: number): { terms: tf.Tensor1D; gradients: tf.NamedTensorMap } {
   const variables = layerVariables(model);
   const inputs: tf.NamedTensorMap = { x, epsilon };
-  WEIGHT_NAMES.forEach((name, i) => (inputs[name] = variables[i]));
+  VAE_WEIGHT_NAMES.forEach((name, i) => (inputs[name] = variables[i]));
   const [terms, ...grads] = tf.engine().runKernel(VAE_GRADIENTS_KERNEL, inputs, { klCoefficient }) as unknown as tf.Tensor[];
   const gradients: tf.NamedTensorMap = {};
   variables.forEach((variable, i) => (gradients[variable.name] = grads[i]));
@@ -160,7 +163,7 @@ export function fusedTrainStep(model: Vae, optimizer: KerasAdam, x: tf.Tensor2D,
   const variables = layerVariables(model);
   const { attrs, moments } = optimizer.beginStep(variables);
   const inputs: tf.NamedTensorMap = { x, epsilon };
-  WEIGHT_NAMES.forEach((name, i) => {
+  VAE_WEIGHT_NAMES.forEach((name, i) => {
     inputs[name] = variables[i];
     inputs[`${name}M`] = moments[i].m;
     inputs[`${name}V`] = moments[i].v;
@@ -181,8 +184,6 @@ export function fusedTrainStep(model: Vae, optimizer: KerasAdam, x: tf.Tensor2D,
   }
 }
 
-/** The kernels' names for the weights, in `layerVariables` order. */
-const WEIGHT_NAMES = ["w1", "b1", "wm", "bm", "wl", "bl", "w3", "b3", "w4", "b4"];
 
 /** One Adam step on one batch; returns the batch's terms before the update. */
 export function trainStep(
