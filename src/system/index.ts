@@ -12,4 +12,5 @@
  */
 export * from "./crashPoint";
 export * from "./proc";
+export * from "./pythonEnv";
 export * from "./timeLimit";
