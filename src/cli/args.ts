@@ -1,6 +1,9 @@
 /** Shared command-line parsing: strict flags, clear errors, a non-zero exit on misuse. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { parseBackendName, type BackendName } from "../backend/select";
+import { BACKEND_ENV, parseBackendName, type BackendName } from "../backend/select";
+import { WASM_FMA_ENV, wasmFmaWanted } from "../backend/wasmGemm";
+import { WASM_THREADS_ENV, wasmThreadCount } from "../backend/wasmThreads";
+import { FUSED_GRADIENTS_ENV, fusedGradientsWanted } from "../vae/train";
 
 export class UsageError extends Error {
   override name = "UsageError";
@@ -23,6 +26,18 @@ export function parseInteger(flag: string, value: string | undefined, min = 1): 
   return number;
 }
 
+/**
+ * `VAE_BACKEND` (which `--backend` mirrors) as a backend name, undefined when unset; a bad name is a
+ * usage error worded as for the flag, so both exit with code 2 and the same kind of message.
+ */
+export function backendFromEnv(env: NodeJS.ProcessEnv = process.env): BackendName | undefined {
+  try {
+    return parseBackendName(env[BACKEND_ENV]);
+  } catch (error) {
+    throw new UsageError(`${BACKEND_ENV}="${env[BACKEND_ENV]}": ${(error as Error).message}`);
+  }
+}
+
 /** A `--backend` value as a backend name (undefined when absent); a bad name is a usage error. */
 export function parseBackendFlag(value: string | undefined): BackendName | undefined {
   try {
@@ -32,9 +47,22 @@ export function parseBackendFlag(value: string | undefined): BackendName | undef
   }
 }
 
+/**
+ * Plain decimal numbers only (1, 0.5, .5, 1e-3): `Number()` alone would also read "0x10" as 16, "0b1"
+ * as 1 and "Infinity", none of which a person means as a coefficient or a step size.
+ */
+const DECIMAL = /^[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function parseDecimal(value: string): number | undefined {
+  const text = value.trim();
+  if (!DECIMAL.test(text)) return undefined;
+  const number = Number(text);
+  return Number.isFinite(number) ? number : undefined;
+}
+
 export function parsePositive(flag: string, value: string): number {
-  const number = Number(value);
-  if (value.trim() === "" || !Number.isFinite(number) || number <= 0) throw new UsageError(`--${flag} must be a finite number > 0; got "${value}".`);
+  const number = parseDecimal(value);
+  if (number === undefined || number <= 0) throw new UsageError(`--${flag} must be a decimal number > 0 (such as 0.001 or 1e-3); got "${value}".`);
   return number;
 }
 
@@ -42,26 +70,61 @@ export function parseNumberList(flag: string, value: string | undefined): number
   if (value === undefined) return undefined;
   const parts = value.split(",").map((part) => part.trim()).filter((part) => part !== "");
   if (parts.length === 0) throw new UsageError(`--${flag} needs at least one number, e.g. --${flag} 0,0.5,1; got "${value}".`);
-  return parts.map((part) => {
-    const number = Number(part);
-    if (!Number.isFinite(number) || number < 0) throw new UsageError(`--${flag}: "${part}" is not a finite number >= 0.`);
+  const numbers = parts.map((part) => {
+    const number = parseDecimal(part);
+    if (number === undefined) throw new UsageError(`--${flag}: "${part}" is not a decimal number >= 0 (such as 0.5 or 20).`);
     return number;
   });
+  const repeated = numbers.filter((number, i) => numbers.indexOf(number) !== i);
+  if (repeated.length > 0) throw new UsageError(`--${flag} repeats ${[...new Set(repeated)].join(", ")}; give each value once.`);
+  return numbers;
 }
 
-/** Runs a command's main function, turning usage and config errors into a message and exit code 2. */
+/**
+ * Runs a command's main function, turning usage and config errors into a message and exit code 2, the
+ * project's own errors into their message and exit code 1. An operating-system error that escaped
+ * (it has a code such as ENOENT) is shown as its message too: it concerns a path, not the code.
+ */
 export function runMain(main: () => Promise<void>, usage: string): void {
   main().catch((error: unknown) => {
     const err = error as Error;
+    const code = (error as NodeJS.ErrnoException)?.code;
     if (err && ["UsageError", "ConfigError"].includes(err.name)) {
       process.stderr.write(`error: ${err.message}\n\n${usage}\n`);
       process.exitCode = 2;
     } else if (err && ["TrainingDivergedError", "IdxError", "RangeError", "CacheCorruptError", "StorageError", "ResultsFileError"].includes(err.name)) {
       process.stderr.write(`error: ${err.message}\n`);
       process.exitCode = 1;
+    } else if (typeof code === "string" && /^E[A-Z0-9]+$/.test(code)) {
+      process.stderr.write(`error: ${err.message}. Check that path, or choose another.\n`);
+      process.exitCode = 1;
     } else {
       process.stderr.write(`error: ${err && err.stack ? err.stack : String(error)}\n`);
       process.exitCode = 1;
     }
   });
+}
+
+/**
+ * The environment variables the commands read, each checked by the function that reads it, so that a
+ * bad value stops the command at once with exit code 2 and the variable's name (as a bad flag does),
+ * not later with a stack trace from inside the backend.
+ */
+const ENVIRONMENT_CHECKS: readonly [string, (env: NodeJS.ProcessEnv) => unknown][] = [
+  [BACKEND_ENV, backendFromEnv],
+  [WASM_THREADS_ENV, wasmThreadCount],
+  [WASM_FMA_ENV, wasmFmaWanted],
+  [FUSED_GRADIENTS_ENV, fusedGradientsWanted],
+];
+
+export function checkEnvironment(env: NodeJS.ProcessEnv = process.env): void {
+  for (const [name, check] of ENVIRONMENT_CHECKS) {
+    if (env[name] === undefined) continue;
+    try {
+      check(env);
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      throw new UsageError((error as Error).message);
+    }
+  }
 }

@@ -3,7 +3,7 @@
  * normal samples, for each c the encoder scatter and the decoder manifold, then the comparison charts
  * of the analysis notebook), drawn by plotly.js in headless Chromium. Takes the options of `npm run sweep`, so it reuses that sweep's cache.
  */
-import * as fs from "node:fs";
+import { writeFileAtomic } from "../experiment/cache";
 import * as path from "node:path";
 import { PROJECT_ROOT } from "../vae/data";
 import { analysisFigures } from "../notebook/report";
@@ -23,9 +23,10 @@ async function main(): Promise<void> {
   const values = parseFlags(process.argv.slice(2), { ...SWEEP_FLAGS, scale: { type: "string" } } as const);
   if (values.help) return console.log(USAGE);
   const scale = parseInteger("scale", values.scale) ?? 1;
-  const { config, data, result } = await sweepFromFlags(values);
   const outDir = path.resolve(values.out ?? path.join(PROJECT_ROOT, "build", "figures"));
-  fs.mkdirSync(outDir, { recursive: true });
+  const { config, data, result } = await sweepFromFlags(values, {
+    outputs: [{ dir: outDir, role: "the figures folder (--out)", elsewhere: "or name another folder with --out DIR" }],
+  });
   const figures: [string, Figure][] = [["normal-samples", normalSamplesFigure(standardNormalSamples(5000, config.seed))]];
   for (const run of result.runs) {
     figures.push([`encoder-c${run.klCoefficient}`, latentScatterFigure(run.zMean, result.yTest, run.klCoefficient)]);
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
   try {
     for (const [name, figure] of figures) {
       const file = path.join(outDir, `${name}.png`);
-      fs.writeFileSync(file, await renderer.png(figure, scale));
+      writeFileAtomic(file, await renderer.png(figure, scale), "or name another folder with --out DIR");
       console.log(file);
     }
   } finally {

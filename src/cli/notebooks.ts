@@ -3,6 +3,7 @@
  * in the project's tslab kernel and writes executed copies and HTML exports (default build/notebooks).
  */
 import * as path from "node:path";
+import { checkOutputFolder } from "../system/storage";
 import { isProfileName, PROFILE_ENV } from "../vae/config";
 import {
   CELL_TIMEOUT_ENV,
@@ -52,6 +53,7 @@ async function main(): Promise<void> {
   }
   const env = values.profile ? { [PROFILE_ENV]: values.profile } : {};
   const outDir = path.resolve(values.out ?? NOTEBOOK_BUILD_DIR);
+  await checkOutputFolder(outDir, { role: "the executed notebooks' folder (--out)", elsewhere: "or name another folder with --out DIR" });
   for (const file of chosen) {
     try {
       const done = await executeNotebook(file, { outDir, env, cellTimeoutSeconds, log: (line) => console.log(line) });

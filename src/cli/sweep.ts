@@ -2,14 +2,20 @@
  * `npm run sweep -- [options]`: the tutorial's KL sweep from the command line, with a progress bar
  * per coefficient, a final table, and a JSON results file (schema in the README).
  */
+import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describeBackend, initBackend } from "../backend/select";
-import { isProfileName, loadConfig, PROFILE_ENV, type DataSource, type VaeConfig } from "../vae/config";
-import { loadMnist, PROJECT_ROOT } from "../vae/data";
+import { WASM_THREADS_ENV } from "../backend/wasmThreads";
+import { ConfigError, isProfileName, loadConfig, PROFILE_ENV, type DataSource, type VaeConfig } from "../vae/config";
+import { DEFAULT_IDX_DIR, loadMnist, PROJECT_ROOT } from "../vae/data";
+import { missingIdxFiles } from "../vae/idx";
 import { ProgressPrinter, SweepProgress, summaryTable } from "../notebook/progress";
-import { DEFAULT_CACHE_DIR, runSweep, writeResults, type SweepOptions } from "../experiment/sweep";
-import { parseBackendFlag, parseFlags, parseInteger, parseNumberList, parsePositive, runMain, UsageError } from "./args";
+import { releaseHeldLocks } from "../experiment/lock";
+import { DEFAULT_CACHE_DIR, entryName, runSweep, sweepKey, writeResults, type SweepOptions } from "../experiment/sweep";
+import { stopAllWorkers } from "../experiment/workers";
+import { checkOutputFolder, type FolderRole } from "../system/storage";
+import { checkEnvironment, parseBackendFlag, parseFlags, parseInteger, parseNumberList, parsePositive, runMain, UsageError } from "./args";
 
 const USAGE = `usage: npm run sweep -- [options]
 
@@ -44,6 +50,28 @@ export const SWEEP_FLAGS = {
   help: { type: "boolean" },
 } as const;
 
+/** Config field names as the flags that set them, for messages about a command line. */
+const FLAG_OF_FIELD: readonly [RegExp, string][] = [
+  [/\bklCoefficients\b/g, "--coefficients"],
+  [/\btrainSize\b/g, "--train-size"],
+  [/\btestSize\b/g, "--test-size"],
+  [/\blearningRate\b/g, "--learning-rate"],
+  [/\bepochs must\b/g, "--epochs must"],
+  [/\bseed must\b/g, "--seed must"],
+  [/\(dataSource "idx"\)/g, "(--data idx)"],
+  [/\bdataSource\b/g, "--data"],
+];
+
+/** A config error worded with the flags the user typed instead of the config's field names. */
+function inFlagTerms<T>(work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    if (!(error instanceof ConfigError) || error.message.includes(PROFILE_ENV)) throw error;
+    throw new ConfigError(FLAG_OF_FIELD.reduce((message, [field, flag]) => message.replace(field, flag), error.message));
+  }
+}
+
 export function configFromFlags(values: ReturnType<typeof parseFlags<typeof SWEEP_FLAGS>>, env: NodeJS.ProcessEnv = process.env): VaeConfig {
   if (values.profile !== undefined && !isProfileName(values.profile)) {
     throw new UsageError(`--profile "${values.profile}" is not a profile; use tutorial or quick.`);
@@ -61,57 +89,147 @@ export function configFromFlags(values: ReturnType<typeof parseFlags<typeof SWEE
     ...(values["learning-rate"] !== undefined && { learningRate: parsePositive("learning-rate", values["learning-rate"]) }),
   };
   const profileEnv = values.profile !== undefined ? { ...env, [PROFILE_ENV]: values.profile } : env;
-  return loadConfig(overrides, profileEnv);
+  return inFlagTerms(() => loadConfig(overrides, profileEnv));
 }
 
 type SweepFlagValues = ReturnType<typeof parseFlags<typeof SWEEP_FLAGS>>;
 
+/** An output folder of a command, checked before anything trains (see `checkOutputFolder`). */
+export interface OutputFolder extends FolderRole {
+  readonly dir: string;
+}
+
+/** What a sweep of the command line is doing, for the line printed when a signal stops it. */
+export interface SweepState {
+  config?: VaeConfig;
+  /** The cache folder of this sweep's entries; undefined with --no-cache or before it is known. */
+  cacheFolder?: string;
+  /** Coefficients started (trained here or by a worker), with the last epoch finished. */
+  readonly started: Map<number, number>;
+}
+
+/** How many processes train at once: `--jobs`, or auto; capped at the cores, saying so. */
+function jobsFromFlags(values: SweepFlagValues, cores: number): { asked?: number; autoJobs: number } {
+  const auto = values.jobs === undefined || values.jobs === "auto";
+  let asked = auto ? undefined : (parseInteger("jobs", values.jobs) as number);
+  if (asked !== undefined && asked > 1 && values["no-cache"]) throw new UsageError("--jobs needs the cache: the processes hand results over through it.");
+  if (asked !== undefined && asked > cores) {
+    console.log(`--jobs ${asked}: this machine has ${cores} core${cores === 1 ? "" : "s"}, so ${cores} process${cores === 1 ? "" : "es"} at most.`);
+    asked = cores;
+  }
+  // Two processes of one thread each train a sweep faster on wasm than one process of two threads
+  // (269 s against 352 s for the tutorial's sweep on 2 cores); the native backend uses every core itself.
+  return { asked, autoJobs: auto && !values["no-cache"] && cores >= 2 ? 2 : 1 };
+}
+
+/** What `auto` data resolved to, and why, when it fell back from an incomplete set of IDX files. */
+function dataNote(config: VaeConfig, source: string): string {
+  if (config.dataSource !== "auto" || source !== "embedded") return "";
+  const missing = missingIdxFiles(DEFAULT_IDX_DIR);
+  if (missing.length === 4) return ` (--data auto: no IDX files in ${DEFAULT_IDX_DIR}; \`npm run fetch-mnist\` gets the full MNIST)`;
+  return ` (--data auto: the IDX set is incomplete, ${missing.map((file) => `${file}(.gz)`).join(", ")} ${missing.length === 1 ? "is" : "are"} missing; \`npm run fetch-mnist\` completes it)`;
+}
+
 /**
  * What `npm run sweep`, `npm run figures` and `npm run report` share: the config, backend, data and
- * cache folder their flags name, then the sweep itself (trained, or loaded from the cache).
+ * cache folder their flags name, then the sweep itself (trained, or loaded from the cache). Every
+ * output folder (`outputs`) is made and checked with a write before the backend starts, the cache
+ * folder by `runSweep` before it trains anything.
  */
 export async function sweepFromFlags(
   values: SweepFlagValues,
-  options: Omit<SweepOptions, "config" | "data" | "backend" | "cacheDir"> & { onSweepStart?: (sweep: { config: VaeConfig; jobs: number }) => void } = {},
+  options: Omit<SweepOptions, "config" | "data" | "backend" | "cacheDir"> & {
+    onSweepStart?: (sweep: { config: VaeConfig; jobs: number }) => void;
+    outputs?: readonly OutputFolder[];
+    state?: SweepState;
+  } = {},
 ) {
-  const { onSweepStart, ...sweepOptions } = options;
+  const { onSweepStart, outputs = [], state, ...sweepOptions } = options;
+  checkEnvironment();
   const config = configFromFlags(values);
+  if (state) state.config = config;
   const backendName = parseBackendFlag(values.backend);
-  const auto = values.jobs === undefined || values.jobs === "auto";
-  const asked = auto ? undefined : (parseInteger("jobs", values.jobs) as number);
-  if (asked !== undefined && asked > 1 && values["no-cache"]) throw new UsageError("--jobs needs the cache: the processes hand results over through it.");
-  // Two processes of one thread each train a sweep faster on wasm than one process of two threads
-  // (269 s against 352 s for the tutorial's sweep on 2 cores); the native backend uses every core itself.
   const cores = os.cpus().length;
-  const autoJobs = auto && !values["no-cache"] && cores >= 2 ? 2 : 1;
+  const { asked, autoJobs } = jobsFromFlags(values, cores);
+  const cacheDir = values["no-cache"] ? false : path.resolve(values["cache-dir"] ?? DEFAULT_CACHE_DIR);
+  for (const { dir, ...role } of outputs) await checkOutputFolder(dir, role);
   // With several processes, each trains on one core: no wasm threads unless VAE_WASM_THREADS says so.
-  const wasmThreads = (asked ?? autoJobs) > 1 && !process.env.VAE_WASM_THREADS ? 1 : undefined;
+  const wasmThreads = (asked ?? autoJobs) > 1 && !process.env[WASM_THREADS_ENV] ? 1 : undefined;
   const backend = await initBackend({ backend: backendName, quiet: true, wasmThreads });
   const jobs = asked ?? (backend.name === "tensorflow" ? 1 : autoJobs);
   console.log(describeBackend(backend));
-  const data = loadMnist(config);
+  const data = inFlagTerms(() => loadMnist(config));
   console.log(
-    `Data: ${data.source}, ${data.trainSize} train / ${data.testSize} test digits; ${config.epochs} epochs x ${config.klCoefficients.length} coefficients; ` +
+    `Data: ${data.source}${dataNote(config, data.source)}, ${data.trainSize} train / ${data.testSize} test digits; ${config.epochs} epochs x ${config.klCoefficients.length} coefficients; ` +
       `up to ${jobs} process${jobs === 1 ? "" : "es"} (--jobs).`,
   );
+  if (state && cacheDir) state.cacheFolder = path.join(cacheDir, sweepKey(config, data, backend));
   onSweepStart?.({ config, jobs });
+  const track = (klCoefficient: number, epoch: number) => state?.started.set(klCoefficient, Math.max(epoch, state.started.get(klCoefficient) ?? 0));
   const result = await runSweep({
     log: (line) => console.warn(line),
     ...sweepOptions,
+    onRunStart: (event) => {
+      if (!event.cached) track(event.klCoefficient, 0);
+      sweepOptions.onRunStart?.(event);
+    },
+    onEpochEnd: (event) => {
+      track(event.klCoefficient, event.record.epoch);
+      sweepOptions.onEpochEnd?.(event);
+    },
     workers: jobs - 1,
     config,
     data,
     backend,
-    cacheDir: values["no-cache"] ? false : path.resolve(values["cache-dir"] ?? DEFAULT_CACHE_DIR),
+    cacheDir,
   });
   return { config, data, result };
 }
 
+/**
+ * The one line a signal prints: what is kept (the coefficients whose entries are in the cache; the
+ * next run resumes from them) and what is dropped (coefficients in training, and with --no-cache
+ * everything, since the results file is written only at the end).
+ */
+export function interruptedLine(signal: string, state: SweepState): string {
+  const { config, cacheFolder, started } = state;
+  if (!config) return `Interrupted (${signal}) before the sweep started; nothing was trained.`;
+  const kept = cacheFolder ? config.klCoefficients.filter((c) => fs.existsSync(path.join(cacheFolder, `${entryName(c)}.json`))) : [];
+  const dropped = config.klCoefficients.filter((c) => started.has(c) && !kept.includes(c));
+  const untouched = config.klCoefficients.filter((c) => !started.has(c) && !kept.includes(c));
+  const list = (cs: number[]) => `c = ${cs.join(", ")}`;
+  const keptPart = kept.length > 0 ? `${list(kept)} ${kept.length === 1 ? "is" : "are"} cached in ${cacheFolder} and the next run resumes from ${kept.length === 1 ? "it" : "them"}` : cacheFolder ? "nothing was cached yet" : "nothing is kept (--no-cache)";
+  const droppedPart = dropped.length > 0 ? `; dropped: ${dropped.map((c) => `c = ${c} (${started.get(c) ? `after epoch ${started.get(c)} of ${config.epochs}` : "starting"})`).join(", ")}` : "";
+  const untouchedPart = untouched.length > 0 ? `; not started: ${list(untouched)}` : "";
+  return `Interrupted (${signal}): ${keptPart}${droppedPart}${untouchedPart}.`;
+}
+
+/**
+ * Ctrl-C (SIGINT) or SIGTERM: prints `interruptedLine`, stops the worker processes (each releases its
+ * locks), releases this process's locks and exits with 128 + the signal's number (130, 143). Entries
+ * are written synchronously, so the handler runs between whole steps: nothing half-written is left.
+ */
+export function exitOnSignals(state: SweepState): void {
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`\n${interruptedLine(signal, state)}\n`);
+      stopAllWorkers();
+      releaseHeldLocks();
+      process.exit(code);
+    });
+  }
+}
+
 async function main(): Promise<void> {
+  const state: SweepState = { started: new Map() };
+  exitOnSignals(state);
   const values = parseFlags(process.argv.slice(2), SWEEP_FLAGS);
   if (values.help) return console.log(USAGE);
   let progress: ProgressPrinter | undefined;
+  const outDir = path.resolve(values.out ?? path.join(PROJECT_ROOT, "data", "results"));
   const { result } = await sweepFromFlags(values, {
+    outputs: [{ dir: outDir, role: "the results folder (--out)", elsewhere: "or name another results folder with --out DIR" }],
+    state,
     onSweepStart: ({ config, jobs }) => (progress = new ProgressPrinter(new SweepProgress(config.klCoefficients, config.epochs, jobs))),
     onRunStart: (event) => progress?.runStart(event),
     onBatchEnd: (event) => progress?.batchEnd(event),
@@ -119,7 +237,6 @@ async function main(): Promise<void> {
     onRunEnd: (run) => progress?.runEnd(run.klCoefficient),
   });
   console.log(`\n${summaryTable(result.runs)}\n`);
-  const outDir = path.resolve(values.out ?? path.join(PROJECT_ROOT, "data", "results"));
   const file = writeResults(path.join(outDir, `sweep-${result.key}.json`), result);
   writeResults(path.join(outDir, "latest.json"), result);
   console.log(`Results: ${file} (also latest.json); wall time ${result.wallSeconds.toFixed(1)} s.`);

@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { crashPoint } from "../system/crashPoint";
+import { asStorageError, makeFolder, WRITE_ELSEWHERE } from "../system/storage";
 
 /**
  * Bumped whenever training or stored fields change meaning, so stale entries stop matching.
@@ -40,38 +41,7 @@ export function stableStringify(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** A file could not be written: a full or read-only disk, or no permission. Names the file and the fix. */
-export class StorageError extends Error {
-  override name = "StorageError";
-  constructor(
-    message: string,
-    readonly file: string,
-    readonly code: string,
-  ) {
-    super(message);
-  }
-}
-
-/** What each system error means for a write, and the first thing to do about it. */
-const STORAGE_FAULTS: Record<string, { reason: string; fix: string }> = {
-  ENOSPC: { reason: "no space left on the device", fix: "Free space on that disk" },
-  EDQUOT: { reason: "the disk quota is used up", fix: "Free space within the quota" },
-  EROFS: { reason: "the file system is read-only", fix: "Remount it read-write" },
-  EACCES: { reason: "permission denied", fix: "Make the folder writable" },
-  EPERM: { reason: "operation not permitted", fix: "Make the folder writable" },
-  EIO: { reason: "input/output error", fix: "Check the disk" },
-};
-
-/** Advice for a file of any kind; callers that know the file's role name their own flag instead. */
-export const WRITE_ELSEWHERE = "or write to another folder";
-
-/** The error as a `StorageError` when it is a storage fault, else unchanged. */
-export function asStorageError(error: unknown, file: string, elsewhere: string = WRITE_ELSEWHERE): unknown {
-  const code = (error as NodeJS.ErrnoException)?.code;
-  const fault = code ? STORAGE_FAULTS[code] : undefined;
-  if (!code || !fault || error instanceof StorageError) return error;
-  return new StorageError(`Cannot write ${file}: ${fault.reason} (${code}). ${fault.fix}, ${elsewhere}. Nothing half-written was kept.`, file, code);
-}
+export { asStorageError, StorageError, WRITE_ELSEWHERE } from "../system/storage";
 
 const TEMPORARY = /^(.*)\.(\d+)\.[0-9a-z]+\.tmp$/;
 
@@ -112,7 +82,7 @@ export function removeDeadTemporaries(file: string): void {
 export function writeFileAtomic(file: string, data: string | Uint8Array, elsewhere: string = WRITE_ELSEWHERE): void {
   const temporary = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    makeFolder(path.dirname(file));
     removeDeadTemporaries(file);
     const descriptor = fs.openSync(temporary, "wx");
     try {
@@ -163,7 +133,7 @@ export class CacheCorruptError extends Error {
 }
 
 /** Advice completing a `StorageError` raised while writing the cache. */
-export const CACHE_ELSEWHERE = "or use another cache folder (--cache-dir DIR; cacheDir in runSweep) or none (--no-cache)";
+export const CACHE_ELSEWHERE = "or use another cache folder (--cache-dir DIR, VAE_CACHE_DIR in a notebook, cacheDir in runSweep) or none (--no-cache)";
 
 const BLOB_NAME = /^[A-Za-z][A-Za-z0-9]*$/;
 
@@ -205,7 +175,7 @@ export class EntryStore {
   /** The lock file guarding an entry while one process computes it (see `src/experiment/lock.ts`). */
   lockPath(name: string): string {
     try {
-      fs.mkdirSync(this.dir, { recursive: true });
+      makeFolder(this.dir);
     } catch (error) {
       throw asStorageError(error, this.dir, CACHE_ELSEWHERE);
     }

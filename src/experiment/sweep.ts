@@ -9,7 +9,8 @@
 import * as path from "node:path";
 import { initBackend, type BackendInfo } from "../backend/select";
 import { crashPoint } from "../system/crashPoint";
-import { CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, StorageError, writeFileAtomic } from "./cache";
+import { checkOutputFolder } from "../system/storage";
+import { CACHE_ELSEWHERE, CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, StorageError, writeFileAtomic } from "./cache";
 import { tryLock } from "./lock";
 import { startSweepWorkers, type WorkerProgress } from "./workers";
 import { setWasmGemmThreads } from "../backend/wasmGemm";
@@ -182,6 +183,10 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   if (workerCount > 0 && !store) throw new RangeError("workers need the cache (they hand results over through it); do not combine them with cacheDir: false.");
   // Worker processes only when something is left to train: starting one costs about a second.
   const untrained = store ? config.klCoefficients.filter((c) => !store.has(entryName(c))).length : config.klCoefficients.length;
+  // The cache folder is made and checked with a write before anything trains, within a time limit (a
+  // folder under /proc, a file in its place, a hung mount): a cache that only serves complete entries
+  // may be read-only.
+  if (store && untrained > 0) await checkOutputFolder(store.dir, { role: "the cache folder", elsewhere: CACHE_ELSEWHERE });
   // The workers' progress is passed on to this sweep's callbacks, so that displays show every coefficient.
   const onProgress = (worker: number, progress: WorkerProgress) => {
     if (progress.type === "runStart") {

@@ -13,6 +13,7 @@ import type { BatchEndEvent, EpochEndEvent } from "../vae/train";
 import type { VaeConfig } from "../vae/config";
 import { PROJECT_ROOT } from "../vae/data";
 import { WASM_THREADS_ENV } from "../backend/wasmThreads";
+import { procStat } from "../system/proc";
 
 export const WORKER_SCRIPT = path.join(PROJECT_ROOT, "src", "cli", "sweepWorker.ts");
 
@@ -46,6 +47,34 @@ export function autoSweepJobs(backend: BackendName, cores = os.cpus().length): n
   return backend !== "tensorflow" && cores >= 2 ? 2 : 1;
 }
 
+/** Every worker this process started that has not exited, so that a signal can stop them all (`stopAllWorkers`). */
+const live = new Set<ChildProcess>();
+
+/** True while the process `pid` runs (a zombie, exited but not yet reaped, counts as gone). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  const state = procStat(pid)?.state;
+  return state !== "Z" && state !== "X";
+}
+
+/**
+ * Sends SIGTERM to every live worker and waits, blocking, until each has exited (it releases its locks
+ * first) or `timeoutMs` has passed. Blocking on purpose: a signal handler calls it just before the
+ * process exits, and nothing else (no training step) must run meanwhile.
+ */
+export function stopAllWorkers(timeoutMs = 3_000): void {
+  const pids = [...live].filter((child) => child.exitCode === null && child.signalCode === null).map((child) => child.pid as number);
+  for (const child of live) child.kill("SIGTERM");
+  live.clear();
+  const deadline = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (pids.some(running) && Date.now() < deadline) Atomics.wait(pause, 0, 0, 20);
+}
+
 export function startSweepWorkers({ config, cacheDir, backend, count, onProgress }: WorkerOptions): Workers {
   const children: ChildProcess[] = [];
   const exits: Promise<void>[] = [];
@@ -61,6 +90,8 @@ export function startSweepWorkers({ config, cacheDir, backend, count, onProgress
     let stderr = "";
     child.stderr?.on("data", (chunk) => (stderr += chunk));
     children.push(child);
+    live.add(child);
+    child.on("exit", () => live.delete(child));
     exits.push(
       new Promise((resolve, reject) =>
         child.on("exit", (code, signal) => (code === 0 || signal === "SIGTERM" || signal === "SIGINT" ? resolve() : reject(new Error(`Sweep worker ${i + 1} failed (code ${code}): ${stderr.trim()}`)))),

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { marked } from "marked";
 import { PROJECT_ROOT } from "../vae/data";
+import { makeFolder } from "../system/storage";
 import { KernelClient, type Output } from "./kernel";
 import { escapeHtml } from "./html";
 import { plotlyScriptTag } from "../plots/plot";
@@ -115,7 +116,7 @@ export async function executeNotebook(
   const base = path.basename(file, ".ipynb");
   const ipynbPath = path.join(outDir, `${base}.ipynb`);
   const htmlPath = path.join(outDir, `${base}.html`);
-  fs.mkdirSync(outDir, { recursive: true });
+  makeFolder(outDir);
 
   const kernel = await KernelClient.start({ env: options.env });
   try {

@@ -8,9 +8,13 @@
  * - `timeLimit.ts`: `withTimeLimit`, the one time limit on a promise (a notebook cell, a PNG, the threaded
  *   wasm start-up).
  *
+ * - `storage.ts`: `checkOutputFolder` (an output folder made and probed with a write, within a time
+ *   limit), `makeFolder`, and `StorageError`, the one message for an operating-system error on a path.
+ *
  * May import: nothing else in `src`.
  */
 export * from "./crashPoint";
 export * from "./proc";
 export * from "./pythonEnv";
+export * from "./storage";
 export * from "./timeLimit";

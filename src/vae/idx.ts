@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { constants as bufferConstants } from "node:buffer";
 import { constants as zlibConstants, gunzipSync } from "node:zlib";
+import { asStorageError, makeFolder } from "../system/storage";
 
 export const IDX_FILES = Object.freeze({
   trainImages: "train-images-idx3-ubyte",
@@ -42,7 +43,8 @@ function parseIdxHeader(buffer: Uint8Array, file: string): IdxHeader {
   if (buffer.length < 4) throw new IdxError(`${file}: ${buffer.length} bytes is too short for an IDX header (4 bytes of magic number).`);
   if (buffer[0] !== 0 || buffer[1] !== 0) {
     const gz = buffer[0] === 0x1f && buffer[1] === 0x8b ? " It looks gzipped: name it with a .gz suffix." : "";
-    throw new IdxError(`${file}: wrong magic number 0x${hex(buffer, 4)}; an IDX file starts with 0x0000.${gz}`);
+    const remedy = gz || " It is not an MNIST IDX file (or it is damaged): delete it and run `npm run fetch-mnist`, or use the embedded digits (--data embedded).";
+    throw new IdxError(`${file}: wrong magic number 0x${hex(buffer, 4)}; an IDX file starts with 0x0000.${remedy}`);
   }
   if (buffer[2] !== 0x08) throw new IdxError(`${file}: element type 0x${buffer[2].toString(16)} is not 0x08 (unsigned byte), the type of MNIST files.`);
   const rank = buffer[3];
@@ -144,7 +146,12 @@ export function findIdxFile(dir: string, role: IdxRole): string | undefined {
 
 /** True when all four files are present (then the sweep uses them instead of the embedded digits). */
 export function hasIdxMnist(dir: string): boolean {
-  return (Object.keys(IDX_FILES) as IdxRole[]).every((role) => findIdxFile(dir, role) !== undefined);
+  return missingIdxFiles(dir).length === 0;
+}
+
+/** The paths (without `.gz`) of the four files that are in neither form, in `IDX_FILES` order. */
+export function missingIdxFiles(dir: string): string[] {
+  return (Object.keys(IDX_FILES) as IdxRole[]).filter((role) => findIdxFile(dir, role) === undefined).map((role) => path.join(dir, IDX_FILES[role]));
 }
 
 /** Reads one IDX file, raw or gzipped (by its `.gz` suffix); every fault is an `IdxError` naming the file. */
@@ -205,7 +212,11 @@ export async function downloadIdxMnist(
   const baseUrl = (options.baseUrl ?? DEFAULT_MNIST_BASE_URL).replace(/\/?$/, "/");
   const log = options.log ?? (() => undefined);
   const fetchImpl = options.fetchImpl ?? fetch;
-  fs.mkdirSync(dir, { recursive: true });
+  try {
+    makeFolder(dir);
+  } catch (error) {
+    throw asStorageError(error, dir, "or choose another folder with --dir DIR");
+  }
   const written: string[] = [];
   for (const role of Object.keys(IDX_FILES) as IdxRole[]) {
     const name = `${IDX_FILES[role]}.gz`;

@@ -97,7 +97,7 @@ test("a cache disk that fills up while c = 2 is written: a clear error, c = 0 an
     assert.equal(full.status, 1);
     assert.match(
       message,
-      /^error: Cannot write \/.*\/c=2\.\w+\.f32: no space left on the device \(ENOSPC\)\. Free space on that disk, or use another cache folder \(--cache-dir DIR; cacheDir in runSweep\) or none \(--no-cache\)\. Nothing half-written was kept\. c = 2 was trained but not cached\. Coefficients finished so far are kept in \/.*: c = 0, 1\.$/,
+      /^error: Cannot write \/.*\/c=2\.\w+\.f32: no space left on the device \(ENOSPC\)\. Free space on that disk, or use another cache folder \(--cache-dir DIR, VAE_CACHE_DIR in a notebook, cacheDir in runSweep\) or none \(--no-cache\)\. Nothing half-written was kept\. c = 2 was trained but not cached\. Coefficients finished so far are kept in \/.*: c = 0, 1\.$/,
     );
     const files = filesUnder(cacheDir);
     assert.deepEqual(files.filter((f) => /c=2\.|\.tmp$|\.lock$/.test(f)), [], "no part of c = 2, no temporary file, no lock");
@@ -136,17 +136,21 @@ test("a read-only cache serves its complete entries, refuses to train by name, a
     assert.equal(refused.status, 1);
     assert.match(
       cacheMessage,
-      /^error: Cannot write \/.*\/c=2\.lock: the file system is read-only \(EROFS\)\. Remount it read-write, or use another cache folder \(--cache-dir DIR; cacheDir in runSweep\) or none \(--no-cache\)\. Nothing half-written was kept\. c = 2 was not trained: its result could not be cached\. Coefficients finished so far are kept in \/.*: c = 0, 1\.$/,
+      /^error: Cannot use \/.*\/cache\/[0-9a-f]{16} as the cache folder: the file system is read-only \(EROFS\)\. Remount it read-write, or use another cache folder \(--cache-dir DIR, VAE_CACHE_DIR in a notebook, cacheDir in runSweep\) or none \(--no-cache\)\. Nothing was trained\.$/,
     );
     assert.doesNotMatch(refused.stderr, /KL coefficient 2: training\n/, "refused before training, not after");
 
-    // Both entries are served from the read-only cache; then the results file cannot be written.
+    // Both entries are served from the read-only cache, which needs no write.
+    const served = runCli("sweep.ts", [...SWEEP, "--coefficients", "0,1", "--cache-dir", cacheDir, "--out", writableOut]);
+    assert.equal(served.status, 0, served.stderr);
+    assert.equal((served.stderr.match(/loaded from cache/g) ?? []).length, 2, "both entries served from the read-only cache");
+    // A read-only results folder is refused before anything else happens.
     const results = runCli("sweep.ts", [...SWEEP, "--coefficients", "0,1", "--cache-dir", cacheDir, "--out", path.join(readOnly, "out")]);
-    assert.equal((results.stderr.match(/loaded from cache/g) ?? []).length, 2, "both entries served from the read-only cache");
+    assert.doesNotMatch(results.stderr, /loaded from cache|training/, "refused before the sweep");
     const resultsMessage = errorLine(results.stderr);
     t.diagnostic(`read-only results folder, exit ${results.status}: ${resultsMessage}`);
     assert.equal(results.status, 1);
-    assert.match(resultsMessage, /^error: Cannot write \/.*\/out\/sweep-[0-9a-f]{16}\.json: the file system is read-only \(EROFS\)\. Remount it read-write, or choose another results folder \(--out DIR\)\. Nothing half-written was kept\.$/);
+    assert.match(resultsMessage, /^error: Cannot use \/.*\/out as the results folder \(--out\): the file system is read-only \(EROFS\)\. Remount it read-write, or name another results folder with --out DIR\. Nothing was trained\.$/);
     assert.equal(readResults(path.join(readOnly, "out", "latest.json")).coefficients.length, 2, "the earlier results file is whole");
   } finally {
     unmount(readOnly);
