@@ -30,7 +30,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { KERAS_ADAM_KERNEL, type KerasAdamAttrs } from "../vae/optimizer";
 import { type EmscriptenModuleLike, F32, I32, V128, type WasmBackendLike, heapBuffer, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
-import { runOnHelperLoop, runSplitLoop, wasmGemmThreadCount } from "./wasmGemm";
+import { runOnHelperLoop, runSplitLoop, wasmGemmThreadCount } from "./wasmThreadPool";
 
 /** The backends the fused kernel is registered for. */
 export const KERAS_ADAM_FUSED_BACKENDS: readonly string[] = ["wasm", "cpu"];

@@ -1,6 +1,6 @@
 /**
  * The VAE's loss terms and the gradients of its ten weight arrays for one batch, as one kernel call
- * on the wasm backend (`VAE_GRADIENTS_KERNEL`, used by `trainStep` in `src/vae/train.ts`), instead of
+ * on the wasm backend (`VAE_GRADIENTS_KERNEL`, behind `trainStep`'s hook through `fusedTrainStep.ts`), instead of
  * about 160 tfjs ops recorded on a tape and replayed backwards. Each op costs the engine about 10 us
  * of bookkeeping besides its own work, and the element-wise ones are separate passes over the data;
  * here the forward and backward passes are written out once, by hand, and run on the same loops the
@@ -8,16 +8,18 @@
  * kernel, the fused loss of `fusedLoss.ts`), with the small element-wise parts as WebAssembly SIMD or
  * JavaScript loops over the heap.
  *
- * The forward pass (B rows, weights as the Keras layers name them):
- *   h1 = relu(x W1 + b1);  [zMean | zLogVar] = h1 [Wm | Wl] + [bm | bl]
- *   z = zMean + exp(zLogVar / 2) epsilon;  h2 = relu(z W3 + b3);  logits = h2 W4 + b4
- *   reconstruction = sum of the clipped binary cross-entropy / B;  KL = -sum(1 + zLogVar - zMean^2 - exp(zLogVar)) / (2 B)
+ * The forward pass (B rows; W_enc, b_enc the encoder_hidden layer, W_mean, W_logVar the z_mean and
+ * z_log_var layers, W_dec the decoder_hidden layer, W_out the decoder_output layer):
+ *   h1 = relu(x W_enc + b_enc);  [zMean | zLogVar] = h1 [W_mean | W_logVar] + [b_mean | b_logVar]
+ *   z = zMean + exp(zLogVar / 2) epsilon;  h2 = relu(z W_dec + b_dec);  logits = h2 W_out + b_out
+ *   reconstruction = sum of the clipped binary cross-entropy / B
+ *   KL = -sum(1 + zLogVar - zMean^2 - exp(zLogVar)) / (2 B)
  * and backwards, with c the KL coefficient:
- *   dLogits = (sigmoid(logits) - x) / B inside the clip;  dW4 = h2^T dLogits;  db4 = column sums
- *   dH2 = (dLogits W4^T) where h2 > 0;  dW3 = z^T dH2;  db3 = column sums;  dz = dH2 W3^T
+ *   dLogits = (sigmoid(logits) - x) / B inside the clip;  dW_out = h2^T dLogits;  db_out = column sums
+ *   dH2 = (dLogits W_out^T) where h2 > 0;  dW_dec = z^T dH2;  db_dec = column sums;  dz = dH2 W_dec^T
  *   dzMean = dz + c zMean / B;  dzLogVar = dz epsilon exp(zLogVar / 2) / 2 + c (exp(zLogVar) - 1) / (2 B)
- *   [dWm | dWl] = h1^T [dzMean | dzLogVar];  dH1 = ([dzMean | dzLogVar] [Wm | Wl]^T) where h1 > 0
- *   dW1 = x^T dH1;  db1 = column sums
+ *   [dW_mean | dW_logVar] = h1^T [dzMean | dzLogVar];  dH1 = ([dzMean | dzLogVar] [W_mean | W_logVar]^T) where h1 > 0
+ *   dW_enc = x^T dH1;  db_enc = column sums
  * The test checks every gradient against tfjs's automatic differentiation of `forwardLoss`.
  *
  * `VAE_TRAIN_STEP_KERNEL` makes the whole step: the same, with Keras's Adam applied to each weight array
@@ -30,7 +32,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { KerasAdamAttrs } from "../vae/optimizer";
-import { VAE_GRADIENTS_KERNEL, VAE_TRAIN_STEP_KERNEL, VAE_WEIGHT_NAMES } from "../vae/train";
+import { registerWasmTrainStep, VAE_GRADIENTS_KERNEL, VAE_TRAIN_STEP_KERNEL, VAE_WEIGHT_NAMES, type VaeWeightName } from "./fusedTrainStep";
 import { kerasAdamWasm } from "./fusedAdam";
 import { bceLogitsWasm } from "./fusedLoss";
 import { wasmGemmAsync } from "./wasmGemm";
@@ -86,13 +88,11 @@ function maskSumFor(wasm: WasmBackendLike): { masked: MaskSum | null; plain: Mas
   return loops;
 }
 
-type WeightName = (typeof VAE_WEIGHT_NAMES)[number];
-
 /** Keras's Adam for the training step: its step attributes and each weight's moments. */
 interface AdamInputs {
   attrs: KerasAdamAttrs;
-  m: Record<WeightName, tf.TensorInfo>;
-  v: Record<WeightName, tf.TensorInfo>;
+  m: Record<VaeWeightName, tf.TensorInfo>;
+  v: Record<VaeWeightName, tf.TensorInfo>;
 }
 
 const gradientsKernel: tf.KernelFunc = ({ inputs, backend, attrs }) =>
@@ -101,8 +101,8 @@ const gradientsKernel: tf.KernelFunc = ({ inputs, backend, attrs }) =>
 const trainStepKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { klCoefficient, ...adamAttrs } = attrs as unknown as { klCoefficient: number } & KerasAdamAttrs;
   const named = inputs as unknown as Record<string, tf.TensorInfo>;
-  const moments = (suffix: string) => Object.fromEntries(VAE_WEIGHT_NAMES.map((name) => [name, named[`${name}${suffix}`]])) as Record<WeightName, tf.TensorInfo>;
-  return lossAndUpdates(backend as unknown as WasmBackendLike, inputs, klCoefficient, { attrs: adamAttrs, m: moments("M"), v: moments("V") });
+  const moments = (suffix: string) => Object.fromEntries(VAE_WEIGHT_NAMES.map((name) => [name, named[`${name}/${suffix}`]])) as Record<VaeWeightName, tf.TensorInfo>;
+  return lossAndUpdates(backend as unknown as WasmBackendLike, inputs, klCoefficient, { attrs: adamAttrs, m: moments("m"), v: moments("v") });
 };
 
 /**
@@ -118,7 +118,7 @@ class Step {
   /** The kernel's outputs made so far (freed if something fails). */
   readonly results: tf.TensorInfo[] = [];
   /** Per weight its [gradient], or with Adam its [w, m, v]. */
-  readonly outputs = {} as Record<WeightName, tf.TensorInfo[]>;
+  readonly outputs = {} as Record<VaeWeightName, tf.TensorInfo[]>;
   private readonly matMul: tf.KernelConfig;
   private readonly loops: { masked: MaskSum | null; plain: MaskSum | null };
   /** The decoder's weight gradient computed on a helper thread, and how to wait for it. */
@@ -126,7 +126,7 @@ class Step {
 
   constructor(
     readonly wasm: WasmBackendLike,
-    readonly named: Record<"x" | "epsilon" | WeightName, tf.TensorInfo>,
+    readonly named: Record<"x" | "epsilon" | VaeWeightName, tf.TensorInfo>,
     readonly adam: AdamInputs | undefined,
   ) {
     const matMul = tf.getKernel("_FusedMatMul", "wasm");
@@ -182,7 +182,7 @@ class Step {
   }
 
   /** A weight's gradient is ready: it is an output, or (with Adam) it updates the weight and is freed. */
-  ready(name: WeightName, gradient: tf.TensorInfo, where: "here" | "split" | "helper"): void {
+  ready(name: VaeWeightName, gradient: tf.TensorInfo, where: "here" | "split" | "helper"): void {
     const index = this.scratch.indexOf(gradient);
     if (!this.adam) {
       if (index >= 0) this.scratch.splice(index, 1);
@@ -250,7 +250,7 @@ function batched(info: tf.TensorInfo): tf.TensorInfo {
  * kernel), each update made as soon as its gradient is ready.
  */
 function lossAndUpdates(wasm: WasmBackendLike, inputs: tf.NamedTensorInfoMap, c: number, adam?: AdamInputs): tf.TensorInfo[] {
-  const named = inputs as unknown as Record<"x" | "epsilon" | WeightName, tf.TensorInfo>;
+  const named = inputs as unknown as Record<"x" | "epsilon" | VaeWeightName, tf.TensorInfo>;
   for (const [name, info] of Object.entries(inputs)) {
     if (!info || info.dtype !== "float32") throw new Error(`${VAE_GRADIENTS_KERNEL}: input ${name} must be a float32 tensor.`);
     wasm.dataIdMap.get(info.dataId); // moves an input that lives on another backend onto the heap
@@ -268,19 +268,25 @@ function lossAndUpdates(wasm: WasmBackendLike, inputs: tf.NamedTensorInfoMap, c:
 }
 
 function forwardAndBackward(step: Step, c: number): tf.TensorInfo[] {
-  const { x, epsilon, w1, b1, wm, bm, wl, bl, w3, b3, w4, b4 } = step.named;
+  const { x, epsilon } = step.named;
+  const weight = (name: VaeWeightName) => step.named[name];
+  const [encoderKernel, encoderBias] = [weight("encoder_hidden/kernel"), weight("encoder_hidden/bias")];
+  const [meanKernel, meanBias] = [weight("z_mean/kernel"), weight("z_mean/bias")];
+  const [logVarKernel, logVarBias] = [weight("z_log_var/kernel"), weight("z_log_var/bias")];
+  const [decoderKernel, decoderBias] = [weight("decoder_hidden/kernel"), weight("decoder_hidden/bias")];
+  const [outputKernel, outputBias] = [weight("decoder_output/kernel"), weight("decoder_output/bias")];
   const { wasm } = step;
   const [rows, pixels] = x.shape;
-  const hidden = b1.shape[0];
-  const latent = bm.shape[0];
+  const hidden = encoderBias.shape[0];
+  const latent = meanBias.shape[0];
 
   // Forward.
-  const h1 = step.product(x, w1, false, false, b1, true);
-  // The two latent layers side by side: [Wm | Wl] (hidden x 2 latent), [bm | bl].
+  const h1 = step.product(x, encoderKernel, false, false, encoderBias, true);
+  // The two latent layers side by side: [W_mean | W_logVar] (hidden x 2 latent), [b_mean | b_logVar].
   const wCat = step.temp([hidden, 2 * latent]);
   const bCat = step.temp([2 * latent]);
   {
-    const [wmv, wlv, wc] = [step.view(wm), step.view(wl), step.view(wCat)];
+    const [wmv, wlv, wc] = [step.view(meanKernel), step.view(logVarKernel), step.view(wCat)];
     for (let k = 0; k < hidden; k++) {
       for (let j = 0; j < latent; j++) {
         wc[k * 2 * latent + j] = wmv[k * latent + j];
@@ -288,8 +294,8 @@ function forwardAndBackward(step: Step, c: number): tf.TensorInfo[] {
       }
     }
     const bc = step.view(bCat);
-    bc.set(step.view(bm), 0);
-    bc.set(step.view(bl), latent);
+    bc.set(step.view(meanBias), 0);
+    bc.set(step.view(logVarBias), latent);
   }
   const zCat = step.product(h1, wCat, false, false, bCat);
   const z = step.temp([rows, latent]);
@@ -309,20 +315,20 @@ function forwardAndBackward(step: Step, c: number): tf.TensorInfo[] {
     }
   }
   const kl = (-0.5 * klSum) / rows;
-  const h2 = step.product(z, w3, false, false, b3, true);
-  const logits = step.product(h2, w4, false, false, b4);
+  const h2 = step.product(z, decoderKernel, false, false, decoderBias, true);
+  const logits = step.product(h2, outputKernel, false, false, outputBias);
   const dLogits = step.temp([rows, pixels]);
   const reconstruction = bceLogitsWasm(wasm, logits, x, dLogits, 1 / rows) / rows;
 
   // Backward. The decoder's weight gradient, as large a product as the rest of the backward pass on
   // the main thread, goes to a helper thread meanwhile: two whole products side by side, instead of
   // each split in two and waiting for the other half.
-  const gw4 = step.productOnHelper(h2, dLogits);
-  step.ready("b4", step.maskAndSum(dLogits, undefined), "here");
-  const dH2 = step.product(dLogits, w4, false, true);
-  step.ready("b3", step.maskAndSum(dH2, h2), "here");
-  step.ready("w3", step.product(z, dH2, true, false), "here");
-  const dz = step.product(dH2, w3, false, true);
+  const gOutputKernel = step.productOnHelper(h2, dLogits);
+  step.ready("decoder_output/bias", step.maskAndSum(dLogits, undefined), "here");
+  const dH2 = step.product(dLogits, outputKernel, false, true);
+  step.ready("decoder_hidden/bias", step.maskAndSum(dH2, h2), "here");
+  step.ready("decoder_hidden/kernel", step.product(z, dH2, true, false), "here");
+  const dz = step.product(dH2, decoderKernel, false, true);
   const dzCat = step.temp([rows, 2 * latent]);
   const gbCat = new Float64Array(2 * latent);
   {
@@ -343,32 +349,32 @@ function forwardAndBackward(step: Step, c: number): tf.TensorInfo[] {
   }
   const gwCat = step.product(h1, dzCat, true, false);
   {
-    const gwm = wasm.makeOutput([hidden, latent], "float32");
-    const gwl = wasm.makeOutput([hidden, latent], "float32");
-    const gbm = wasm.makeOutput([latent], "float32");
-    const gbl = wasm.makeOutput([latent], "float32");
-    const [gc, gm, gl] = [step.view(gwCat), step.view(gwm), step.view(gwl)];
+    const gMeanKernel = wasm.makeOutput([hidden, latent], "float32");
+    const gLogVarKernel = wasm.makeOutput([hidden, latent], "float32");
+    const gMeanBias = wasm.makeOutput([latent], "float32");
+    const gLogVarBias = wasm.makeOutput([latent], "float32");
+    const [gc, gm, gl] = [step.view(gwCat), step.view(gMeanKernel), step.view(gLogVarKernel)];
     for (let k = 0; k < hidden; k++) {
       for (let j = 0; j < latent; j++) {
         gm[k * latent + j] = gc[k * 2 * latent + j];
         gl[k * latent + j] = gc[k * 2 * latent + latent + j];
       }
     }
-    step.view(gbm).set(gbCat.subarray(0, latent));
-    step.view(gbl).set(gbCat.subarray(latent));
-    step.ready("wm", gwm, "here");
-    step.ready("bm", gbm, "here");
-    step.ready("wl", gwl, "here");
-    step.ready("bl", gbl, "here");
+    step.view(gMeanBias).set(gbCat.subarray(0, latent));
+    step.view(gLogVarBias).set(gbCat.subarray(latent));
+    step.ready("z_mean/kernel", gMeanKernel, "here");
+    step.ready("z_mean/bias", gMeanBias, "here");
+    step.ready("z_log_var/kernel", gLogVarKernel, "here");
+    step.ready("z_log_var/bias", gLogVarBias, "here");
   }
   const dH1 = step.product(dzCat, wCat, false, true);
-  step.ready("b1", step.maskAndSum(dH1, h1), "here");
+  step.ready("encoder_hidden/bias", step.maskAndSum(dH1, h1), "here");
   // The encoder's weight gradient across both threads (the helper is done with the decoder's by
   // now), then the two large updates side by side: the decoder's on the helper, the encoder's here.
   step.helperDone();
-  const gw1 = step.product(x, dH1, true, false);
-  step.ready("w4", gw4, "helper");
-  step.ready("w1", gw1, "here");
+  const gEncoderKernel = step.product(x, dH1, true, false);
+  step.ready("decoder_output/kernel", gOutputKernel, "helper");
+  step.ready("encoder_hidden/kernel", gEncoderKernel, "here");
 
   const terms = wasm.makeOutput([3], "float32");
   step.results.push(terms);
@@ -376,9 +382,10 @@ function forwardAndBackward(step: Step, c: number): tf.TensorInfo[] {
   return step.ordered(terms);
 }
 
-/** Registers both kernels for "wasm" unless already registered (importing this module does it). */
+/** Registers both kernels for "wasm" unless already registered, and the step that calls them (importing this module does it). */
 export function registerVaeGradientsKernel(): void {
   if (!tf.getKernel(VAE_GRADIENTS_KERNEL, "wasm")) tf.registerKernel({ kernelName: VAE_GRADIENTS_KERNEL, backendName: "wasm", kernelFunc: gradientsKernel });
   if (!tf.getKernel(VAE_TRAIN_STEP_KERNEL, "wasm")) tf.registerKernel({ kernelName: VAE_TRAIN_STEP_KERNEL, backendName: "wasm", kernelFunc: trainStepKernel });
+  registerWasmTrainStep();
 }
 registerVaeGradientsKernel();

@@ -29,7 +29,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { BCE_LOGITS_KERNEL, LOGIT_LIMIT } from "../vae/loss";
 import { type EmscriptenModuleLike, F32, I32, V128, type WasmBackendLike, heapBuffer, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
-import { runSplitLoop } from "./wasmGemm";
+import { runSplitLoop } from "./wasmThreadPool";
 
 /** Batches of at least this many rows are split across the products' threads. */
 const THREADED_BCE_ROWS = 32;

@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { VaeConfig } from "../vae/config";
 import { decode, encode, readValues } from "../vae/model";
-import { deriveSeed, Random } from "../vae/random";
+import { deriveSeed, Random, RANDOM_STREAMS } from "../vae/random";
 import { modelFromRun, type SweepResult } from "./sweep";
 
 export interface DigitRows {
@@ -45,7 +45,7 @@ export function reconstructionRows(result: Pick<SweepResult, "config" | "runs">,
  * generate with that coefficient.
  */
 export function priorSampleRows(result: Pick<SweepResult, "config" | "runs">, count = 10): DigitRows {
-  const z = new Random(deriveSeed(result.config.seed, 0x9a1)).fillNormal(new Float32Array(count * 2));
+  const z = new Random(deriveSeed(result.config.seed, RANDOM_STREAMS.priorSamples)).fillNormal(new Float32Array(count * 2));
   const samples = decodeWith(result, (model) => readValues(() => decode(model, tf.tensor2d(z, [count, 2]))));
   return stack(result.runs.map((run) => `c = ${run.klCoefficient}`), samples, count);
 }

@@ -9,7 +9,7 @@
  * - active units (Burda, Grosse & Salakhutdinov 2016): latent dimensions whose zMean varies over x;
  * - the decoded manifold's variety (how different its 900 digits are) and sharpness.
  */
-import { deriveSeed, Random } from "../vae/random";
+import { deriveSeed, Random, RANDOM_STREAMS } from "../vae/random";
 import type { LossTerms } from "../vae/loss";
 
 /** Mean and (population) covariance of row-major [rows, dim] points. */
@@ -134,7 +134,7 @@ export interface RunOutputs {
 /** Every metric of one coefficient's run; `seed` fixes the N(0, I) reference sample. */
 export function coefficientMetrics(run: RunOutputs, seed: number): CoefficientMetrics {
   const { mean, covariance } = meanAndCovariance(run.zMean);
-  const reference = new Random(deriveSeed(seed, 0xe4e)).fillNormal(new Float32Array(run.zMean.length));
+  const reference = new Random(deriveSeed(seed, RANDOM_STREAMS.referenceNormal)).fillNormal(new Float32Array(run.zMean.length));
   return {
     klCoefficient: run.klCoefficient,
     distortion: run.test.reconstruction,

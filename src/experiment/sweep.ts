@@ -13,7 +13,7 @@ import { checkOutputFolder } from "../system/storage";
 import { CACHE_ELSEWHERE, CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, StorageError, writeFileAtomic } from "./cache";
 import { tryLock } from "./lock";
 import { startSweepWorkers, type WorkerProgress } from "./workers";
-import { setWasmGemmThreads } from "../backend/wasmGemm";
+import { setWasmGemmThreads } from "../backend/wasmThreadPool";
 import { coefficientMetrics, type CoefficientMetrics } from "./metrics";
 import { resolveConfig, type VaeConfig } from "../vae/config";
 import { loadMnist, PROJECT_ROOT, type MnistData } from "../vae/data";

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import type { VaeConfig } from "./config";
 import { ConfigError } from "./config";
 import { hasIdxMnist, readIdxMnist, sha256 } from "./idx";
-import { deriveSeed, permutation } from "./random";
+import { deriveSeed, permutation, RANDOM_STREAMS } from "./random";
 
 export const PIXELS = 784;
 export const EMBEDDED_DIGIT_COUNT = 10_000;
@@ -115,7 +115,7 @@ export function loadMnist(
     );
   }
   const { images, labels } = readEmbeddedDigits();
-  const order = permutation(labels.length, deriveSeed(config.seed, 0x5b117));
+  const order = permutation(labels.length, deriveSeed(config.seed, RANDOM_STREAMS.dataSplit));
   const train = takeRows(images, labels, order, 0, config.trainSize);
   const test = takeRows(images, labels, order, config.trainSize, config.trainSize + config.testSize);
   return finish({ source, xTrain: train.x, yTrain: train.y, xTest: test.x, yTest: test.y });

@@ -1,10 +1,11 @@
 /**
- * `src/vae`: the VAE itself, as the tutorial builds it. Read this folder to learn the model; the speed
- * work behind the backend (`src/backend`) plugs in as registered kernels and is never imported here.
+ * `src/vae`: the VAE itself, as the tutorial builds it. Read this folder to learn the model; a faster
+ * whole training step plugs in behind one hook (`registerFastTrainStep`); the wasm engine in
+ * `src/backend` registers it, and is never imported here.
  *
  * - `config.ts`: the tutorial's values, typed and frozen; profiles; validation.
  * - `data.ts`, `idx.ts`: the digits (embedded split, full MNIST from IDX files).
- * - `random.ts`: seeded random numbers (shuffles, initial weights, sampling noise).
+ * - `random.ts`: seeded random numbers and the named streams (shuffles, initial weights, noise).
  * - `model.ts`: encoder, sampling layer, decoder; weight snapshot and restore; the manifold grid.
  * - `loss.ts`: reconstruction, KL, and the total with the coefficient c.
  * - `optimizer.ts`: Keras's Adam, its formula.

@@ -59,6 +59,24 @@ export function deriveSeed(base: number, ...parts: number[]): number {
   return h;
 }
 
+/**
+ * The random streams, one per use of randomness: each derives its seed from the config's seed and its
+ * stream (`deriveSeed(seed, RANDOM_STREAMS.batchNoise, epoch, batch)`). The numbers are arbitrary but
+ * fixed: changing one changes every result drawn from that stream.
+ */
+export const RANDOM_STREAMS = Object.freeze({
+  /** The split of the embedded digits into training and test rows (`loadMnist`). */
+  dataSplit: 0x5b117,
+  /** The order of the training rows in each epoch (`trainEpoch`). */
+  epochShuffle: 0x5f1e,
+  /** The sampling noise epsilon of each batch (`batchEpsilon`). */
+  batchNoise: 0xe95,
+  /** The points of the prior N(0, I) decoded into digits (`priorSampleRows`). */
+  priorSamples: 0x9a1,
+  /** The N(0, I) sample the encoder's output is compared with (`coefficientMetrics`). */
+  referenceNormal: 0xe4e,
+});
+
 /** A seeded Fisher-Yates permutation of 0..n-1. */
 export function permutation(n: number, seed: number): Uint32Array {
   const order = new Uint32Array(n);

@@ -8,8 +8,8 @@ import * as tf from "@tensorflow/tfjs";
 import type { VaeConfig } from "./config";
 import { vaeLossFromLogits, type LossTerms } from "./loss";
 import { decodeLogits, encode, reparameterize, trainableVariables, type Vae } from "./model";
-import { isKerasAdam, kerasAdam, type KerasAdam } from "./optimizer";
-import { deriveSeed, permutation, Random } from "./random";
+import { kerasAdam } from "./optimizer";
+import { deriveSeed, permutation, Random, RANDOM_STREAMS } from "./random";
 
 export interface EpochRecord {
   /** 1-based, as Keras prints it. */
@@ -66,7 +66,7 @@ export class TrainingDivergedError extends Error {
 
 /** The noise of one batch: its own seeded stream, so a batch's epsilon never depends on other runs. */
 export function batchEpsilon(seed: number, epoch: number, batch: number, rows: number, latentDim: number): Float32Array {
-  return new Random(deriveSeed(seed, 0xe95, epoch, batch)).fillNormal(new Float32Array(rows * latentDim));
+  return new Random(deriveSeed(seed, RANDOM_STREAMS.batchNoise, epoch, batch)).fillNormal(new Float32Array(rows * latentDim));
 }
 
 /**
@@ -87,103 +87,25 @@ export function forwardLoss(model: Vae, x: tf.Tensor2D, epsilon: tf.Tensor2D, kl
 }
 
 /**
- * The name of the kernel that computes one batch's loss terms and the gradients of the ten weight
- * arrays in one call (registered for the wasm backend by `src/backend/fusedGradients.ts`). Inputs: x,
- * epsilon and the weights w1, b1, wm, bm, wl, bl, w3, b3, w4, b4; attribute klCoefficient; outputs:
- * [reconstruction, kl, total], then the gradients in the weights' order.
+ * A faster whole training step a backend may supply (the wasm engine does, in
+ * `src/backend/fusedTrainStep.ts`): the same loss, gradients and update as the plain step, or undefined
+ * for a step it does not take, which then runs plain.
  */
-export const VAE_GRADIENTS_KERNEL = "VaeGradients";
+export type FastTrainStep = (
+  model: Vae,
+  optimizer: tf.Optimizer,
+  x: tf.Tensor2D,
+  epsilon: tf.Tensor2D,
+  klCoefficient: number,
+  variables: readonly tf.Variable[],
+) => LossTerms | undefined;
 
-/**
- * The name of the kernel that makes a whole training step with Keras's Adam in one call (registered
- * for wasm by `src/backend/fusedGradients.ts`): `VAE_GRADIENTS_KERNEL`'s inputs, plus each weight's
- * moments as `${name}M` and `${name}V`, and Adam's step attributes (alpha, beta1, beta2, epsilon);
- * outputs: the terms, then the ten new weights, first moments and second moments.
- */
-export const VAE_TRAIN_STEP_KERNEL = "VaeTrainStep";
+const fastTrainSteps = new Map<string, FastTrainStep>();
 
-/** The fused kernels' names for the ten weight arrays, in `layerVariables` order (and their outputs'). */
-export const VAE_WEIGHT_NAMES = ["w1", "b1", "wm", "bm", "wl", "bl", "w3", "b3", "w4", "b4"] as const;
-
-/** `VAE_FUSED_GRADIENTS=0` makes `trainStep` differentiate with tfjs even where the fused kernel exists. */
-export const FUSED_GRADIENTS_ENV = "VAE_FUSED_GRADIENTS";
-let fusedGradients = fusedGradientsWanted();
-
-/** Whether the environment allows the fused gradients (unset or 1: yes; 0: no; anything else: an error naming the variable). */
-export function fusedGradientsWanted(env: NodeJS.ProcessEnv = process.env): boolean {
-  const value = env[FUSED_GRADIENTS_ENV]?.trim();
-  if (value === undefined || value === "" || value === "1") return true;
-  if (value === "0") return false;
-  throw new Error(`${FUSED_GRADIENTS_ENV} must be 0 (tfjs's automatic differentiation) or 1 (the fused kernel where the backend has it); got "${env[FUSED_GRADIENTS_ENV]}".`);
+/** The hook: `trainStep` on backend `backendName` tries `step` first. */
+export function registerFastTrainStep(backendName: string, step: FastTrainStep): void {
+  fastTrainSteps.set(backendName, step);
 }
-
-/** Switches the fused gradients on or off (for comparisons and tests); returns the previous setting. */
-export function setFusedGradients(enabled: boolean): boolean {
-  const previous = fusedGradients;
-  fusedGradients = enabled;
-  return previous;
-}
-
-/**
- * Whether `trainStep` takes the fused kernel on `backendName` (the active backend by default): where
- * it is registered and not switched off. Batches of fewer than 64 rows or of rows not a multiple of 8
- * (an epoch's last batch, at most) are differentiated by tfjs all the same.
- */
-export function hasFusedGradients(backendName: string = tf.getBackend()): boolean {
-  return fusedGradients && tf.getKernel(VAE_GRADIENTS_KERNEL, backendName) != null;
-}
-
-/** The model's ten weight variables in the kernel's order (each layer's kernel, then its bias). */
-function layerVariables(model: Vae): tf.Variable[] {
-  const { encoderHidden, zMean, zLogVar, decoderHidden, decoderOutput } = model.layers;
-  return [encoderHidden, zMean, zLogVar, decoderHidden, decoderOutput].flatMap((layer) => layer.trainableWeights.map((weight) => weight.read() as tf.Variable));
-}
-
-/**
- * One batch's loss terms and gradients from the fused kernel, as a map from variable name to
- * gradient (what `optimizer.applyGradients` takes). The caller disposes the tensors.
- */
-export function fusedLossGradients(model: Vae, x: tf.Tensor2D, epsilon: tf.Tensor2D, klCoefficient: number): { terms: tf.Tensor1D; gradients: tf.NamedTensorMap } {
-  const variables = layerVariables(model);
-  const inputs: tf.NamedTensorMap = { x, epsilon };
-  VAE_WEIGHT_NAMES.forEach((name, i) => (inputs[name] = variables[i]));
-  const [terms, ...grads] = tf.engine().runKernel(VAE_GRADIENTS_KERNEL, inputs, { klCoefficient }) as unknown as tf.Tensor[];
-  const gradients: tf.NamedTensorMap = {};
-  variables.forEach((variable, i) => (gradients[variable.name] = grads[i]));
-  return { terms: terms as tf.Tensor1D, gradients };
-}
-
-/**
- * `trainStep` in one kernel call (`VAE_TRAIN_STEP_KERNEL`): the same loss, gradients and Keras Adam
- * update as `fusedLossGradients` then `optimizer.applyGradients`, to the bit, with each weight updated
- * as soon as its gradient is ready (the decoder's on a helper thread while the encoder's gradient is
- * computed).
- */
-export function fusedTrainStep(model: Vae, optimizer: KerasAdam, x: tf.Tensor2D, epsilon: tf.Tensor2D, klCoefficient: number): LossTerms {
-  const variables = layerVariables(model);
-  const { attrs, moments } = optimizer.beginStep(variables);
-  const inputs: tf.NamedTensorMap = { x, epsilon };
-  VAE_WEIGHT_NAMES.forEach((name, i) => {
-    inputs[name] = variables[i];
-    inputs[`${name}M`] = moments[i].m;
-    inputs[`${name}V`] = moments[i].v;
-  });
-  const [terms, ...updates] = tf.engine().runKernel(VAE_TRAIN_STEP_KERNEL, inputs, { klCoefficient, ...attrs }) as unknown as tf.Tensor[];
-  try {
-    const n = variables.length;
-    variables.forEach((variable, i) => {
-      variable.assign(updates[i]);
-      moments[i].m.assign(updates[n + i]);
-      moments[i].v.assign(updates[2 * n + i]);
-    });
-    optimizer.endStep();
-    const [reconstruction, kl, total] = terms.dataSync();
-    return { reconstruction, kl, total };
-  } finally {
-    tf.dispose([terms, ...updates]);
-  }
-}
-
 
 /** One Adam step on one batch; returns the batch's terms before the update. */
 export function trainStep(
@@ -194,40 +116,27 @@ export function trainStep(
   klCoefficient: number,
   variables: tf.Variable[] = trainableVariables(model),
 ): LossTerms {
-  const rows = x.shape[0];
-  const fused = hasFusedGradients() && rows % 8 === 0 && rows >= 64 && sameVariables(variables, layerVariables(model));
-  if (fused && isKerasAdam(optimizer) && tf.getKernel(VAE_TRAIN_STEP_KERNEL, tf.getBackend())) {
-    return fusedTrainStep(model, optimizer, x, epsilon, klCoefficient);
+  const fastStep = fastTrainSteps.get(tf.getBackend());
+  const fast = fastStep?.(model, optimizer, x, epsilon, klCoefficient, variables);
+  if (fast) {
+    return fast;
+  } else {
+    // The plain step: the loss recorded on a gradient tape, differentiated by tfjs, then the update.
+    let terms: [tf.Scalar, tf.Scalar] | undefined;
+    const total = optimizer.minimize(
+      () => {
+        const loss = forwardLoss(model, x, epsilon, klCoefficient);
+        terms = [tf.keep(loss.reconstruction), tf.keep(loss.kl)];
+        return loss.total;
+      },
+      true,
+      variables,
+    ) as tf.Scalar;
+    const [reconstruction, kl] = terms as [tf.Scalar, tf.Scalar];
+    const values = { reconstruction: reconstruction.dataSync()[0], kl: kl.dataSync()[0], total: total.dataSync()[0] };
+    tf.dispose([reconstruction, kl, total]);
+    return values;
   }
-  if (fused) {
-    const { terms, gradients } = fusedLossGradients(model, x, epsilon, klCoefficient);
-    try {
-      optimizer.applyGradients(gradients);
-      const [reconstruction, kl, total] = terms.dataSync();
-      return { reconstruction, kl, total };
-    } finally {
-      tf.dispose([terms, ...Object.values(gradients)]);
-    }
-  }
-  let terms: [tf.Scalar, tf.Scalar] | undefined;
-  const total = optimizer.minimize(
-    () => {
-      const loss = forwardLoss(model, x, epsilon, klCoefficient);
-      terms = [tf.keep(loss.reconstruction), tf.keep(loss.kl)];
-      return loss.total;
-    },
-    true,
-    variables,
-  ) as tf.Scalar;
-  const [reconstruction, kl] = terms as [tf.Scalar, tf.Scalar];
-  const values = { reconstruction: reconstruction.dataSync()[0], kl: kl.dataSync()[0], total: total.dataSync()[0] };
-  tf.dispose([reconstruction, kl, total]);
-  return values;
-}
-
-/** Whether two lists hold the same variables, in any order. */
-function sameVariables(a: readonly tf.Variable[], b: readonly tf.Variable[]): boolean {
-  return a.length === b.length && b.every((variable) => a.includes(variable));
 }
 
 /** The loss terms over a whole set, in batches, with seeded noise (the same for every evaluation). */
@@ -268,7 +177,7 @@ export function trainEpoch(
   const { config, klCoefficient, xTrain, onBatchEnd } = options;
   const { batchSize, originalDim, latentDim, seed } = config;
   const rows = xTrain.length / originalDim;
-  const order = permutation(rows, deriveSeed(seed, 0x5f1e, epoch));
+  const order = permutation(rows, deriveSeed(seed, RANDOM_STREAMS.epochShuffle, epoch));
   const batches = Math.ceil(rows / batchSize);
   let reconstruction = 0;
   let kl = 0;

@@ -8,7 +8,8 @@ import { loadMnist } from "../../src/vae/data";
 import { buildModel, snapshotWeights, setWeights, trainableVariables, type Vae } from "../../src/vae/model";
 import { kerasAdam } from "../../src/vae/optimizer";
 import { Random } from "../../src/vae/random";
-import { FUSED_GRADIENTS_ENV, forwardLoss, fusedGradientsWanted, fusedLossGradients, fusedTrainStep, hasFusedGradients, setFusedGradients, trainStep, VAE_GRADIENTS_KERNEL, VAE_TRAIN_STEP_KERNEL } from "../../src/vae/train";
+import { FUSED_GRADIENTS_ENV, fusedGradientsWanted, fusedLossGradients, fusedTrainStep, hasFusedGradients, setFusedGradients, VAE_GRADIENTS_KERNEL, VAE_TRAIN_STEP_KERNEL } from "../../src/backend/fusedTrainStep";
+import { forwardLoss, trainStep } from "../../src/vae/train";
 
 before(async () => {
   await initBackend({ backend: "wasm", quiet: true });

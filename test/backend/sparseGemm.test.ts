@@ -4,21 +4,9 @@ import * as tf from "@tensorflow/tfjs";
 import { type BackendInfo, initBackend } from "../../src/backend/select";
 import { countModule, fillModule } from "../../src/backend/rowLists";
 import { relaxedMadd, type WasmBackendLike } from "../../src/backend/wasmCode";
-import {
-  MAX_SPARSE_DENSITY_L2,
-  maxSparseDensity,
-  lastWasmGemmParts,
-  packModule,
-  setWasmGemmFma,
-  setWasmGemmSparse,
-  setWasmGemmThreads,
-  sparseStripVectors,
-  startWasmGemmThreads,
-  stopWasmGemmThreads,
-  transposePackModule,
-  wasmGemmCalls,
-  wasmGemmSparseCalls,
-} from "../../src/backend/wasmGemm";
+import { MAX_SPARSE_DENSITY_L2, maxSparseDensity, packModule, sparseStripVectors, transposePackModule } from "../../src/backend/wasmGemmCode";
+import { lastWasmGemmParts, setWasmGemmThreads, startWasmGemmThreads, stopWasmGemmThreads } from "../../src/backend/wasmThreadPool";
+import { setWasmGemmFma, setWasmGemmSparse, wasmGemmCalls, wasmGemmSparseCalls } from "../../src/backend/wasmGemm";
 import { readEmbeddedDigits } from "../../src/vae/data";
 import { Random } from "../../src/vae/random";
 

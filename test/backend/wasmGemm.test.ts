@@ -3,20 +3,9 @@ import { after, before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { type BackendInfo, initBackend } from "../../src/backend/select";
 import type { WasmBackendLike } from "../../src/backend/wasmCode";
-import {
-  MIN_MULTIPLY_ADDS,
-  lastWasmGemmParts,
-  lastWasmGemmSplit,
-  setWasmGemmBalance,
-  setWasmGemmFma,
-  setWasmGemmThreads,
-  startWasmGemmThreads,
-  wasmGemmAsync,
-  stopWasmGemmThreads,
-  wasmFmaWanted,
-  wasmGemmCalls,
-  withoutWasmGemm,
-} from "../../src/backend/wasmGemm";
+import { MIN_MULTIPLY_ADDS } from "../../src/backend/wasmGemmCode";
+import { lastWasmGemmParts, lastWasmGemmSplit, setWasmGemmBalance, setWasmGemmThreads, startWasmGemmThreads, stopWasmGemmThreads } from "../../src/backend/wasmThreadPool";
+import { setWasmGemmFma, wasmGemmAsync, wasmFmaWanted, wasmGemmCalls, withoutWasmGemm } from "../../src/backend/wasmGemm";
 import { relaxedMadd } from "../../src/backend/wasmCode";
 
 let info: BackendInfo;

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { pairedRatio, projectSweepSeconds, writeTiledMnist } from "../../src/experiment/bench";
+import { FLOP_PER_SAMPLE, pairedRatio, projectSweepSeconds, writeTiledMnist } from "../../src/experiment/bench";
 import { PIXELS, readEmbeddedDigits } from "../../src/vae/data";
 import { readIdxMnist } from "../../src/vae/idx";
 
@@ -43,4 +43,11 @@ test("tiled MNIST files: the embedded digits repeated to the asked row count, as
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the benchmark's FLOP count per sample, by hand", () => {
+  // Forward multiply-adds 784*512 + 2*(512*2) + 2*512 + 512*784 = 805,888; weight gradients the same;
+  // input gradients of all but the first layer 2*(512*2) + 2*512 + 512*784 = 404,480; 2 FLOP each.
+  assert.equal(FLOP_PER_SAMPLE, 2 * (805_888 + 805_888 + 404_480));
+  assert.equal(FLOP_PER_SAMPLE, 4_032_512);
 });
