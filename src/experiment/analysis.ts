@@ -4,7 +4,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { VaeConfig } from "../vae/config";
-import { decode, encode, readValues } from "../vae/model";
+import { decode, encode } from "../vae/model";
+import { readValues } from "../vae/latent";
 import { deriveSeed, Random, RANDOM_STREAMS } from "../vae/random";
 import { modelFromRun, type SweepResult } from "./sweep";
 

@@ -15,7 +15,8 @@ import type { VaeConfig } from "../vae/config";
 import { PIXELS, readEmbeddedDigits, type MnistData } from "../vae/data";
 import { IDX_FILES, encodeIdx } from "../vae/idx";
 import { writeFileAtomic } from "./cache";
-import { buildModel, decode, decodeManifold, manifoldGrid, readValues, trainableVariables } from "../vae/model";
+import { buildModel, decode, trainableVariables } from "../vae/model";
+import { decodeManifold, manifoldGrid, readValues } from "../vae/latent";
 import { kerasAdam } from "../vae/optimizer";
 import { trainEpoch } from "../vae/train";
 

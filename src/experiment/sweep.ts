@@ -18,7 +18,8 @@ import { coefficientMetrics, type CoefficientMetrics } from "./metrics";
 import { resolveConfig, type VaeConfig } from "../vae/config";
 import { loadMnist, PROJECT_ROOT, type MnistData } from "../vae/data";
 import type { LossTerms } from "../vae/loss";
-import { buildModel, decodeManifold, encodeMeans, manifoldGrid, setWeights, snapshotWeights, type Vae, type WeightArray } from "../vae/model";
+import { buildModel, setWeights, snapshotWeights, type Vae, type WeightArray } from "../vae/model";
+import { decodeManifold, encodeMeans, manifoldGrid } from "../vae/latent";
 import { train, type BatchEndEvent, type EpochEndEvent, type EpochRecord } from "../vae/train";
 
 export const RESULTS_SCHEMA = "vae-kl-sweep/1";

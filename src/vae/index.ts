@@ -6,7 +6,8 @@
  * - `config.ts`: the tutorial's values, typed and frozen; profiles; validation.
  * - `data.ts`, `idx.ts`: the digits (embedded split, full MNIST from IDX files).
  * - `random.ts`: seeded random numbers and the named streams (shuffles, initial weights, noise).
- * - `model.ts`: encoder, sampling layer, decoder; weight snapshot and restore; the manifold grid.
+ * - `model.ts`: encoder, sampling layer, decoder; weight snapshot and restore.
+ * - `latent.ts`: what the figures read from a trained model (zMean of every digit, the manifold).
  * - `loss.ts`: reconstruction, KL, and the total with the coefficient c.
  * - `optimizer.ts`: Keras's Adam, its formula.
  * - `train.ts`: `trainStep`, `trainEpoch`, `evaluate`, `train`.
@@ -16,6 +17,7 @@
 export * from "./config";
 export * from "./data";
 export * from "./idx";
+export * from "./latent";
 export * from "./loss";
 export * from "./model";
 export * from "./optimizer";

@@ -16,7 +16,8 @@ import { findChromium, launchChromium } from "../../src/plots/browser";
 import { buildExplorer, explorerHtml, flatWithDecoder, type Explorer } from "../../src/plots/explorer";
 import { loadConfig } from "../../src/vae/config";
 import { loadMnist, PROJECT_ROOT } from "../../src/vae/data";
-import { buildModel, decode, readValues, setWeights } from "../../src/vae/model";
+import { buildModel, decode, setWeights } from "../../src/vae/model";
+import { readValues } from "../../src/vae/latent";
 
 const SCREENSHOTS = path.join(PROJECT_ROOT, "build", "screenshots");
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { manifoldGrid } from "../../src/vae/model";
+import { manifoldGrid } from "../../src/vae/latent";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
