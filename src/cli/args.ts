@@ -3,7 +3,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { BACKEND_ENV, parseBackendName, type BackendName } from "../backend/select";
 import { WASM_FMA_ENV, wasmFmaWanted } from "../backend/wasmGemm";
 import { WASM_THREADS_ENV, wasmThreadCount } from "../backend/wasmThreads";
-import { FUSED_GRADIENTS_ENV, fusedGradientsWanted } from "../vae/train";
+import { FUSED_GRADIENTS_ENV, fusedGradientsWanted } from "../backend/fusedTrainStep";
 
 export class UsageError extends Error {
   override name = "UsageError";
