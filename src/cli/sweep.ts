@@ -12,7 +12,9 @@ import { DEFAULT_IDX_DIR, loadMnist, PROJECT_ROOT } from "../vae/data";
 import { missingIdxFiles } from "../vae/idx";
 import { ProgressPrinter, SweepProgress, summaryTable } from "../notebook/progress";
 import { releaseHeldLocks } from "../experiment/lock";
-import { DEFAULT_CACHE_DIR, entryName, runSweep, sweepKey, writeResults, type SweepOptions } from "../experiment/sweep";
+import { DEFAULT_CACHE_DIR, entryName, resultsFileName, runSweep, sweepKey, trainingSeeds, writeResults, type SweepOptions } from "../experiment/sweep";
+import { seedSpreads, spreadTable } from "../experiment/statistics";
+import { checkConclusionsAcrossSeeds, seedConclusionsReport } from "../experiment/conclusions";
 import { stopAllWorkers } from "../experiment/workers";
 import { checkOutputFolder, type FolderRole } from "../system/storage";
 import { checkEnvironment, parseBackendFlag, parseFlags, parseInteger, parseNumberList, parsePositive, runMain, UsageError } from "./args";
@@ -25,6 +27,10 @@ const USAGE = `usage: npm run sweep -- [options]
   --data SOURCE         auto | embedded | idx (the full MNIST in data/mnist, see npm run fetch-mnist)
   --train-size N        training rows      --test-size N   test rows
   --seed N              seed of every random choice (default 42)
+  --seeds LIST          training seeds, comma-separated, A-B for a range (e.g. 42-46: the tutorial's
+                        seed and four more): each seed draws its own initial weights, shuffles and
+                        noise; the train/test split stays that of --seed, so all are measured on the
+                        same test digits. Prints mean, sample standard deviation, min and max per c
   --learning-rate X     Adam's step size (default 0.001)
   --backend NAME        tensorflow | wasm | cpu (default: the first that loads; also VAE_BACKEND)
   --out DIR             folder of the results JSON (default data/results)
@@ -41,6 +47,7 @@ export const SWEEP_FLAGS = {
   "train-size": { type: "string" },
   "test-size": { type: "string" },
   seed: { type: "string" },
+  seeds: { type: "string" },
   "learning-rate": { type: "string" },
   backend: { type: "string" },
   out: { type: "string" },
@@ -86,10 +93,34 @@ export function configFromFlags(values: ReturnType<typeof parseFlags<typeof SWEE
     ...(values["train-size"] !== undefined && { trainSize: parseInteger("train-size", values["train-size"]) }),
     ...(values["test-size"] !== undefined && { testSize: parseInteger("test-size", values["test-size"]) }),
     ...(values.seed !== undefined && { seed: parseInteger("seed", values.seed, 0) }),
+    ...(values.seeds !== undefined && { seeds: parseSeedList(values.seeds) }),
     ...(values["learning-rate"] !== undefined && { learningRate: parsePositive("learning-rate", values["learning-rate"]) }),
   };
   const profileEnv = values.profile !== undefined ? { ...env, [PROFILE_ENV]: values.profile } : env;
   return inFlagTerms(() => loadConfig(overrides, profileEnv));
+}
+
+/**
+ * A `--seeds` value: whole numbers separated by commas, `A-B` for every seed from A to B. A repeated
+ * seed is an error rather than a silently shorter list.
+ */
+export function parseSeedList(value: string): number[] {
+  const parts = value.split(",").map((part) => part.trim()).filter((part) => part !== "");
+  if (parts.length === 0) throw new UsageError(`--seeds needs at least one seed, e.g. --seeds 42,43,44 or --seeds 42-46; got "${value}".`);
+  const seeds: number[] = [];
+  for (const part of parts) {
+    const range = /^(\d+)\s*-\s*(\d+)$/.exec(part);
+    const [low, high] = range ? [Number(range[1]), Number(range[2])] : [Number(part), Number(part)];
+    if (!/^\d+$/.test(part) && !range) throw new UsageError(`--seeds: "${part}" is not a whole number >= 0 or a range A-B.`);
+    if (high > 0xffffffff) throw new UsageError(`--seeds: "${part}" goes past 4294967295, the largest seed.`);
+    if (high < low) throw new UsageError(`--seeds: the range "${part}" runs backwards; write ${high}-${low}.`);
+    if (high - low >= 1000) throw new UsageError(`--seeds: the range "${part}" holds ${high - low + 1} seeds; a sweep of more than 1000 seeds is surely a typo.`);
+    for (let seed = low; seed <= high; seed++) {
+      if (seeds.includes(seed)) throw new UsageError(`--seeds: seed ${seed} is listed twice in "${value}".`);
+      seeds.push(seed);
+    }
+  }
+  return seeds;
 }
 
 type SweepFlagValues = ReturnType<typeof parseFlags<typeof SWEEP_FLAGS>>;
@@ -104,6 +135,8 @@ export interface SweepState {
   config?: VaeConfig;
   /** The cache folder of this sweep's entries; undefined with --no-cache or before it is known. */
   cacheFolder?: string;
+  /** With several training seeds, each seed's cache folder (`cacheFolder` is the first's). */
+  seedFolders?: { readonly seed: number; readonly folder: string }[];
   /** Coefficients started (trained here or by a worker), with the last epoch finished. */
   readonly started: Map<number, number>;
 }
@@ -160,10 +193,15 @@ export async function sweepFromFlags(
   console.log(describeBackend(backend));
   const data = inFlagTerms(() => loadMnist(config));
   console.log(
-    `Data: ${data.source}${dataNote(config, data.source)}, ${data.trainSize} train / ${data.testSize} test digits; ${config.epochs} epochs x ${config.klCoefficients.length} coefficients; ` +
+    `Data: ${data.source}${dataNote(config, data.source)}, ${data.trainSize} train / ${data.testSize} test digits; ${config.epochs} epochs x ${config.klCoefficients.length} coefficients` +
+      `${config.seeds.length > 0 ? ` x ${config.seeds.length} seeds (${config.seeds.join(", ")}; split with seed ${config.seed})` : ""}; ` +
       `up to ${jobs} process${jobs === 1 ? "" : "es"} (--jobs).`,
   );
-  if (state && cacheDir) state.cacheFolder = path.join(cacheDir, sweepKey(config, data, backend));
+  if (state && cacheDir) {
+    const seeds = trainingSeeds(config);
+    state.cacheFolder = path.join(cacheDir, sweepKey(config, data, backend, seeds[0]));
+    if (seeds.length > 1) state.seedFolders = seeds.map((seed) => ({ seed, folder: path.join(cacheDir, sweepKey(config, data, backend, seed)) }));
+  }
   onSweepStart?.({ config, jobs });
   const track = (klCoefficient: number, epoch: number) => state?.started.set(klCoefficient, Math.max(epoch, state.started.get(klCoefficient) ?? 0));
   const result = await runSweep({
@@ -194,6 +232,13 @@ export async function sweepFromFlags(
 export function interruptedLine(signal: string, state: SweepState): string {
   const { config, cacheFolder, started } = state;
   if (!config) return `Interrupted (${signal}) before the sweep started; nothing was trained.`;
+  if (state.seedFolders) {
+    // Several seeds: what each seed has cached; the runs in training are dropped.
+    const perSeed = state.seedFolders.map(({ seed, folder }) => ({ seed, kept: config.klCoefficients.filter((c) => fs.existsSync(path.join(folder, `${entryName(c)}.json`))) }));
+    const total = perSeed.reduce((sum, s) => sum + s.kept.length, 0);
+    const kept = perSeed.filter((s) => s.kept.length > 0).map((s) => `seed ${s.seed}: c = ${s.kept.join(", ")}`);
+    return `Interrupted (${signal}): ${total} of ${perSeed.length * config.klCoefficients.length} (seed, c) runs are cached${kept.length > 0 ? ` (${kept.join("; ")})` : ""} and the next run resumes from them; the runs in training are dropped.`;
+  }
   const kept = cacheFolder ? config.klCoefficients.filter((c) => fs.existsSync(path.join(cacheFolder, `${entryName(c)}.json`))) : [];
   const dropped = config.klCoefficients.filter((c) => started.has(c) && !kept.includes(c));
   const untouched = config.klCoefficients.filter((c) => !started.has(c) && !kept.includes(c));
@@ -220,24 +265,44 @@ export function exitOnSignals(state: SweepState): void {
   }
 }
 
+/** A stream that starts every line with "seed S ", so that the lines of several seeds' runs tell apart. */
+function seedStream(seed: number): NodeJS.WriteStream {
+  return { isTTY: false, write: (text: string) => process.stderr.write(text.replace(/^(?=.)/gm, `seed ${seed} `)) } as unknown as NodeJS.WriteStream;
+}
+
 async function main(): Promise<void> {
   const state: SweepState = { started: new Map() };
   exitOnSignals(state);
   const values = parseFlags(process.argv.slice(2), SWEEP_FLAGS);
   if (values.help) return console.log(USAGE);
-  let progress: ProgressPrinter | undefined;
+  let sweep: { config: VaeConfig; jobs: number } | undefined;
+  // One progress display per training seed; with several seeds, line by line with the seed in front.
+  const printers = new Map<number, ProgressPrinter>();
+  const printer = (seed: number) => {
+    let printer = printers.get(seed);
+    if (!printer && sweep) {
+      const several = sweep.config.seeds.length > 1;
+      printer = new ProgressPrinter(new SweepProgress(sweep.config.klCoefficients, sweep.config.epochs, sweep.jobs), several ? seedStream(seed) : process.stderr, several ? false : undefined);
+      printers.set(seed, printer);
+    }
+    return printer;
+  };
   const outDir = path.resolve(values.out ?? path.join(PROJECT_ROOT, "data", "results"));
   const { result } = await sweepFromFlags(values, {
     outputs: [{ dir: outDir, role: "the results folder (--out)", elsewhere: "or name another results folder with --out DIR" }],
     state,
-    onSweepStart: ({ config, jobs }) => (progress = new ProgressPrinter(new SweepProgress(config.klCoefficients, config.epochs, jobs))),
-    onRunStart: (event) => progress?.runStart(event),
-    onBatchEnd: (event) => progress?.batchEnd(event),
-    onEpochEnd: (event) => progress?.epochEnd(event),
-    onRunEnd: (run) => progress?.runEnd(run.klCoefficient),
+    onSweepStart: (started) => (sweep = started),
+    onRunStart: (event) => printer(event.seed)?.runStart(event),
+    onBatchEnd: (event) => printer(event.seed)?.batchEnd(event),
+    onEpochEnd: (event) => printer(event.seed)?.epochEnd(event),
+    onRunEnd: (run) => printer(run.seed)?.runEnd(run.klCoefficient),
   });
-  console.log(`\n${summaryTable(result.runs)}\n`);
-  const file = writeResults(path.join(outDir, `sweep-${result.key}.json`), result);
+  if (result.seeds.length > 1) {
+    console.log(`\nOver ${result.seeds.length} training seeds (${result.seeds.map((s) => s.seed).join(", ")}), test set of seed ${result.config.seed}: mean ± sample standard deviation (n - 1), [min, max]\n`);
+    console.log(`${spreadTable(seedSpreads(result))}\n`);
+    console.log(`${seedConclusionsReport(checkConclusionsAcrossSeeds(result))}\n`);
+  } else console.log(`\n${summaryTable(result.runs)}\n`);
+  const file = writeResults(path.join(outDir, resultsFileName(result)), result);
   writeResults(path.join(outDir, "latest.json"), result);
   console.log(`Results: ${file} (also latest.json); wall time ${result.wallSeconds.toFixed(1)} s.`);
 }

@@ -1,6 +1,6 @@
 /**
- * The tutorial's conclusions, checked against a sweep's numbers instead of by eye.
- * Introduced in `notebooks/03-kl-sweep.ipynb`.
+ * The tutorial's conclusions, checked against a sweep's numbers instead of by eye: for one seed in
+ * `notebooks/03-kl-sweep.ipynb`, and seed by seed over several in `notebooks/04-analysis.ipynb`.
  */
 import { sweepMetrics, type CoefficientMetrics } from "./metrics";
 import type { SweepResult } from "./sweep";
@@ -83,4 +83,36 @@ export function checkConclusions(result: Pick<SweepResult, "runs" | "config">): 
 
 export function conclusionsReport(conclusions: readonly Conclusion[]): string {
   return conclusions.map((c, i) => `${i + 1}. ${c.claim}\n   ${c.holds ? "HOLDS" : "DOES NOT HOLD"} here: ${c.evidence}`).join("\n\n");
+}
+
+/** A conclusion checked on every training seed of a sweep. */
+export interface SeedConclusion {
+  readonly claim: string;
+  /** In how many of the seeds it holds. */
+  readonly holdsIn: number;
+  /** How many seeds were checked. */
+  readonly seeds: number;
+  /** The check of each seed, in the sweep's seed order. */
+  readonly perSeed: readonly { readonly seed: number; readonly holds: boolean; readonly evidence: string }[];
+}
+
+/** Checks each conclusion on each training seed's runs alone, and counts the seeds where it holds. */
+export function checkConclusionsAcrossSeeds(result: Pick<SweepResult, "seeds" | "config">): SeedConclusion[] {
+  const checks = result.seeds.map((s) => ({ seed: s.seed, conclusions: checkConclusions({ config: result.config, runs: s.runs }) }));
+  if (checks.length === 0) throw new RangeError("checkConclusionsAcrossSeeds() needs a sweep with at least one seed.");
+  return checks[0].conclusions.map((conclusion, i) => {
+    const perSeed = checks.map(({ seed, conclusions }) => ({ seed, holds: conclusions[i].holds, evidence: conclusions[i].evidence }));
+    return { claim: conclusion.claim, holdsIn: perSeed.filter((s) => s.holds).length, seeds: perSeed.length, perSeed };
+  });
+}
+
+/** "holds for 4 of 5 seeds (not 44)", one line per claim. */
+export function seedConclusionsReport(conclusions: readonly SeedConclusion[]): string {
+  return conclusions
+    .map((c, i) => {
+      const failed = c.perSeed.filter((s) => !s.holds).map((s) => s.seed);
+      const which = failed.length > 0 && failed.length < c.seeds ? ` (not for seed${failed.length > 1 ? "s" : ""} ${failed.join(", ")})` : "";
+      return `${i + 1}. ${c.claim}\n   holds for ${c.holdsIn} of ${c.seeds} seed${c.seeds === 1 ? "" : "s"}${which}`;
+    })
+    .join("\n\n");
 }

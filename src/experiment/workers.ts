@@ -28,9 +28,9 @@ export interface WorkerOptions {
 
 /** What a worker reports while it trains (sent over the IPC channel by `src/cli/sweepWorker.ts`). */
 export type WorkerProgress =
-  | { readonly type: "runStart"; readonly klCoefficient: number; readonly index: number; readonly count: number; readonly cached: boolean }
-  | { readonly type: "batchEnd"; readonly event: BatchEndEvent }
-  | { readonly type: "epochEnd"; readonly event: EpochEndEvent };
+  | { readonly type: "runStart"; readonly klCoefficient: number; readonly index: number; readonly count: number; readonly cached: boolean; readonly seed: number }
+  | { readonly type: "batchEnd"; readonly event: BatchEndEvent & { readonly seed: number } }
+  | { readonly type: "epochEnd"; readonly event: EpochEndEvent & { readonly seed: number } };
 
 export interface Workers {
   /** Resolves when every worker has exited; rejects with the first failure's stderr. */

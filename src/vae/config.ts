@@ -25,6 +25,12 @@ export interface VaeConfig {
   readonly klCoefficients: readonly number[];
   /** Seed of every random choice: initial weights, the train/test split, shuffling and sampling noise. */
   readonly seed: number;
+  /**
+   * Training seeds of a sweep over several seeds (initial weights, shuffles, sampling noise); empty: `seed`
+   * alone. The train/test split and the metrics' N(0, I) reference keep `seed`, so every seed is measured
+   * on the same test digits.
+   */
+  readonly seeds: readonly number[];
   /** Which digits to use; "auto" takes the full IDX files when all four are in `data/mnist`. */
   readonly dataSource: DataSource;
   /** Rows of the embedded 10,000 digits used for training; the rest (up to `testSize`) for testing. */
@@ -47,6 +53,7 @@ export const TUTORIAL_CONFIG: VaeConfig = Object.freeze({
   learningRate: 1e-3,
   klCoefficients: Object.freeze([0, 0.02, 0.1, 0.5, 1, 2, 10, 20]),
   seed: 42,
+  seeds: Object.freeze([]),
   dataSource: "auto",
   trainSize: 8000,
   testSize: 2000,
@@ -141,6 +148,13 @@ export function resolveConfig(candidate: Partial<VaeConfig>): VaeConfig {
   if (typeof config.seed !== "number" || !Number.isInteger(config.seed) || config.seed < 0 || config.seed > 0xffffffff) {
     throw new ConfigError(`seed must be a whole number from 0 to 4294967295; got ${String(config.seed)}.`);
   }
+  const seeds = config.seeds as unknown;
+  if (!Array.isArray(seeds) || seeds.some((s) => typeof s !== "number" || !Number.isInteger(s) || s < 0 || s > 0xffffffff)) {
+    throw new ConfigError(`seeds must be a list of whole numbers from 0 to 4294967295 (empty: seed alone); got ${JSON.stringify(seeds)}.`);
+  }
+  if (new Set(seeds).size !== seeds.length) {
+    throw new ConfigError(`seeds must not repeat a value; got [${seeds.join(", ")}].`);
+  }
   if (!["auto", "embedded", "idx"].includes(config.dataSource)) {
     throw new ConfigError(`dataSource must be "auto", "embedded" or "idx"; got ${JSON.stringify(config.dataSource)}.`);
   }
@@ -156,5 +170,5 @@ export function resolveConfig(candidate: Partial<VaeConfig>): VaeConfig {
   if (new Set(coefficients).size !== coefficients.length) {
     throw new ConfigError(`klCoefficients must not repeat a value; got [${coefficients.join(", ")}].`);
   }
-  return Object.freeze({ ...config, klCoefficients: Object.freeze([...coefficients]) });
+  return Object.freeze({ ...config, klCoefficients: Object.freeze([...coefficients]), seeds: Object.freeze([...(seeds as number[])]) });
 }
