@@ -2,8 +2,7 @@
  * The tutorial's conclusions, checked against a sweep's numbers instead of by eye: for one seed in
  * `notebooks/03-kl-sweep.ipynb`, and seed by seed over several in `notebooks/04-analysis.ipynb`.
  */
-import { sweepMetrics, type CoefficientMetrics } from "./metrics";
-import type { SweepResult } from "./sweep";
+import { sweepMetrics, type CoefficientMetrics, type MeasuredRuns, type MeasuredSeeds } from "./metrics";
 
 export interface Conclusion {
   /** The tutorial's claim, in its words where possible. */
@@ -45,7 +44,7 @@ function list(metrics: readonly CoefficientMetrics[], pick: (m: CoefficientMetri
 }
 
 /** Checks each conclusion of the tutorial on the sweep's test-set metrics. */
-export function checkConclusions(result: Pick<SweepResult, "runs" | "config">): Conclusion[] {
+export function checkConclusions(result: MeasuredRuns): Conclusion[] {
   const metrics = sweepMetrics(result);
   const c = metrics.map((m) => m.klCoefficient);
   const first = metrics[0];
@@ -97,8 +96,8 @@ export interface SeedConclusion {
 }
 
 /** Checks each conclusion on each training seed's runs alone, and counts the seeds where it holds. */
-export function checkConclusionsAcrossSeeds(result: Pick<SweepResult, "seeds" | "config">): SeedConclusion[] {
-  const checks = result.seeds.map((s) => ({ seed: s.seed, conclusions: checkConclusions({ config: result.config, runs: s.runs }) }));
+export function checkConclusionsAcrossSeeds(result: MeasuredSeeds): SeedConclusion[] {
+  const checks = result.seeds.map((s) => ({ seed: s.seed, conclusions: checkConclusions(s) }));
   if (checks.length === 0) throw new RangeError("checkConclusionsAcrossSeeds() needs a sweep with at least one seed.");
   return checks[0].conclusions.map((conclusion, i) => {
     const perSeed = checks.map(({ seed, conclusions }) => ({ seed, holds: conclusions[i].holds, evidence: conclusions[i].evidence }));

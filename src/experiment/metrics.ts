@@ -151,6 +151,16 @@ export function coefficientMetrics(run: RunOutputs, seed: number): CoefficientMe
   };
 }
 
+/** What is measured of a sweep for one training seed: each coefficient's metrics (a `SweepResult`'s `runs`). */
+export interface MeasuredRuns {
+  readonly runs: readonly { readonly klCoefficient: number; readonly metrics: CoefficientMetrics }[];
+}
+
+/** What is measured of a sweep over training seeds (a `SweepResult`'s `seeds`). */
+export interface MeasuredSeeds {
+  readonly seeds: readonly (MeasuredRuns & { readonly seed: number })[];
+}
+
 /** The metrics of every coefficient, as computed (and cached) with the sweep. */
 export function sweepMetrics(result: { readonly runs: readonly { readonly metrics: CoefficientMetrics }[] }): CoefficientMetrics[] {
   return result.runs.map((run) => run.metrics);

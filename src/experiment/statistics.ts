@@ -3,8 +3,7 @@
  * and the maximum of the metrics over a sweep's training seeds (`npm run sweep -- --seeds 42-46`).
  * Introduced in `notebooks/04-analysis.ipynb`.
  */
-import type { CoefficientMetrics } from "./metrics";
-import type { SweepResult } from "./sweep";
+import type { CoefficientMetrics, MeasuredSeeds } from "./metrics";
 
 /** The spread of one number over seeds. */
 export interface Spread {
@@ -42,7 +41,7 @@ export type SpreadMetric = (typeof SPREAD_METRICS)[number]["key"];
 export type CoefficientSpread = { readonly klCoefficient: number; readonly seeds: readonly number[] } & { readonly [K in SpreadMetric]: Spread };
 
 /** Per coefficient, the spread of each metric of `SPREAD_METRICS` over the sweep's training seeds. */
-export function seedSpreads(result: Pick<SweepResult, "seeds">): CoefficientSpread[] {
+export function seedSpreads(result: MeasuredSeeds): CoefficientSpread[] {
   const first = result.seeds[0];
   if (!first) throw new RangeError("seedSpreads() needs a sweep with at least one seed.");
   return first.runs.map((run, index) => {
