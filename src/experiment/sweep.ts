@@ -344,6 +344,41 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   };
 }
 
+/** `count` consecutive seeds from `first`: `seedRange(42, 5)` is 42, 43, 44, 45, 46. */
+export function seedRange(first: number, count: number): number[] {
+  if (!Number.isInteger(first) || first < 0 || !Number.isInteger(count) || count < 1) throw new RangeError(`seedRange needs a whole first seed >= 0 and count >= 1; got ${first}, ${count}.`);
+  return Array.from({ length: count }, (_, i) => first + i);
+}
+
+/** Seeds as `npm run sweep -- --seeds` takes them: "42-46" when consecutive, else "1,5,9". */
+export function seedsFlag(seeds: readonly number[]): string {
+  const consecutive = seeds.length > 2 && seeds.every((seed, i) => seed === seeds[0] + i);
+  return consecutive ? `${seeds[0]}-${seeds[seeds.length - 1]}` : seeds.join(",");
+}
+
+/** A sweep read from the cache alone: the result when every (seed, c) is there, else what is missing. */
+export interface CachedSweep {
+  readonly result?: SweepResult;
+  readonly missing: readonly { readonly seed: number; readonly klCoefficient: number }[];
+}
+
+/**
+ * The sweep of `config` (over `trainingSeeds(config)`) when the cache holds every (seed, c), trained
+ * by `npm run sweep -- --seeds ...` or an earlier call; nothing is trained. Otherwise the missing pairs.
+ */
+export async function cachedSweep(options: Pick<SweepOptions, "config" | "data" | "backend" | "cacheDir" | "log">): Promise<CachedSweep> {
+  const config = resolveConfig(options.config);
+  const backend = options.backend ?? (await initBackend());
+  const data = options.data ?? loadMnist(config);
+  const cacheRoot = options.cacheDir === false ? undefined : (options.cacheDir ?? DEFAULT_CACHE_DIR);
+  const missing = trainingSeeds(config).flatMap((seed) => {
+    const store = cacheRoot === undefined ? undefined : new EntryStore(path.join(cacheRoot, sweepKey(config, data, backend, seed)));
+    return config.klCoefficients.filter((c) => !store?.has(entryName(c))).map((klCoefficient) => ({ seed, klCoefficient }));
+  });
+  if (missing.length > 0) return { missing };
+  return { result: await runSweep({ ...options, config, backend, data }), missing };
+}
+
 /** "c = 0.5", or "seed 43, c = 0.5" in a sweep over several seeds. */
 function pairName(seeds: readonly number[], s: number, klCoefficient: number): string {
   return seeds.length > 1 ? `seed ${seeds[s]}, c = ${klCoefficient}` : `c = ${klCoefficient}`;

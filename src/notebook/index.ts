@@ -6,6 +6,7 @@
  * - `display.ts`, `progress.ts`: figures and live progress in a notebook; progress in a terminal.
  * - `explorer.ts`: the latent explorer as a notebook output.
  * - `report.ts`, `html.ts`: the offline HTML report; HTML escaping.
+ * - `seeds.ts`: the sweep over several training seeds, from the cache, with its spread (notebook 04).
  * - `kernel.ts`, `runner.ts`: a small Jupyter client and the headless runner with its HTML export (used
  *   by `npm run notebooks` and the tests; not part of the notebooks' API).
  * - `jupyterServer.ts`: starting JupyterLab or the classic Notebook on the project (`npm run lab`, the
@@ -18,4 +19,5 @@ export * from "./explorer";
 export * from "./html";
 export * from "./progress";
 export * from "./report";
+export * from "./seeds";
 export * from "./setup";

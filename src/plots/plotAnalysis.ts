@@ -3,7 +3,8 @@
  * Introduced in `notebooks/04-analysis.ipynb`; also drawn by `npm run report`.
  */
 import type { DigitRows } from "../experiment/analysis";
-import type { CoefficientMetrics } from "../experiment/metrics";
+import type { CoefficientMetrics, MeasuredSeeds } from "../experiment/metrics";
+import { seedSpreads } from "../experiment/statistics";
 import { gridTicks, type Figure, VIRIDIS } from "./plot";
 import { encodeGreyPng, pngDataUri, tileDigits } from "./png";
 import type { CoefficientRun, SweepResult } from "../experiment/sweep";
@@ -70,6 +71,55 @@ export function rateDistortionFigure(metrics: readonly CoefficientMetrics[]): Fi
       title: title("Rate-distortion: what each coefficient trades"),
       xaxis: { title: { text: "rate: test KL(q(z|x) || N(0, I)) (nats, log scale)" }, type: "log" },
       yaxis: { title: { text: "distortion: test reconstruction (nats)" } },
+      width: 760,
+      height: 520,
+      font: FONT,
+    },
+  };
+}
+
+/**
+ * Rate against distortion over several training seeds: per c, the mean with error bars of one sample
+ * standard deviation in both directions, and each seed's own point faint behind it.
+ */
+export function rateDistortionSeedsFigure(result: MeasuredSeeds): Figure {
+  const spreads = seedSpreads(result);
+  const count = spreads.length;
+  const seedPoints = result.seeds.flatMap((s) => s.runs.map((run, i) => ({ seed: s.seed, i, klCoefficient: run.klCoefficient, rate: run.metrics.rate, distortion: run.metrics.distortion })));
+  const seeds = result.seeds.length;
+  return {
+    data: [
+      {
+        type: "scatter",
+        mode: "markers",
+        name: "each seed",
+        x: seedPoints.map((p) => p.rate),
+        y: seedPoints.map((p) => p.distortion),
+        text: seedPoints.map((p) => `c = ${p.klCoefficient}, seed ${p.seed}`),
+        marker: { size: 7, color: seedPoints.map((p) => colour(p.i, count)), opacity: 0.35 },
+        hovertemplate: "%{text}<br>rate %{x:.2f} nats<br>distortion %{y:.2f} nats<extra></extra>",
+      },
+      {
+        type: "scatter",
+        mode: "lines+markers+text",
+        name: `mean of ${seeds} seed${seeds === 1 ? "" : "s"} ± sd`,
+        x: spreads.map((s) => s.rate.mean),
+        y: spreads.map((s) => s.distortion.mean),
+        text: spreads.map((s) => `c = ${s.klCoefficient}`),
+        textposition: "top right",
+        error_x: { type: "data", array: spreads.map((s) => s.rate.sd ?? 0), visible: true, color: "#555", thickness: 1.2 },
+        error_y: { type: "data", array: spreads.map((s) => s.distortion.sd ?? 0), visible: true, color: "#555", thickness: 1.2 },
+        customdata: spreads.map((s) => [s.rate.sd ?? NaN, s.distortion.sd ?? NaN]),
+        marker: { size: 10, color: spreads.map((_, i) => colour(i, count)), line: { color: "#333", width: 1 } },
+        line: { color: "#999", dash: "dot" },
+        hovertemplate: "%{text}<br>rate %{x:.2f} ± %{customdata[0]:.2f} nats<br>distortion %{y:.2f} ± %{customdata[1]:.2f} nats<extra></extra>",
+      },
+    ],
+    layout: {
+      title: title(`Rate-distortion over ${seeds} seed${seeds === 1 ? "" : "s"}: mean ± sample sd`),
+      xaxis: { title: { text: "rate: test KL(q(z|x) || N(0, I)) (nats, log scale)" }, type: "log" },
+      yaxis: { title: { text: "distortion: test reconstruction (nats)" } },
+      legend: { x: 0.99, xanchor: "right", y: 0.99 },
       width: 760,
       height: 520,
       font: FONT,
