@@ -13,7 +13,8 @@ import { SWEEP_FLAGS, sweepFromFlags } from "./sweep";
 const USAGE = `usage: npm run report -- [options]
 
   --out FILE    the HTML file to write (default build/report/report.html)
-  and every option of npm run sweep (--profile, --coefficients, --epochs, --data, --seed, --backend, ...)`;
+  and every option of npm run sweep (--profile, --coefficients, --epochs, --data, --seed, --seeds, --backend, ...);
+  with --seeds, the report adds each metric's spread over the seeds and the conclusions counted per seed`;
 
 async function main(): Promise<void> {
   const values = parseFlags(process.argv.slice(2), SWEEP_FLAGS);
@@ -22,7 +23,7 @@ async function main(): Promise<void> {
   if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`--out ${file} is a folder; name the HTML file to write, e.g. --out ${path.join(file, "report.html")}.`);
   const { data, result } = await sweepFromFlags(values, {
     outputs: [{ dir: path.dirname(file), role: "the report's folder (--out)", elsewhere: "or name another file with --out FILE" }],
-    onRunStart: (event) => console.log(`c = ${event.klCoefficient}: ${event.cached ? "from the cache" : "training"}`),
+    onRunStart: (event) => console.log(`${values.seeds !== undefined ? `seed ${event.seed}, ` : ""}c = ${event.klCoefficient}: ${event.cached ? "from the cache" : "training"}`),
   });
   writeFileAtomic(file, reportHtml(result, data.xTest), "or name another file with --out FILE");
   console.log(`Report: ${file}`);

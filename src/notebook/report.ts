@@ -6,12 +6,22 @@
  */
 import { configRows, priorSampleRows, reconstructionRows } from "../experiment/analysis";
 import { describeBackend } from "../backend/select";
-import { checkConclusions } from "../experiment/conclusions";
+import { checkConclusions, checkConclusionsAcrossSeeds } from "../experiment/conclusions";
+import { formatSpread, seedSpreads, SPREAD_METRICS } from "../experiment/statistics";
 import { figureHtml } from "./display";
 import { explorerHtml } from "../plots/explorer";
 import { sweepMetrics } from "../experiment/metrics";
 import { plotlyScriptTag, plotlyVersion, type Figure } from "../plots/plot";
-import { allLossCurvesFigure, digitRowsFigure, manifoldGridFigure, metricsTableFigure, rateDistortionFigure, scatterGridFigure, scatterSliderFigure } from "../plots/plotAnalysis";
+import {
+  allLossCurvesFigure,
+  digitRowsFigure,
+  manifoldGridFigure,
+  metricsTableFigure,
+  rateDistortionFigure,
+  rateDistortionSeedsFigure,
+  scatterGridFigure,
+  scatterSliderFigure,
+} from "../plots/plotAnalysis";
 import type { SweepResult } from "../experiment/sweep";
 import { escapeHtml } from "./html";
 
@@ -21,9 +31,16 @@ export interface NamedFigure {
   readonly figure: Figure;
 }
 
-/** Every comparison chart of `notebooks/04-analysis.ipynb`, in its order. */
+/**
+ * Every comparison chart of `notebooks/04-analysis.ipynb`, in its order; for a sweep over several
+ * training seeds, the rate-distortion plot with their spread last. The other charts show the first seed.
+ */
 export function analysisFigures(result: SweepResult, xTest: Float32Array): NamedFigure[] {
   const metrics = sweepMetrics(result);
+  const seeds: NamedFigure[] =
+    result.seeds.length > 1
+      ? [{ name: "rate-distortion-seeds", caption: `Per c, the mean over ${result.seeds.length} training seeds with error bars of one sample standard deviation both ways; each seed's point faint behind it.`, figure: rateDistortionSeedsFigure(result) }]
+      : [];
   return [
     { name: "metrics-table", caption: "The metrics of every coefficient on the test set.", figure: metricsTableFigure(metrics) },
     { name: "rate-distortion", caption: "Each point is one coefficient: a larger c buys a lower rate with a higher distortion.", figure: rateDistortionFigure(metrics) },
@@ -33,7 +50,23 @@ export function analysisFigures(result: SweepResult, xTest: Float32Array): Named
     { name: "encoder-slider", caption: "Move the slider to morph the encoder output from one coefficient to the next.", figure: scatterSliderFigure(result) },
     { name: "reconstructions", caption: "Test digits (top row) and their reconstructions decode(zMean(x)) for every c.", figure: digitRowsFigure(reconstructionRows(result, xTest), "Test digits and their reconstructions") },
     { name: "prior-samples", caption: "Digits decoded from the same ten samples of N(0, I) for every c: what each VAE generates.", figure: digitRowsFigure(priorSampleRows(result), "Decoded samples of the prior N(0, I)") },
+    ...seeds,
   ];
+}
+
+/** The report's section on a sweep over several training seeds: the spread per c and the conclusions counted per seed. */
+function seedsSection(result: SweepResult): string {
+  if (result.seeds.length < 2) return "";
+  const seeds = result.seeds.map((s) => s.seed);
+  const conclusions = checkConclusionsAcrossSeeds(result);
+  return `<h2>Over ${seeds.length} training seeds</h2>
+<p>Seeds ${seeds.join(", ")}: each draws its own initial weights, shuffles and sampling noise; all are measured on the same test digits (the split of seed ${result.config.seed}). Each cell: mean ± sample standard deviation (n - 1) [min, max]. The other tables and charts show seed ${seeds[0]}.</p>
+${table(
+  ["c", ...SPREAD_METRICS.map((m) => m.label)],
+  seedSpreads(result).map((s) => [String(s.klCoefficient), ...SPREAD_METRICS.map((m) => formatSpread(s[m.key], m.digits))]),
+)}
+<p>The tutorial's conclusions, checked on each seed alone:</p>
+<ol>${conclusions.map((c) => `<li><b>${escapeHtml(c.claim)}</b><br><span class="${c.holdsIn === c.seeds ? "holds" : "fails"}">Holds for ${c.holdsIn} of ${c.seeds} seeds</span>${c.holdsIn < c.seeds ? ` (not for ${escapeHtml(c.perSeed.filter((p) => !p.holds).map((p) => p.seed).join(", "))})` : ""}</li>`).join("")}</ol>`;
 }
 
 
@@ -70,6 +103,7 @@ ${table(
 )}
 <h2>The tutorial's conclusions, checked</h2>
 <ol>${conclusions.map((c) => `<li><b>${escapeHtml(c.claim)}</b><br><span class="${c.holds ? "holds" : "fails"}">${c.holds ? "Holds" : "Does not hold"}</span>: ${escapeHtml(c.evidence)}</li>`).join("")}</ol>
+${seedsSection(result)}
 <h2>Charts</h2>
 ${sections}
 <h2>Latent explorer</h2>
