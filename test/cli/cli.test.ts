@@ -86,3 +86,25 @@ test("--jobs auto (the default) trains on two processes on wasm with two cores, 
   assert.match(bad.stderr, /--jobs/);
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test("--seeds takes whole numbers and A-B ranges, and refuses the rest by name", async () => {
+  const { parseSeedList } = await import("../../src/cli/sweep");
+  assert.deepEqual(parseSeedList("42-46"), [42, 43, 44, 45, 46]);
+  assert.deepEqual(parseSeedList("0, 1,2,3,4"), [0, 1, 2, 3, 4]);
+  assert.deepEqual(parseSeedList("7,1-3"), [7, 1, 2, 3]);
+  const refused: [string, RegExp][] = [
+    ["", /--seeds needs at least one seed/],
+    ["4,x", /--seeds: "x" is not a whole number >= 0 or a range A-B/],
+    ["-1", /--seeds: "-1" is not a whole number/],
+    ["46-42", /runs backwards; write 42-46/],
+    ["1,2,1", /seed 1 is listed twice/],
+    ["40-45,42", /seed 42 is listed twice/],
+    ["0-5000", /holds 5001 seeds/],
+    ["4294967296", /goes past 4294967295/],
+  ];
+  for (const [value, message] of refused) assert.throws(() => parseSeedList(value), message, value);
+  // On the command line, a usage error (exit code 2) before anything is trained.
+  const run = runCli("sweep.ts", [...TINY, "--seeds", "3,3"]);
+  assert.equal(run.status, 2);
+  assert.match(run.stderr, /--seeds: seed 3 is listed twice in "3,3"/);
+});

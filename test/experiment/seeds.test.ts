@@ -5,7 +5,8 @@ import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { initBackend, type BackendInfo } from "../../src/backend/select";
 import { CACHE_VERSION, hashKey } from "../../src/experiment/cache";
-import { runSweep, sweepKey, trainingSeeds } from "../../src/experiment/sweep";
+import { readResults } from "../../src/experiment/results";
+import { resultsFileName, runSweep, sweepKey, trainingSeeds, writeResults } from "../../src/experiment/sweep";
 import { QUICK_CONFIG, resolveConfig } from "../../src/vae/config";
 import { loadMnist } from "../../src/vae/data";
 
@@ -82,6 +83,17 @@ test("each (seed, c) is one cache entry: a seed added later trains only itself",
   assert.notEqual(w42.test.reconstruction, w7.test.reconstruction);
   // ... on the same test digits: every seed's zMean has one row per test digit of the one split.
   for (const s of more.result.seeds) for (const run of s.runs) assert.equal(run.zMean.length, data.testSize * 2);
+  // The results file carries every seed's runs, the spread per c and the conclusions counted per seed.
+  const file = writeResults(path.join(cacheDir, resultsFileName(more.result)), more.result);
+  assert.equal(path.basename(file), `sweep-${more.result.key}-seeds-42_7_3.json`);
+  const read = readResults(file);
+  assert.deepEqual(read.seeds.map((s) => s.seed), [42, 7, 3]);
+  const distortions = more.result.seeds.map((s) => s.runs[1].metrics.distortion);
+  const mean = (distortions[0] + distortions[1] + distortions[2]) / 3;
+  assert.ok(Math.abs(read.statistics[1].distortion.mean - mean) < 1e-9);
+  assert.deepEqual([read.statistics[1].distortion.min, read.statistics[1].distortion.max], [Math.min(...distortions), Math.max(...distortions)]);
+  assert.equal(read.conclusions.length, 4);
+  assert.ok(read.conclusions.every((c) => c.seeds === 3 && c.holdsIn === c.perSeed.filter((p) => p.holds).length));
   // Seed 7 of the list is what training with seed 7 on the seed-42 split gives.
   const seven = await runSweep({ config: resolveConfig({ ...config, seed: 7 }), data, backend, cacheDir: false });
   seven.runs.forEach((run, j) => assert.deepEqual(run.weights, more.result.seeds[1].runs[j].weights));

@@ -59,3 +59,18 @@ test("npm run report writes one offline HTML file whose charts all draw in headl
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("npm run report --seeds adds the spread over the seeds and the conclusions counted per seed", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-report-seeds-"));
+  const file = path.join(dir, "report.html");
+  const run = runCli("report.ts", [...TINY, "--coefficients", "0,10", "--seeds", "42,43", "--cache-dir", dir, "--out", file]);
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /seed 43, c = 10: training/);
+  const html = fs.readFileSync(file, "utf8");
+  assert.match(html, /<h2>Over 2 training seeds<\/h2>/);
+  // One row per coefficient, each metric as mean ± sd [min, max].
+  assert.equal((html.match(/<tr><td>(0|10)<\/td><td>[\d.]+ ± [\d.]+ \[[\d.]+, [\d.]+\]<\/td>/g) ?? []).length, 2);
+  assert.equal((html.match(/Holds for \d of 2 seeds/g) ?? []).length, 4);
+  assert.match(html, /Rate-distortion over 2 seeds: mean ± sample sd/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
