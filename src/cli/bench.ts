@@ -8,6 +8,8 @@
  *   PyTorch twin's, each as its own command with the same number of processes, and compares the wall times.
  * - `--full-mnist` times coefficients on 60,000 training digits (IDX files written by tiling the
  *   embedded digits), as many at once as the sweep trains, and projects the whole sweep.
+ * - `--anchors` times, one epoch of each in turn, this backend, the other of wasm and tfjs-node's
+ *   `tensorflow` (in a child process), PyTorch and Keras 3 on TensorFlow (bench/keras_reference.py).
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -18,9 +20,10 @@ import { describeBackend, initBackend, type BackendInfo } from "../backend/selec
 import { WASM_THREADS_ENV } from "../backend/wasmThreads";
 import { writeFileAtomic } from "../experiment/cache";
 import { autoSweepJobs } from "../experiment/workers";
-import { TUTORIAL_CONFIG, resolveConfig } from "../vae/config";
+import { TUTORIAL_CONFIG } from "../vae/config";
 import { loadMnist, PROJECT_ROOT } from "../vae/data";
-import { benchTraining, formatBench, median, pairedRatio, projectSweepSeconds, writeTiledMnist } from "../experiment/bench";
+import { benchConfig, benchTraining, formatBench, median, pairedRatio, projectSweepSeconds, writeTiledMnist } from "../experiment/bench";
+import { defaultPythonEnvDir, pythonEnvBin } from "../system/pythonEnv";
 import { parseBackendFlag, parseFlags, parseInteger, runMain, UsageError } from "./args";
 
 const USAGE = `usage: npm run bench -- [options]
@@ -31,6 +34,9 @@ const USAGE = `usage: npm run bench -- [options]
   --out FILE         JSON output (default build/bench/bench.json)
   --pytorch          also time the same model in PyTorch (python3 bench/pytorch_reference.py),
                      its epochs alternating with these
+  --anchors          time four systems side by side, one epoch of each in turn: wasm, tfjs-node's
+                     tensorflow (npm run setup-tfjs-node), PyTorch and Keras 3 on TensorFlow
+                     (the Python ones from build/python: npm run python-env -- bench)
   --sweep            also time the tutorial's sweep here and in PyTorch, side by side
   --sweep-epochs N   epochs per coefficient for --sweep (default 40, the tutorial's; fewer time a
                      fraction of it, and the projection scales it up)
@@ -42,33 +48,48 @@ const USAGE = `usage: npm run bench -- [options]
 const TUTORIAL_EPOCHS = TUTORIAL_CONFIG.epochs;
 const COEFFICIENTS = TUTORIAL_CONFIG.klCoefficients.length;
 
-/** The first Python that imports torch: $PYTHON, then python3 on the PATH, then Debian's. */
-function findPython(): string {
-  const candidates = [process.env.PYTHON, "python3", "/usr/bin/python3"].filter((p): p is string => Boolean(p));
-  const python = candidates.find((candidate) => spawnSync(candidate, ["-c", "import torch"]).status === 0);
-  if (!python) throw new UsageError("The PyTorch reference needs python3 with torch (Debian: apt-get install python3-torch; or set PYTHON).");
+/**
+ * The first Python that imports `modules`: $PYTHON, the project's environment (npm run python-env --
+ * bench), python3 on the PATH, Debian's.
+ */
+function findPython(modules = "torch"): string {
+  const candidates = [process.env.PYTHON, path.join(pythonEnvBin(defaultPythonEnvDir(PROJECT_ROOT)), "python"), "python3", "/usr/bin/python3"].filter((p): p is string => Boolean(p));
+  const python = candidates.find((candidate) => spawnSync(candidate, ["-c", `import ${modules}`]).status === 0);
+  if (!python) throw new UsageError(`The Python references need a python with ${modules}: npm run python-env -- bench installs them into build/python (or set PYTHON).`);
   return python;
 }
 
 const REFERENCE = path.join(PROJECT_ROOT, "bench", "pytorch_reference.py");
+const KERAS_REFERENCE = path.join(PROJECT_ROOT, "bench", "keras_reference.py");
+const EPOCH_SERVER = path.join(PROJECT_ROOT, "src", "cli", "benchEpochServer.ts");
 
-/** PyTorch's training, one epoch per request (`--serve`): started once, asked between this backend's epochs. */
-class PytorchEpochs {
+/**
+ * Another system's training, one epoch per request (`--serve`, or the bench's own epoch server for a
+ * second backend): started once, asked between this backend's epochs.
+ */
+class EpochServer {
   private readonly child;
   private readonly lines: AsyncIterableIterator<string>;
   readonly seconds: number[] = [];
   readonly cpuSeconds: number[] = [];
   framework = "";
 
-  constructor(python: string, rows: number) {
-    this.child = spawn(python, [REFERENCE, "--serve", "--rows", String(rows)], { stdio: ["pipe", "pipe", "inherit"] });
+  constructor(readonly name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
+    this.child = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"], env });
     this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
   }
 
+  static pytorch(python: string, rows: number): EpochServer {
+    return new EpochServer("pytorch", python, [REFERENCE, "--serve", "--rows", String(rows)]);
+  }
+
   private async next(): Promise<Record<string, unknown>> {
-    const { value, done } = await this.lines.next();
-    if (done) throw new Error("The PyTorch reference stopped early (its error is above).");
-    return JSON.parse(value) as Record<string, unknown>;
+    for (;;) {
+      const { value, done } = await this.lines.next();
+      if (done) throw new Error(`The ${this.name} reference stopped early (its error is above).`);
+      // Libraries may print their own lines; the answers are JSON objects.
+      if (value.startsWith("{")) return JSON.parse(value) as Record<string, unknown>;
+    }
   }
 
   async start(): Promise<void> {
@@ -85,6 +106,19 @@ class PytorchEpochs {
   stop(): void {
     this.child.stdin.end();
   }
+}
+
+/** Every system's epochs from one side-by-side run, as seconds per 60,000-row epoch and as ratios to PyTorch's. */
+function anchorTable(result: Awaited<ReturnType<typeof benchTraining>>, backend: BackendInfo, others: readonly EpochServer[], reference: EpochServer, rows: number) {
+  const per60k = (seconds: readonly number[]) => (median(seconds.slice(seconds.length > 1 ? 1 : 0)) * 60_000) / rows;
+  const here = { system: result.backend, framework: describeBackend(backend), epochSeconds: result.epochSeconds, epochCpuSeconds: result.epochCpuSeconds };
+  const systems = [here, ...others.map((other) => ({ system: other.name, framework: other.framework, epochSeconds: other.seconds, epochCpuSeconds: other.cpuSeconds }))];
+  return {
+    rows,
+    rounds: result.epochSeconds.length,
+    order: systems.map((system) => system.system),
+    systems: systems.map((system) => ({ ...system, secondsPer60kEpoch: per60k(system.epochSeconds), ratioToPytorch: pairedRatio(system.epochSeconds, reference.seconds) })),
+  };
 }
 
 /** Runs a command to its end and returns its wall time (start to exit, as a user waits) and output. */
@@ -191,6 +225,7 @@ async function main(): Promise<void> {
     rows: { type: "string" },
     out: { type: "string" },
     pytorch: { type: "boolean" },
+    anchors: { type: "boolean" },
     sweep: { type: "boolean" },
     "sweep-epochs": { type: "string" },
     repeat: { type: "string" },
@@ -207,22 +242,31 @@ async function main(): Promise<void> {
   const repeat = parseInteger("repeat", values.repeat) ?? 1;
   const fullEpochs = parseInteger("full-epochs", values["full-epochs"]) ?? 2;
   const jobsFlag = values.jobs === undefined || values.jobs === "auto" ? undefined : parseInteger("jobs", values.jobs);
-  const python = values.pytorch || values.sweep ? findPython() : undefined;
-  const config = resolveConfig({ dataSource: "embedded", trainSize: rows, testSize: Math.min(1000, 10_000 - rows) || 1 });
+  const python = values.pytorch || values.sweep || values.anchors ? findPython(values.anchors ? "torch, keras, tensorflow" : "torch") : undefined;
+  const config = benchConfig(rows);
   const backend = await initBackend({ backend: backendName, quiet: true });
   console.log(describeBackend(backend));
   const data = loadMnist(config);
 
-  let reference: PytorchEpochs | undefined;
-  if (python && values.pytorch) {
-    reference = new PytorchEpochs(python, rows);
-    await reference.start();
+  let reference: EpochServer | undefined;
+  const others: EpochServer[] = [];
+  if (python && (values.pytorch || values.anchors)) {
+    reference = EpochServer.pytorch(python, rows);
+    others.push(reference);
   }
+  if (python && values.anchors) {
+    // The other of the two TensorFlow.js backends the project offers, in its own process.
+    const second = backend.name === "tensorflow" ? "wasm" : "tensorflow";
+    others.unshift(new EpochServer(second, process.execPath, ["--import", "tsx", EPOCH_SERVER, second, String(rows)], { ...process.env, TF_CPP_MIN_LOG_LEVEL: "2" }));
+    others.push(new EpochServer("keras", python, [KERAS_REFERENCE, "--serve", "--rows", String(rows)]));
+  }
+  for (const other of others) await other.start();
+  // One epoch of each system in turn, so that every round sees the same load.
   const result = await benchTraining(config, data, backend, epochs, async () => {
-    await reference?.epoch();
+    for (const other of others) await other.epoch();
     await new Promise((resolve) => setImmediate(resolve));
   });
-  reference?.stop();
+  for (const other of others) other.stop();
   console.log(formatBench(result));
 
   let pytorch: Record<string, unknown> | undefined;
@@ -259,9 +303,16 @@ async function main(): Promise<void> {
     );
   }
 
+  let anchors: ReturnType<typeof anchorTable> | undefined;
+  if (values.anchors && reference) {
+    anchors = anchorTable(result, backend, others, reference, rows);
+    console.log(`side by side, one epoch of each in turn, ${rows} rows, batch ${config.batchSize} (seconds per 60,000-row epoch, median after the first round; ratio to PyTorch: median of the rounds' ratios, first left out):`);
+    for (const system of anchors.systems) console.log(`  ${system.system.padEnd(10)} ${system.secondsPer60kEpoch.toFixed(2).padStart(6)} s  ${system.ratioToPytorch.toFixed(2)}x  ${system.framework}`);
+  }
+
   const file = path.resolve(values.out ?? path.join(PROJECT_ROOT, "build", "bench", "bench.json"));
   const ratios = { perEpoch: pytorch?.ratio, perEpochCpu: pytorch?.cpuRatio, sweep: sweep?.ratio, projectedWholeSweep: sweep?.projectedTutorialSeconds?.ratio };
-  writeFileAtomic(file, `${JSON.stringify({ createdAt: new Date().toISOString(), ...result, fma: backend.fma, ratios, pytorch, sweep, fullMnist: full }, null, 2)}\n`);
+  writeFileAtomic(file, `${JSON.stringify({ createdAt: new Date().toISOString(), ...result, fma: backend.fma, ratios, pytorch, anchors, sweep, fullMnist: full }, null, 2)}\n`);
   console.log(`Written ${file}`);
 }
 

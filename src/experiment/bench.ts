@@ -11,7 +11,7 @@
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { BackendInfo } from "../backend/select";
-import type { VaeConfig } from "../vae/config";
+import { resolveConfig, type VaeConfig } from "../vae/config";
 import { PIXELS, readEmbeddedDigits, type MnistData } from "../vae/data";
 import { IDX_FILES, encodeIdx } from "../vae/idx";
 import { writeFileAtomic } from "./cache";
@@ -46,6 +46,11 @@ export interface BenchResult {
   readonly manifoldBatchedMs: number;
   /** The tutorial's way: 900 single-row decodes, for comparison. */
   readonly manifoldOneByOneMs: number;
+}
+
+/** The bench's training set: `rows` of the embedded digits, up to 1,000 of the rest as the test set. */
+export function benchConfig(rows: number): VaeConfig {
+  return resolveConfig({ dataSource: "embedded", trainSize: rows, testSize: Math.min(1000, 10_000 - rows) || 1 });
 }
 
 export function median(values: readonly number[]): number {
