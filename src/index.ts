@@ -67,6 +67,10 @@ export { metricsTable, sweepMetrics } from "./experiment/metrics";
 export { gaussianKlFromStandard, meanAndCovariance } from "./experiment/metrics";
 /** Checks the tutorial's conclusions against a sweep's numbers, and reports them. */
 export { checkConclusions, conclusionsReport } from "./experiment/conclusions";
+/** Over several training seeds: each conclusion checked per seed, and in how many it holds. */
+export { checkConclusionsAcrossSeeds } from "./experiment/conclusions";
+/** Per coefficient, each metric's mean, sample standard deviation, min and max over the seeds. */
+export { seedSpreads } from "./experiment/statistics";
 
 // The figures and the notebook display.
 /** The tutorial's figures as plotly specs: prior samples, encoder scatter, decoder manifold, loss curves. */
@@ -81,3 +85,5 @@ export { summaryTable } from "./notebook/progress";
 export { showLatentExplorer } from "./notebook/explorer";
 /** Notebook 04's figures, each with its name. */
 export { analysisFigures, type NamedFigure } from "./notebook/report";
+/** Notebook 04's seeds section: their spread and conclusions from the cache, or the command to train them. */
+export { showSeedSweep } from "./notebook/seeds";

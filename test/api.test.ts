@@ -62,6 +62,8 @@ const PUBLIC_API: Record<string, "function" | "class" | "value" | "type"> = {
   meanAndCovariance: "function",
   checkConclusions: "function",
   conclusionsReport: "function",
+  checkConclusionsAcrossSeeds: "function",
+  seedSpreads: "function",
   // The figures and the notebook display.
   latentScatterFigure: "function",
   lossCurvesFigure: "function",
@@ -76,6 +78,7 @@ const PUBLIC_API: Record<string, "function" | "class" | "value" | "type"> = {
   showLatentExplorer: "function",
   analysisFigures: "function",
   NamedFigure: "type",
+  showSeedSweep: "function",
 };
 
 /** The names src/index.ts exports, each with its kind, read by the TypeScript compiler. */
