@@ -42,7 +42,8 @@ export type VaeWeightName = (typeof VAE_WEIGHT_NAMES)[number];
 
 /** `VAE_FUSED_GRADIENTS=0` makes `trainStep` differentiate with tfjs even where the fused kernel exists. */
 export const FUSED_GRADIENTS_ENV = "VAE_FUSED_GRADIENTS";
-let fusedGradients = fusedGradientsWanted();
+/** Read on first use, not at import: a bad value is then reported by the command that reads it, without a stack. */
+let fusedGradients: boolean | undefined;
 
 /** Whether the environment allows the fused step (unset or 1: yes; 0: no; anything else: an error). */
 export function fusedGradientsWanted(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -57,7 +58,7 @@ export function fusedGradientsWanted(env: NodeJS.ProcessEnv = process.env): bool
 
 /** Switches the fused step on or off (for comparisons and tests); returns the previous setting. */
 export function setFusedGradients(enabled: boolean): boolean {
-  const previous = fusedGradients;
+  const previous = fusedGradients ?? fusedGradientsWanted();
   fusedGradients = enabled;
   return previous;
 }
@@ -68,7 +69,7 @@ export function setFusedGradients(enabled: boolean): boolean {
  * epoch's last batch, at most) are differentiated by tfjs all the same.
  */
 export function hasFusedGradients(backendName: string = tf.getBackend()): boolean {
-  return fusedGradients && tf.getKernel(VAE_GRADIENTS_KERNEL, backendName) != null;
+  return (fusedGradients ??= fusedGradientsWanted()) && tf.getKernel(VAE_GRADIENTS_KERNEL, backendName) != null;
 }
 
 /** The model's ten weight variables in the kernels' order (each layer's kernel, then its bias). */

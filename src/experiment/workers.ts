@@ -66,7 +66,7 @@ function running(pid: number): boolean {
  * first) or `timeoutMs` has passed. Blocking on purpose: a signal handler calls it just before the
  * process exits, and nothing else (no training step) must run meanwhile.
  */
-export function stopAllWorkers(timeoutMs = 3_000): void {
+export function stopAllWorkers(timeoutMs = 10_000): void {
   const pids = [...live].filter((child) => child.exitCode === null && child.signalCode === null).map((child) => child.pid as number);
   for (const child of live) child.kill("SIGTERM");
   live.clear();

@@ -169,13 +169,16 @@ export function figureHtml(figure: Figure, image?: StaticImage): string {
 }
 
 let renderer: Promise<FigureRenderer> | undefined;
+/** Whether the exit hook is in place: once per process, not once per browser (a kernel runs notebooks many times). */
+let closesAtExit = false;
 
 /** A shared Chromium for the notebook's static images; closed by `closeFigures()` or at exit. */
 async function sharedRenderer(): Promise<FigureRenderer | undefined> {
   if (process.env.VAE_STATIC_IMAGES === "0" || !FigureRenderer.available()) return undefined;
   if (!renderer) {
     renderer = FigureRenderer.start();
-    process.once("beforeExit", () => void closeFigures());
+    if (!closesAtExit) process.on("beforeExit", () => void closeFigures());
+    closesAtExit = true;
   }
   return renderer;
 }

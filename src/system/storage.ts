@@ -92,6 +92,7 @@ export function makeFolder(dir: string): void {
  * probe file, and prints the outcome as JSON. Plain JavaScript, so that it starts in tens of milliseconds.
  */
 const PROBE_SCRIPT = `
+process.stdout.write(" ");
 const fs = require("fs"), path = require("path");
 const dir = path.resolve(process.argv[1]);
 let at = dir;
@@ -124,6 +125,8 @@ try {
 
 /** The default time limit of a folder check: generous for a loaded machine, short for a person waiting. */
 export const STORAGE_TIMEOUT_MS = 5_000;
+/** How long the checking process may take to start before its file system calls are timed. */
+const STARTUP_TIMEOUT_MS = 60_000;
 
 export interface FolderRole {
   /** What the folder is for, e.g. "the results folder (--out)". */
@@ -134,9 +137,11 @@ export interface FolderRole {
 }
 
 /**
- * Makes `dir` if needed and checks that a file can be written in it, in a child process limited to
- * `timeoutMs`. Resolves when it can; rejects with a `StorageError` naming the folder, the component at
- * fault, the cause and what to do. Changes nothing but the folders it makes.
+ * Makes `dir` if needed and checks that a file can be written in it, in a child process whose file
+ * system calls are limited to `timeoutMs` (counted from the moment it has started: starting Node on a
+ * busy machine can take longer than any file system call should, and has a limit of its own). Resolves
+ * when it can; rejects with a `StorageError` naming the folder, the component at fault, the cause and
+ * what to do. Changes nothing but the folders it makes.
  */
 export function checkOutputFolder(dir: string, { role, elsewhere, timeoutMs = STORAGE_TIMEOUT_MS }: FolderRole): Promise<void> {
   const absolute = path.resolve(dir);
@@ -145,14 +150,26 @@ export function checkOutputFolder(dir: string, { role, elsewhere, timeoutMs = ST
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["-e", PROBE_SCRIPT, absolute], { stdio: ["ignore", "pipe", "ignore"] });
     let stdout = "";
-    child.stdout.on("data", (chunk) => (stdout += chunk));
-    const timer = setTimeout(() => {
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (ms: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(onTimeout, ms);
+    };
+    child.stdout.on("data", (chunk) => {
+      // The first byte says the process runs: from now on only the file system calls are timed.
+      if (stdout === "") arm(timeoutMs);
+      stdout += chunk;
+    });
+    const onTimeout = () => {
       // A process stuck in the kernel may not die at once: it is left behind, not waited for.
       child.kill("SIGKILL");
       child.unref();
       child.stdout.destroy();
-      reject(storageError(what, "ETIMEDOUT", undefined, elsewhere, `It did not answer within ${(timeoutMs / 1000).toFixed(1)} s. ${tail}`, absolute));
-    }, timeoutMs);
+      const started = stdout !== "";
+      const waited = started ? `It did not answer within ${(timeoutMs / 1000).toFixed(1)} s.` : `The process checking it did not start within ${STARTUP_TIMEOUT_MS / 1000} s.`;
+      reject(storageError(what, "ETIMEDOUT", undefined, elsewhere, `${waited} ${tail}`, absolute));
+    };
+    arm(STARTUP_TIMEOUT_MS);
     child.on("error", (error) => {
       clearTimeout(timer);
       reject(error);
@@ -161,7 +178,7 @@ export function checkOutputFolder(dir: string, { role, elsewhere, timeoutMs = ST
       clearTimeout(timer);
       let outcome: { ok: boolean; code?: string; at?: string; detail?: string };
       try {
-        outcome = JSON.parse(stdout) as typeof outcome;
+        outcome = JSON.parse(stdout.trim()) as typeof outcome;
       } catch {
         return reject(storageError(what, "EIO", undefined, elsewhere, `The check of the folder ended without an answer. ${tail}`, absolute));
       }

@@ -3,38 +3,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { runCli, TINY } from "../helpers";
+import { runCli, startCli, TINY } from "../helpers";
 
-const badFlags: [string[], RegExp][] = [
-  [["--epoch", "3"], /Unknown option '--epoch'/],
-  [["--epochs", "0"], /--epochs must be a whole number >= 1; got "0"/],
-  [["--epochs", "1.5"], /--epochs must be a whole number >= 1; got "1\.5"/],
-  [["--coefficients", ""], /--coefficients needs at least one number, e\.g\. --coefficients 0,0\.5,1; got ""/],
-  [["--coefficients", "0,-1"], /--coefficients: "-1" is not a decimal number >= 0/],
-  [["--coefficients", "0,abc"], /--coefficients: "abc" is not a decimal number >= 0/],
-  [["--coefficients", "1,1"], /--coefficients repeats 1; give each value once/],
-  [["--data", "foo"], /--data "foo" is not a data source; use auto, embedded or idx/],
-  [["--backend", "foo"], /Unknown backend "foo"; use one of: tensorflow, wasm, cpu/],
-  [["--profile", "foo"], /--profile "foo" is not a profile; use tutorial or quick/],
-  [["--train-size", "9000", "--test-size", "2000", "--data", "embedded"], /--train-size \+ --test-size = 9000 \+ 2000 exceeds the 10000 embedded digits/],
-  [["--learning-rate=-1"], /--learning-rate must be a decimal number > 0 \(such as 0\.001 or 1e-3\); got "-1"/],
-  [["stray"], /Unexpected argument 'stray'/],
-];
-
-for (const [args, message] of badFlags) {
-  test(`npm run sweep -- ${args.join(" ")}: a clear message and exit code 2`, () => {
-    const { status, stderr } = runCli("sweep.ts", args);
-    assert.equal(status, 2, stderr);
-    assert.match(stderr, message);
-    assert.match(stderr, /usage: npm run sweep/);
-  });
-}
-
-test("VAE_PROFILE with an unknown name is refused too", () => {
-  const { status, stderr } = runCli("sweep.ts", [], { VAE_PROFILE: "fast" });
-  assert.equal(status, 2);
-  assert.match(stderr, /VAE_PROFILE="fast" is not a profile/);
-});
+// Flags, environment variables and paths a user may get wrong: test/cli/cases.test.ts.
 
 test("a diverging coefficient stops the run, names where, and keeps the finished ones", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-nan-"));
@@ -108,3 +79,64 @@ test("--seeds takes whole numbers and A-B ranges, and refuses the rest by name",
   assert.equal(run.status, 2);
   assert.match(run.stderr, /--seeds: seed 3 is listed twice in "3,3"/);
 });
+
+/** The sweep's worker processes still alive whose arguments name `cacheDir`. */
+function workersOf(cacheDir: string): number[] {
+  return fs
+    .readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        const args = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        return args.includes("sweepWorker") && args.includes(cacheDir);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  test(`${signal} on npm run sweep with worker processes: one line of what is kept and dropped, no lock left, exit ${code}`, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-signal-"));
+    const cacheDir = path.join(dir, "cache");
+    const args = ["--jobs", "2", "--coefficients", "0,1,2,5", "--epochs", "3", "--train-size", "2048", "--test-size", "256", "--data", "embedded", "--cache-dir", cacheDir, "--out", path.join(dir, "out")];
+    const child = startCli("sweep.ts", args, { VAE_BACKEND: "wasm" });
+    let stderr = "";
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (status) => resolve(status)));
+    const entries = () => {
+      const [key] = fs.existsSync(cacheDir) ? fs.readdirSync(cacheDir) : [];
+      return key ? fs.readdirSync(path.join(cacheDir, key)).map((f) => path.join(cacheDir, key, f)) : [];
+    };
+    // SIGINT while the first coefficients train; SIGTERM once one is cached, so that something is kept.
+    const ready = () => (signal === "SIGINT" ? /KL coefficient 0: training/.test(stderr) && workersOf(cacheDir).length > 0 : entries().some((f) => f.endsWith(".json")));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (!ready()) return;
+        clearInterval(timer);
+        child.kill(signal);
+        resolve();
+      }, 20);
+      void exited.then(() => {
+        clearInterval(timer);
+        reject(new Error(`the sweep ended before the signal: ${stderr}`));
+      });
+    });
+    assert.equal(await exited, code, stderr);
+    const lines = stderr.split("\n").filter((line) => line.startsWith("Interrupted"));
+    assert.equal(lines.length, 1, stderr);
+    assert.doesNotMatch(stderr, /\n\s+at /, "no stack trace");
+    const cached = entries().filter((f) => f.endsWith(".json")).map((f) => Number(/c=([\d.]+)\.json$/.exec(f)?.[1]));
+    const kept = /: c = ([\d., ]+) (is|are) cached in /.exec(lines[0]);
+    if (cached.length === 0) assert.match(lines[0], new RegExp(`^Interrupted \\(${signal}\\): nothing was cached yet; dropped: c = 0 \\(`));
+    else assert.deepEqual(kept?.[1].split(", ").map(Number).sort(), cached.sort(), `the line names exactly the cached coefficients: ${lines[0]}`);
+    assert.match(lines[0], /dropped: c = [\d.]+ \((after epoch \d of 3|starting)\)/);
+    // The sweep waits a few seconds for its workers; on a loaded machine one may be mid-step (loading
+    // the digits) a little longer, and ends as soon as it gets back to its event loop.
+    for (let waited = 0; workersOf(cacheDir).length > 0 && waited < 30_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(workersOf(cacheDir), [], "no worker process left");
+    assert.deepEqual(entries().filter((f) => f.endsWith(".lock") || f.endsWith(".tmp")), [], "no lock or temporary file left");
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+}

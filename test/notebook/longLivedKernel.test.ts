@@ -1,0 +1,83 @@
+/**
+ * A Jupyter kernel lives for hours: a person runs the sweep and analysis notebooks again and again
+ * in it. This runs notebooks 03 and 04 (quick profile) `RUNS` times in one tslab kernel, every code
+ * cell in order as Run All does, and reads after each run, from inside the kernel, its resident memory
+ * (VmRSS of /proc/self/status, after a full garbage collection) and TensorFlow.js's tensor count.
+ * Neither may grow by more than 10% after the second run (the first runs load code, the backend, the
+ * browser for static images, the data).
+ */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { test } from "node:test";
+import { KernelClient } from "../../src/notebook/kernel";
+import { cellSource, NOTEBOOK_DIR, readNotebook } from "../../src/notebook/runner";
+
+const RUNS = 10;
+const NOTEBOOKS = ["03-kl-sweep.ipynb", "04-analysis.ipynb"];
+
+/**
+ * Run in the kernel after each run: a full collection first (V8's `gc`, reached through a flag set at
+ * run time, in a fresh context), so that what is measured is memory still held, not garbage not yet
+ * collected; the raw RSS before it is reported too.
+ */
+const PROBE = `
+import * as probeFs from "fs";
+import * as probeV8 from "v8";
+import * as probeVm from "vm";
+import * as probeTf from "@tensorflow/tfjs";
+{
+  const rssKiB = () => Number(/VmRSS:\\s+(\\d+) kB/.exec(probeFs.readFileSync("/proc/self/status", "utf8"))![1]);
+  const before = rssKiB();
+  probeV8.setFlagsFromString("--expose-gc");
+  (probeVm.runInNewContext("gc") as () => void)();
+  console.log("PROBE " + JSON.stringify({ pid: process.pid, rssBeforeGcKiB: before, rssKiB: rssKiB(), heapUsed: process.memoryUsage().heapUsed, tensors: probeTf.memory().numTensors, tensorBytes: probeTf.memory().numBytes, listeners: ["SIGINT", "SIGTERM", "beforeExit", "exit"].map((e) => process.listenerCount(e)) }));
+}
+`;
+
+interface Probe {
+  pid: number;
+  rssBeforeGcKiB: number;
+  rssKiB: number;
+  heapUsed: number;
+  tensors: number;
+  tensorBytes: number;
+  listeners: number[];
+}
+
+test(`notebooks 03 and 04 run ${RUNS} times in one kernel: its memory and tensor count stay flat`, { timeout: 40 * 60_000 }, async (t) => {
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-long-kernel-"));
+  const cells = NOTEBOOKS.flatMap((name) => readNotebook(path.join(NOTEBOOK_DIR, name)).cells.filter((cell) => cell.cell_type === "code").map((cell) => ({ name, code: cellSource(cell) })));
+  const kernel = await KernelClient.start({ env: { VAE_PROFILE: "quick", VAE_CACHE_DIR: cacheDir, VAE_STATIC_IMAGES: "0" } });
+  const probes: Probe[] = [];
+  try {
+    for (let run = 1; run <= RUNS; run++) {
+      const started = performance.now();
+      for (const { name, code } of cells) {
+        const result = await kernel.execute(code, 600_000);
+        assert.equal(result.status, "ok", `run ${run}, ${name}: ${result.stderr}`);
+      }
+      const result = await kernel.execute(PROBE, 60_000);
+      const line = result.outputs.map((o) => (o.output_type === "stream" ? o.text : "")).join("").split("\n").find((l) => l.startsWith("PROBE "));
+      assert.ok(line, `the probe printed its line: ${result.stderr}`);
+      const probe = JSON.parse(line.slice("PROBE ".length)) as Probe;
+      probes.push(probe);
+      t.diagnostic(
+        `run ${run}: ${((performance.now() - started) / 1000).toFixed(1)} s, RSS ${(probe.rssKiB / 1024).toFixed(1)} MiB after GC (${(probe.rssBeforeGcKiB / 1024).toFixed(1)} before), ` +
+          `JS heap ${(probe.heapUsed / 2 ** 20).toFixed(1)} MiB, ${probe.tensors} tensors (${(probe.tensorBytes / 2 ** 20).toFixed(2)} MiB), listeners SIGINT/SIGTERM/beforeExit/exit ${probe.listeners.join("/")}`,
+      );
+    }
+  } finally {
+    await kernel.shutdown();
+    fs.rmSync(cacheDir, { recursive: true, force: true });
+  }
+  assert.equal(new Set(probes.map((p) => p.pid)).size, 1, "one kernel process throughout");
+  const [, second, ...later] = probes;
+  for (const [i, probe] of later.entries()) {
+    const run = i + 3;
+    assert.ok(probe.rssKiB <= second.rssKiB * 1.1, `run ${run}: RSS ${probe.rssKiB} KiB is more than 10% above run 2's ${second.rssKiB} KiB`);
+    assert.ok(probe.tensors <= second.tensors * 1.1, `run ${run}: ${probe.tensors} tensors, more than 10% above run 2's ${second.tensors}`);
+    assert.deepEqual(probe.listeners, second.listeners, `run ${run}: process listeners pile up`);
+  }
+});
