@@ -10,6 +10,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { inspect } from "node:util";
 
 /** A path could not be used: a full or read-only disk, no permission, a file where a folder belongs... */
 export class StorageError extends Error {
@@ -20,6 +21,14 @@ export class StorageError extends Error {
     readonly code: string,
   ) {
     super(message);
+    // A notebook cell shows a failed cell's error with console.error: the message, not a stack of the
+    // project's internals (the path is the user's, not the code's).
+    this.stack = `${this.name}: ${message}`;
+  }
+
+  /** How console.error shows it (node would put a stack-less error in brackets). */
+  [inspect.custom](): string {
+    return this.stack as string;
   }
 }
 

@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { KernelClient } from "../../src/notebook/kernel";
-import { cellSource, NOTEBOOK_DIR, readNotebook } from "../../src/notebook/runner";
+import { CellError, cellSource, executeNotebook, NOTEBOOK_DIR, readNotebook } from "../../src/notebook/runner";
 
 const RUNS = 10;
 const NOTEBOOKS = ["03-kl-sweep.ipynb", "04-analysis.ipynb"];
@@ -80,4 +80,18 @@ test(`notebooks 03 and 04 run ${RUNS} times in one kernel: its memory and tensor
     assert.ok(probe.tensors <= second.tensors * 1.1, `run ${run}: ${probe.tensors} tensors, more than 10% above run 2's ${second.tensors}`);
     assert.deepEqual(probe.listeners, second.listeners, `run ${run}: process listeners pile up`);
   }
+});
+
+test("VAE_CACHE_DIR under /proc in a notebook: the sweep's cell fails before training with the storage message, no stack", async () => {
+  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-proc-cache-"));
+  const file = path.join(NOTEBOOK_DIR, "03-kl-sweep.ipynb");
+  // Before the folder check, Node's recursive mkdir spun a core here until the cell's time limit.
+  await assert.rejects(executeNotebook(file, { outDir, env: { VAE_PROFILE: "quick", VAE_CACHE_DIR: "/proc/vae-cache" }, cellTimeoutSeconds: 300 }), (error: unknown) => {
+    assert.ok(error instanceof CellError, String(error));
+    const detail = error.message.split("--- error ---\n")[1];
+    assert.match(detail, /^StorageError: Cannot use \/proc\/vae-cache\/[0-9a-f]{16} as the cache folder: this file system refuses new folders \(such as \/proc\) \(ENOENT at \/proc\/vae-cache\)\. .*Nothing was trained\.$/);
+    assert.doesNotMatch(detail, /\n\s+at /);
+    return true;
+  });
+  fs.rmSync(outDir, { recursive: true, force: true });
 });
