@@ -1,17 +1,19 @@
 /**
  * Showing figures and live progress in a tslab notebook. Introduced in `notebooks/01-normal-samples.ipynb`.
  *
- * Each figure is one output whose MIME bundle holds:
+ * Each figure is one output whose MIME bundle (`figureBundle`) holds:
  * - `text/html`: a div with a static image inside (WebP, drawn by plotly.js in headless Chromium,
- *   `src/plots/render.ts`) plus a script that swaps in the interactive plotly chart. JupyterLab, Jupyter
- *   Notebook and nbconvert's HTML all prefer this; where scripts do not run (untrusted or sanitised
- *   notebooks) the image stays;
+ *   `src/plots/render.ts`) plus a script that swaps in the interactive plotly chart. The classic Notebook,
+ *   Notebook 7, JupyterLab without plotly's extension and nbconvert's HTML show this; where scripts do not
+ *   run (untrusted or sanitised notebooks) the image stays;
+ * - `application/vnd.plotly.v1+json`: the figure itself, which plotly's renderers (JupyterLab with the
+ *   `plotly` Python package, VS Code, nteract) draw natively, offline, even in an untrusted notebook;
  * - `text/plain`: the title.
  * plotly.js is not in the notebook file: the script loads it once per page from the Jupyter server that
  * shows the notebook (`plotlyLoaderScript`), so that an executed notebook weighs its figures only. Pages
  * that already hold plotly.js (the HTML exports and the report inline it once) draw at once. Without
- * Chromium the output keeps the interactive chart and says the static image is missing.
- */
+ * Chromium the output keeps the interactive chart and says the static image is missing. The bundle goes
+ * out through tslab's internal sender (`tslabDisplay.ts`). */
 import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import { drawnByPagePlotly, plotlyVersion, type Figure } from "../plots/plot";
@@ -22,30 +24,13 @@ import type { VaeConfig } from "../vae/config";
 import { runSweep, type SweepOptions, type SweepResult } from "../experiment/sweep";
 import type { EpochEndEvent, EpochRecord } from "../vae/train";
 import { escapeHtml } from "./html";
+import { sendDisplayData, type MimeBundle } from "./tslabDisplay";
 
-export interface MimeBundle {
-  readonly [mimeType: string]: string;
-}
-
-type WriteDisplayData = (message: { data: MimeBundle; metadata: object; transient: { display_id?: string } }, update: boolean) => void;
-
-/** The kernel's output channel; a clear error outside a tslab kernel. */
-function writer(): WriteDisplayData {
-  let jupyter: { lastWriteDisplayData: WriteDisplayData | null };
-  try {
-    // Loaded lazily: this module must import outside a kernel (tests, scripts).
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    jupyter = require("tslab/dist/jupyter");
-  } catch {
-    throw new Error("Displaying needs the tslab kernel: run this in a notebook (npm run lab) or use src/plots/render.ts for files.");
-  }
-  if (!jupyter.lastWriteDisplayData) throw new Error("Displaying needs a running tslab kernel cell; none is executing.");
-  return jupyter.lastWriteDisplayData;
-}
+export type { MimeBundle } from "./tslabDisplay";
 
 /** Emits one output with a whole MIME bundle; with `displayId`, later calls can replace it in place. */
 export function displayBundle(data: MimeBundle, options: { displayId?: string; update?: boolean } = {}): void {
-  writer()({ data, metadata: {}, transient: options.displayId ? { display_id: options.displayId } : {} }, Boolean(options.update));
+  sendDisplayData(data, options);
 }
 
 /**
@@ -183,12 +168,25 @@ async function sharedRenderer(): Promise<FigureRenderer | undefined> {
   return renderer;
 }
 
-/** Shows a figure as one output (interactive chart + static WebP fallback; tables as HTML tables). */
+/** plotly's MIME type: front ends with a plotly renderer draw it natively, offline, trusted or not. */
+export const PLOTLY_MIME_TYPE = "application/vnd.plotly.v1+json";
+
+/**
+ * The MIME bundle of one figure: the HTML (static image, swapped for the interactive chart where scripts
+ * run), plotly's own JSON (`{data, layout, config}`, plus `frames` when the figure has any) for front
+ * ends with a plotly renderer, and the title as text. Each front end shows the richest type it draws.
+ */
+export function figureBundle(figure: Figure, image?: StaticImage): MimeBundle {
+  const plotly = { data: figure.data, layout: figure.layout, config: { displaylogo: false }, ...(figure.frames?.length ? { frames: figure.frames } : {}) };
+  return { "text/html": figureHtml(figure, image), [PLOTLY_MIME_TYPE]: plotly, "text/plain": figureTitle(figure) };
+}
+
+/** Shows a figure as one output (`figureBundle`: interactive chart with a static WebP fallback, plotly JSON, title). */
 export async function showFigure(figure: Figure): Promise<void> {
   const isTable = figure.data.length > 0 && figure.data.every((trace) => trace.type === "table");
   const bytes = isTable ? undefined : await (await sharedRenderer())?.image(figure, "webp");
   const image: StaticImage | undefined = bytes ? { bytes, mimeType: "image/webp" } : undefined;
-  displayBundle({ "text/html": figureHtml(figure, image), "text/plain": figureTitle(figure) });
+  displayBundle(figureBundle(figure, image));
 }
 
 /** Closes the static-image browser (the last cell of a notebook may call it; exit does too). */
@@ -260,13 +258,15 @@ export class LiveProgress {
 
   private html(current?: number): string {
     const done = this.coefficients.filter((c) => this.progress?.finished(c)).length;
+    // One block per line, left-aligned and wrapped at the output's width: a table cell took the classic
+    // Notebook's output table style (right-aligned, fixed layout sized by the first row) and cut long lines.
     const rows = this.lines()
-      .map((line) => `<tr><td style="font-family:monospace;white-space:pre">${escapeHtml(line)}</td></tr>`)
+      .map((line) => `<div class="vae-progress-line" style="font-family:monospace;white-space:pre-wrap;overflow-wrap:anywhere;text-align:left;margin:0">${escapeHtml(line)}</div>`)
       .join("");
     const overall = this.progress ? `<div><b>${escapeHtml(this.progress.overall())}</b></div>` : "";
     const history = current !== undefined ? this.histories.get(current) ?? [] : [];
     const curve = history.length > 0 ? `<div>c = ${current}: total loss per epoch (train solid, test dashed)<br>${lossSparkline(history)}</div>` : "";
-    return `<div class="vae-progress"><progress max="${this.coefficients.length}" value="${done}"></progress>${overall}<table>${rows}</table>${curve}</div>`;
+    return `<div class="vae-progress"><progress max="${this.coefficients.length}" value="${done}"></progress>${overall}<div class="vae-progress-lines">${rows}</div>${curve}</div>`;
   }
 
   private text(): string {

@@ -1,6 +1,7 @@
 /**
- * Starting a Jupyter server on the project: JupyterLab where it is installed, else the classic Notebook
- * (Debian packages only the latter). Used by `npm run lab` and by the browser test of the notebooks.
+ * Starting a Jupyter server on the project: JupyterLab 4, Jupyter Notebook 7 or the classic Notebook 6,
+ * the project's own Python environment (`build/python`, `npm run python-env -- jupyter`) first, then the
+ * `PATH`. Used by `npm run lab` and by the browser test of the notebooks.
  *
  * The server runs at the project root with `JUPYTER_PATH` holding `./jupyter`, so that it finds the
  * project's kernel (`jupyter/kernels/vae-tslab`) and serves the project's plotly.js to the notebooks'
@@ -13,28 +14,91 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { PROJECT_ROOT } from "../vae/data";
+import { defaultPythonEnvDir, pythonEnvBin } from "../system/pythonEnv";
 
-export type FrontEnd = "lab" | "notebook";
+/** The three front ends: JupyterLab 4, Notebook 7 (JupyterLab's components, one notebook per page), the classic Notebook 6. */
+export type FrontEnd = "lab" | "notebook7" | "classic";
+
+export const FRONT_END_NAMES: Readonly<Record<FrontEnd, string>> = Object.freeze({
+  lab: "JupyterLab 4",
+  notebook7: "Jupyter Notebook 7",
+  classic: "the classic Jupyter Notebook 6",
+});
+
+/** The command that installs JupyterLab 4 and Notebook 7 into the project's environment. */
+export const PYTHON_ENV_COMMAND = "npm run python-env -- jupyter";
+
+/** How a user gets each front end. */
+export const FRONT_END_INSTALL: Readonly<Record<FrontEnd, string>> = Object.freeze({
+  lab: `${PYTHON_ENV_COMMAND} (the project's venv in build/python)`,
+  notebook7: `${PYTHON_ENV_COMMAND} (the project's venv in build/python)`,
+  classic: "apt-get install jupyter-notebook (Debian)",
+});
+
+/** A front end found on this machine: the executable that starts it and its version. */
+export interface InstalledFrontEnd {
+  readonly frontEnd: FrontEnd;
+  readonly executable: string;
+  readonly version: string;
+}
+
+/** The executable each front end is started with (`jupyter lab` runs `jupyter-lab`). */
+const EXECUTABLE: Readonly<Record<FrontEnd, string>> = { lab: "jupyter-lab", notebook7: "jupyter-notebook", classic: "jupyter-notebook" };
+
+/** Whether a version string (`jupyter-x --version`) is the given front end's: `jupyter-notebook` is either Notebook. */
+export function versionMatches(frontEnd: FrontEnd, version: string): boolean {
+  const major = Number(/^(\d+)\./.exec(version.trim())?.[1]);
+  if (frontEnd === "lab") return major >= 4;
+  if (frontEnd === "notebook7") return major >= 7;
+  return major >= 5 && major < 7;
+}
+
+/** Where to look for a front end's executable: the project's environment first, then each `PATH` folder. */
+export function candidateDirs(env: NodeJS.ProcessEnv = process.env, pythonEnvDir = defaultPythonEnvDir(PROJECT_ROOT)): string[] {
+  const dirs = [pythonEnvBin(pythonEnvDir), ...(env.PATH ?? "").split(path.delimiter).filter(Boolean)];
+  return [...new Set(dirs.map((dir) => path.resolve(dir)))];
+}
+
+/** The version an executable reports, or undefined when it does not run. */
+function versionOf(executable: string): string | undefined {
+  const probe = spawnSync(executable, ["--version"], { encoding: "utf8", timeout: 60_000 });
+  if (probe.status !== 0) return undefined;
+  return probe.stdout.trim().split("\n").pop()?.trim();
+}
+
+/**
+ * The first installation of `frontEnd` among `candidateDirs`, or undefined. `probe` (for tests) returns
+ * the version an executable reports, or undefined when it is missing or fails.
+ */
+export function findFrontEnd(
+  frontEnd: FrontEnd,
+  options: { env?: NodeJS.ProcessEnv; pythonEnvDir?: string; probe?: (executable: string) => string | undefined } = {},
+): InstalledFrontEnd | undefined {
+  const { env = process.env, pythonEnvDir, probe = (file: string) => (fs.existsSync(file) ? versionOf(file) : undefined) } = options;
+  for (const dir of candidateDirs(env, pythonEnvDir)) {
+    const executable = path.join(dir, EXECUTABLE[frontEnd]);
+    const version = probe(executable);
+    if (version !== undefined && versionMatches(frontEnd, version)) return { frontEnd, executable, version };
+  }
+  return undefined;
+}
 
 export interface FrontEndChoice {
-  readonly frontEnd: FrontEnd | undefined;
+  readonly installed: InstalledFrontEnd | undefined;
   /** Why this one, in a sentence a user can act on. */
   readonly reason: string;
 }
 
-/** True when `jupyter SUBCOMMAND --version` answers (the subcommand is installed). */
-export function jupyterHas(subcommand: FrontEnd, env: NodeJS.ProcessEnv = process.env): boolean {
-  const probe = spawnSync("jupyter", [subcommand, "--version"], { env, encoding: "utf8", timeout: 60_000 });
-  return probe.status === 0;
-}
-
-/** JupyterLab when installed, else the classic Notebook, else none; the reason says which and why. */
-export function chooseFrontEnd(has: (frontEnd: FrontEnd) => boolean = (f) => jupyterHas(f)): FrontEndChoice {
-  if (has("lab")) return { frontEnd: "lab", reason: "Starting JupyterLab (installed)." };
-  if (has("notebook")) {
-    return { frontEnd: "notebook", reason: "Starting the classic Jupyter Notebook: JupyterLab is not installed (pip install jupyterlab); the classic Notebook runs the same notebooks." };
+/** JupyterLab when installed, else Notebook 7, else the classic Notebook, else none; the reason says which and why. */
+export function chooseFrontEnd(find: (frontEnd: FrontEnd) => InstalledFrontEnd | undefined = (f) => findFrontEnd(f)): FrontEndChoice {
+  const lab = find("lab");
+  if (lab) return { installed: lab, reason: `Starting JupyterLab ${lab.version} (${lab.executable}).` };
+  const setUp = `${PYTHON_ENV_COMMAND} sets up JupyterLab 4 in the project's venv (build/python), or npm run lab -- --install does it and starts it`;
+  for (const frontEnd of ["notebook7", "classic"] as const) {
+    const found = find(frontEnd);
+    if (found) return { installed: found, reason: `Starting ${FRONT_END_NAMES[frontEnd]} (${found.version}, ${found.executable}): JupyterLab is not installed (${setUp}).` };
   }
-  return { frontEnd: undefined, reason: "Neither JupyterLab nor the classic Notebook is installed: pip install jupyterlab, or on Debian apt-get install jupyter-notebook." };
+  return { installed: undefined, reason: `No Jupyter is installed: ${setUp}.` };
 }
 
 /** `JUPYTER_PATH` with the project's `jupyter/` folder first. */
@@ -51,18 +115,22 @@ export interface ServerOptions {
   readonly openBrowser?: boolean;
 }
 
-/** The arguments of `jupyter` that start `frontEnd` at the project root, opening the notebooks folder. */
+/** The arguments of the front end's executable (`jupyter-lab`, `jupyter-notebook`) that start it at the project root, opening the notebooks folder. */
 export function jupyterServerArgs(frontEnd: FrontEnd, options: ServerOptions = {}): string[] {
-  const app = frontEnd === "lab" ? "ServerApp" : "NotebookApp";
-  const args = [frontEnd, `--notebook-dir=${PROJECT_ROOT}`, `--${app}.default_url=${frontEnd === "lab" ? "/lab/tree/notebooks" : "/tree/notebooks"}`];
+  // The classic Notebook is its own server (NotebookApp); the other two run on jupyter_server (ServerApp).
+  const classic = frontEnd === "classic";
+  const args = classic
+    ? [`--notebook-dir=${PROJECT_ROOT}`, "--NotebookApp.default_url=/tree/notebooks"]
+    : [`--ServerApp.root_dir=${PROJECT_ROOT}`, `--ServerApp.default_url=${frontEnd === "lab" ? "/lab/tree/notebooks" : "/tree/notebooks"}`];
   if (options.port !== undefined) args.push(`--port=${options.port}`, "--port-retries=0");
   if (options.ip !== undefined) args.push(`--ip=${options.ip}`);
-  if (options.token !== undefined) args.push(`--${app}.token=${options.token}`);
+  if (options.token !== undefined) args.push(classic ? `--NotebookApp.token=${options.token}` : `--IdentityProvider.token=${options.token}`);
   if (options.openBrowser === false) args.push("--no-browser");
   // Jupyter refuses to run as root (containers, CI) unless told.
   if (process.getuid?.() === 0) args.push("--allow-root");
-  // JupyterLab hands its application object to the page only when asked: the browser test drives it.
-  if (frontEnd === "lab" && options.openBrowser === false) args.push("--LabApp.expose_app_in_browser=True");
+  // JupyterLab and Notebook 7 hand their application object to the page only when asked: the browser test drives it.
+  if (options.openBrowser === false && frontEnd === "lab") args.push("--LabApp.expose_app_in_browser=True");
+  if (options.openBrowser === false && frontEnd === "notebook7") args.push("--JupyterNotebookApp.expose_app_in_browser=True");
   return args;
 }
 
@@ -89,14 +157,16 @@ export interface RunningServer {
 }
 
 /**
- * Starts `frontEnd` on a free loopback port with a random token and waits until it answers, with its
- * own configuration and runtime folders (no user settings apply). `env` reaches the kernels it starts.
+ * Starts an installed front end on a free loopback port with a random token and waits until it answers,
+ * with its own configuration, data and runtime folders (no user settings or saved JupyterLab workspace
+ * apply). `env` reaches the kernels it starts.
  */
-export async function startJupyterServer(frontEnd: FrontEnd, env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<RunningServer> {
+export async function startJupyterServer(installed: InstalledFrontEnd, env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<RunningServer> {
+  const { frontEnd, executable } = installed;
   const port = await freePort();
   const token = Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "vae-jupyter-"));
-  const child: ChildProcess = spawn("jupyter", jupyterServerArgs(frontEnd, { port, ip: "127.0.0.1", token, openBrowser: false }), {
+  const child: ChildProcess = spawn(executable, jupyterServerArgs(frontEnd, { port, ip: "127.0.0.1", token, openBrowser: false }), {
     cwd: PROJECT_ROOT,
     env: {
       ...process.env,
@@ -128,7 +198,7 @@ export async function startJupyterServer(frontEnd: FrontEnd, env: NodeJS.Process
   for (;;) {
     if (child.exitCode !== null) {
       await stop();
-      throw new Error(`jupyter ${frontEnd} exited with code ${child.exitCode} before answering:\n${output}`);
+      throw new Error(`${executable} exited with code ${child.exitCode} before answering:\n${output}`);
     }
     try {
       const response = await fetch(`${url}api/status?token=${token}`);
@@ -138,7 +208,7 @@ export async function startJupyterServer(frontEnd: FrontEnd, env: NodeJS.Process
     }
     if (Date.now() - started > timeoutMs) {
       await stop();
-      throw new Error(`jupyter ${frontEnd} did not answer on ${url} within ${timeoutMs / 1000} s:\n${output}`);
+      throw new Error(`${executable} did not answer on ${url} within ${timeoutMs / 1000} s:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

@@ -15,7 +15,7 @@ import type { Browser, Page } from "playwright-core";
 import { findChromium, launchChromium } from "../../src/plots/browser";
 import { QUICK_CONFIG } from "../../src/vae/config";
 import { loadMnist, PROJECT_ROOT } from "../../src/vae/data";
-import { jupyterHas, startJupyterServer, type FrontEnd, type RunningServer } from "../../src/notebook/jupyterServer";
+import { findFrontEnd, FRONT_END_INSTALL, FRONT_END_NAMES, startJupyterServer, type FrontEnd, type InstalledFrontEnd, type RunningServer } from "../../src/notebook/jupyterServer";
 import { ANALYSIS_CHART_TITLES } from "../helpers";
 
 const KERNEL_DISPLAY_NAME = "TypeScript (VAE notebooks, tslab)";
@@ -39,6 +39,8 @@ interface FrontEndPage {
   runAll(page: Page): Promise<void>;
   interrupt(page: Page): Promise<void>;
   restartRunAll(page: Page): Promise<void>;
+  /** Resolves once a code cell of the notebook is queued or running (after Run All or a restart). */
+  waitStarted(page: Page): Promise<void>;
   /** Resolves when the kernel is idle and no cell is queued or running; with `allRan`, once every code cell has run. */
   waitIdle(page: Page, timeoutMs: number, allRan?: boolean): Promise<void>;
   /** File > Save; resolves once the file on disk has changed. */
@@ -72,6 +74,9 @@ const classicNotebook: FrontEndPage = {
     await page.click("#restart_run_all");
     await page.click(".modal-footer button.btn-danger");
   },
+  async waitStarted(page) {
+    await page.waitForFunction(() => Array.from(document.querySelectorAll(".code_cell .input_prompt"), (el) => el.textContent ?? "").some((p) => p.includes("*")), null, { timeout: 60_000, polling: 20 });
+  },
   async waitIdle(page, timeoutMs, allRan = true) {
     await page.waitForFunction(
       (allRan) => {
@@ -97,53 +102,83 @@ const classicNotebook: FrontEndPage = {
   },
 };
 
+/** What the test reads of JupyterLab's and Notebook 7's application object (exposed by a server flag). */
 interface LabApp {
   commands: { execute(id: string): Promise<unknown> };
-  shell: { currentWidget: { sessionContext: { kernelDisplayName: string; session?: { kernel?: { status: string } } }; content: { widgets: { model: { type: string; executionCount: number | null } }[] } } | null };
+  shell: {
+    currentWidget: {
+      node: HTMLElement;
+      sessionContext: { kernelDisplayName: string; session?: { kernel?: { status: string } } };
+      content: { widgets: { model: { type: string; executionCount: number | null; executionState?: string } }[] };
+    } | null;
+  };
 }
 
-/** JupyterLab 4, driven through its command registry (the menus' own commands), exposed by the server flag. */
-const jupyterLab: FrontEndPage = {
-  outputSelector: ".jp-OutputArea-output",
-  errorSelector: '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]',
-  async open(page, server, file) {
-    await page.goto(`${server.url}lab/tree/${file}?token=${server.token}`);
-    await page.waitForFunction(() => (window as unknown as { jupyterapp?: LabApp }).jupyterapp?.shell.currentWidget?.sessionContext.session?.kernel?.status === "idle", null, { timeout: 120_000 });
-  },
-  async kernelName(page) {
-    return page.evaluate(() => (window as unknown as { jupyterapp: LabApp }).jupyterapp.shell.currentWidget?.sessionContext.kernelDisplayName ?? "");
-  },
-  async runAll(page) {
-    await page.evaluate(() => void (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("notebook:run-all-cells"));
-  },
-  async interrupt(page) {
-    await page.evaluate(() => void (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("notebook:interrupt-kernel"));
-  },
-  async restartRunAll(page) {
-    await page.evaluate(() => void (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("notebook:restart-run-all"));
-    await page.click(".jp-Dialog-button.jp-mod-accept");
-  },
-  async waitIdle(page, timeoutMs, allRan = true) {
-    await page.waitForFunction(
-      (allRan) => {
-        const widget = (window as unknown as { jupyterapp: LabApp }).jupyterapp.shell.currentWidget;
-        if (!widget || widget.sessionContext.session?.kernel?.status !== "idle") return false;
-        const prompts = Array.from(document.querySelectorAll(".jp-CodeCell .jp-InputPrompt"), (el) => el.textContent ?? "");
-        return prompts.length > 0 && !prompts.some((p) => p.includes("*")) && (!allRan || prompts.every((p) => /\[\d+\]/.test(p)));
-      },
-      allRan,
-      { timeout: timeoutMs, polling: 250 },
-    );
-  },
-  async save(page, file) {
-    const before = fs.statSync(file).mtimeMs;
-    await page.evaluate(() => (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("docmanager:save"));
-    await waitFor(() => fs.statSync(file).mtimeMs !== before, 30_000, `${file} saved`);
-  },
-  async showWholeOutputs() {
-    // JupyterLab lets long outputs grow with the notebook unless a user collapses them.
-  },
-};
+/**
+ * JupyterLab 4 and Notebook 7 (built from JupyterLab's components), driven through the command registry
+ * (the menus' own commands). Every check reads the notebook under test only: JupyterLab opens it in a
+ * fresh workspace (`?reset`, no tabs restored from earlier notebooks) and the counts read the current
+ * panel; the idle condition reads the notebook's model (each code cell's execution state and count), not
+ * the prompts on the page, which a windowed notebook does not attach while off-screen.
+ */
+function labDriver(kind: "lab" | "notebook7"): FrontEndPage {
+  return {
+    outputSelector: ".jp-OutputArea-output",
+    errorSelector: '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]',
+    async open(page, server, file) {
+      const url = kind === "lab" ? `${server.url}lab/tree/${file}?reset&token=${server.token}` : `${server.url}notebooks/${file}?token=${server.token}`;
+      await page.goto(url);
+      await page.waitForFunction(
+        (file) => {
+          const widget = (window as unknown as { jupyterapp?: LabApp }).jupyterapp?.shell.currentWidget as { context?: { path: string } } & LabApp["shell"]["currentWidget"];
+          return widget?.context?.path === file && widget.sessionContext.session?.kernel?.status === "idle";
+        },
+        file,
+        { timeout: 120_000 },
+      );
+    },
+    async kernelName(page) {
+      return page.evaluate(() => (window as unknown as { jupyterapp: LabApp }).jupyterapp.shell.currentWidget?.sessionContext.kernelDisplayName ?? "");
+    },
+    async runAll(page) {
+      await page.evaluate(() => void (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("notebook:run-all-cells"));
+    },
+    async interrupt(page) {
+      await page.evaluate(() => void (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("notebook:interrupt-kernel"));
+    },
+    async restartRunAll(page) {
+      await page.evaluate(() => void (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("notebook:restart-run-all"));
+      await page.click(".jp-Dialog-button.jp-mod-accept");
+    },
+    async waitStarted(page) {
+      await page.waitForFunction(
+        () => (window as unknown as { jupyterapp: LabApp }).jupyterapp.shell.currentWidget?.content.widgets.some((cell) => cell.model.type === "code" && cell.model.executionState === "running"),
+        null,
+        { timeout: 60_000, polling: 20 },
+      );
+    },
+    async waitIdle(page, timeoutMs, allRan = true) {
+      await page.waitForFunction(
+        (allRan) => {
+          const widget = (window as unknown as { jupyterapp: LabApp }).jupyterapp.shell.currentWidget;
+          if (!widget || widget.sessionContext.session?.kernel?.status !== "idle") return false;
+          const code = widget.content.widgets.filter((cell) => cell.model.type === "code");
+          return code.length > 0 && code.every((cell) => cell.model.executionState !== "running") && (!allRan || code.every((cell) => cell.model.executionCount !== null));
+        },
+        allRan,
+        { timeout: timeoutMs, polling: 250 },
+      );
+    },
+    async save(page, file) {
+      const before = fs.statSync(file).mtimeMs;
+      await page.evaluate(() => (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("docmanager:save"));
+      await waitFor(() => fs.statSync(file).mtimeMs !== before, 30_000, `${file} saved`);
+    },
+    async showWholeOutputs() {
+      // Long outputs grow with the notebook unless a user collapses or scrolls them.
+    },
+  };
+}
 
 /** Polls `condition` every 100 ms until it holds, failing after `timeoutMs` with `what`. */
 async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -157,45 +192,97 @@ async function waitFor(condition: () => boolean, timeoutMs: number, what: string
 /** What the page shows after a run: chart titles drawn by plotly, static images left, errors, text. */
 interface Shown {
   charts: string[];
+  /** Charts drawn by plotly's JupyterLab renderer from `application/vnd.plotly.v1+json`, by title. */
+  mimeCharts: string[];
   staticImages: number;
   notes: number;
   errors: string[];
   text: string;
+  /** The MIME types JupyterLab and Notebook 7 chose to render (none listed by the classic Notebook). */
+  mimeTypes: string[];
 }
+
+/**
+ * The notebook under test's part of the page: the current JupyterLab or Notebook 7 panel, or the classic
+ * Notebook's document. Installed in every page the test opens, as `window.vaeRoot()`.
+ */
+function installRoot(): void {
+  (window as unknown as { vaeRoot(): ParentNode }).vaeRoot = () =>
+    (window as unknown as { jupyterapp?: { shell: { currentWidget: { node: HTMLElement } | null } } }).jupyterapp?.shell.currentWidget?.node ?? document;
+}
+
+/** Charts drawn from the figures' HTML: the `.vae-figure` div that plotly.js drew into. */
+const HTML_CHART = ".vae-figure.js-plotly-plot";
+/** Charts drawn by plotly's JupyterLab renderer from the figures' `application/vnd.plotly.v1+json`. */
+const MIME_CHART = '[data-mime-type="application/vnd.plotly.v1+json"] .js-plotly-plot';
 
 async function shown(page: Page, ui: FrontEndPage): Promise<Shown> {
   return page.evaluate(
-    ({ outputSelector, errorSelector }) => ({
-      charts: Array.from(document.querySelectorAll(".vae-figure.js-plotly-plot"), (el) => el.querySelector(".gtitle")?.textContent ?? "(no title)"),
-      staticImages: document.querySelectorAll(".vae-figure > img").length,
-      notes: document.querySelectorAll(".vae-note").length,
-      errors: Array.from(document.querySelectorAll(errorSelector), (el) => el.textContent ?? ""),
-      text: Array.from(document.querySelectorAll(outputSelector), (el) => (el as HTMLElement).innerText).join("\n"),
-    }),
-    { outputSelector: ui.outputSelector, errorSelector: ui.errorSelector },
+    ({ outputSelector, errorSelector, HTML_CHART, MIME_CHART }) => {
+      const root = (window as unknown as { vaeRoot(): ParentNode }).vaeRoot();
+      const titles = (selector: string) => Array.from(root.querySelectorAll(selector), (el) => el.querySelector(".gtitle")?.textContent ?? "(no title)");
+      return {
+        charts: titles(HTML_CHART),
+        mimeCharts: titles(MIME_CHART),
+        staticImages: root.querySelectorAll(".vae-figure > img").length,
+        notes: root.querySelectorAll(".vae-note").length,
+        errors: Array.from(root.querySelectorAll(errorSelector), (el) => el.textContent ?? ""),
+        text: Array.from(root.querySelectorAll(outputSelector), (el) => (el as HTMLElement).innerText).join("\n"),
+        mimeTypes: [...new Set(Array.from(root.querySelectorAll("[data-mime-type]"), (el) => el.getAttribute("data-mime-type") ?? ""))].sort(),
+      };
+    },
+    { outputSelector: ui.outputSelector, errorSelector: ui.errorSelector, HTML_CHART, MIME_CHART },
   );
 }
 
 /**
- * Samples the page every 50 ms while a notebook runs: the most progress displays seen at once and how
- * many different states they went through (one output updated in place: at most one, many states).
+ * Samples the page every 50 ms while a notebook runs: the most progress displays seen at once, how many
+ * different states they went through (one output updated in place: at most one, many states), and every
+ * progress line seen cut off (wider than its box, or reaching past the output area's right edge).
  */
 async function watchProgress(page: Page): Promise<void> {
   await page.evaluate(() => {
-    const w = window as unknown as { progressSeen: { most: number; states: string[] } };
-    w.progressSeen = { most: 0, states: [] };
-    setInterval(() => {
-      const shownNow = document.querySelectorAll(".vae-progress");
+    const w = window as unknown as { progressSeen: { most: number; states: string[]; cut: string[] }; vaeRoot(): ParentNode; vaeWatch?: number };
+    w.progressSeen = { most: 0, states: [], cut: [] };
+    if (w.vaeWatch !== undefined) clearInterval(w.vaeWatch);
+    w.vaeWatch = window.setInterval(() => {
+      const shownNow = w.vaeRoot().querySelectorAll(".vae-progress");
       w.progressSeen.most = Math.max(w.progressSeen.most, shownNow.length);
       const state = shownNow.length > 0 ? (shownNow[0] as HTMLElement).innerText : "";
       if (state && state !== w.progressSeen.states[w.progressSeen.states.length - 1]) w.progressSeen.states.push(state);
+      for (const line of Array.from(w.vaeRoot().querySelectorAll(".vae-progress-line")) as HTMLElement[]) {
+        const area = line.closest(".output_subarea, .jp-OutputArea-output") ?? line.parentElement;
+        const right = area ? area.getBoundingClientRect().right : Infinity;
+        const box = line.getBoundingClientRect();
+        if (box.width > 0 && (line.scrollWidth > line.clientWidth || box.right > right + 0.5)) {
+          const what = `${JSON.stringify(line.innerText)}: scrollWidth ${line.scrollWidth} > clientWidth ${line.clientWidth} or right ${box.right.toFixed(0)} > ${right.toFixed(0)}`;
+          if (!w.progressSeen.cut.includes(what)) w.progressSeen.cut.push(what);
+        }
+      }
     }, 50);
   });
 }
 
-async function progressSeen(page: Page): Promise<{ most: number; states: string[] }> {
-  return page.evaluate(() => (window as unknown as { progressSeen: { most: number; states: string[] } }).progressSeen);
+async function progressSeen(page: Page): Promise<{ most: number; states: string[]; cut: string[] }> {
+  return page.evaluate(() => (window as unknown as { progressSeen: { most: number; states: string[]; cut: string[] } }).progressSeen);
 }
+
+/**
+ * The live progress's lines as drawn now, each checked whole: not wider than its box, inside the output
+ * area, and reading as a whole state line (name, then waiting / loaded / done / the epoch).
+ */
+async function progressLines(page: Page): Promise<{ text: string; whole: boolean }[]> {
+  return page.evaluate(() =>
+    Array.from((window as unknown as { vaeRoot(): ParentNode }).vaeRoot().querySelectorAll(".vae-progress-line") as NodeListOf<HTMLElement>, (line) => {
+      const area = line.closest(".output_subarea, .jp-OutputArea-output") ?? line.parentElement;
+      const box = line.getBoundingClientRect();
+      return { text: line.innerText, whole: line.scrollWidth <= line.clientWidth && box.right <= (area?.getBoundingClientRect().right ?? Infinity) + 0.5 };
+    }),
+  );
+}
+
+/** A whole progress line: every state `SweepProgress.line` writes, to its last word. */
+const WHOLE_PROGRESS_LINE = /^c = [\d.]+(: waiting|: loaded from the cache|: done in \d+(m\d\d)?s( test rec [\d.]+ kl [\d.]+ total [\d.]+)?|( \(process \d+\))? \[[#.]+\] epoch \d+\/\d+( batch \d+\/\d+)?( starting| batch rec .*total [\d.]+| train rec .*ETA \S+))$/;
 
 /** A screenshot of the whole notebook: the page grown to the notebook's height (capped), then taken. */
 async function screenshot(page: Page, name: string, ui: FrontEndPage): Promise<void> {
@@ -212,8 +299,8 @@ async function screenshot(page: Page, name: string, ui: FrontEndPage): Promise<v
  * Hovers the most isolated point of the scatter titled `title` with the mouse and returns the tooltip's
  * text and that point's index in the test set.
  */
-async function hoverIsolatedPoint(page: Page, title: string): Promise<{ index: number; tooltip: string }> {
-  const chart = page.locator(".vae-figure.js-plotly-plot", { has: page.locator(".gtitle", { hasText: title }) }).first();
+async function hoverIsolatedPoint(page: Page, title: string, selector = HTML_CHART): Promise<{ index: number; tooltip: string }> {
+  const chart = page.locator(selector, { has: page.locator(".gtitle", { hasText: title }) }).first();
   // Centred, clear of the notebook's fixed header.
   await chart.evaluate((el) => el.scrollIntoView({ block: "center" }));
   await page.waitForTimeout(300);
@@ -271,38 +358,96 @@ function cacheState(cacheDir: string): { entries: number[]; others: string[] } {
   return { entries: entries.sort((a, b) => a - b), others: files.filter((file) => !claimed.has(file)) };
 }
 
-const FRONT_ENDS: { frontEnd: FrontEnd; label: string; ui: FrontEndPage; install: string }[] = [
-  { frontEnd: "notebook", label: "the classic Jupyter Notebook", ui: classicNotebook, install: "apt-get install jupyter-notebook" },
-  { frontEnd: "lab", label: "JupyterLab", ui: jupyterLab, install: "pip install jupyterlab" },
+const FRONT_ENDS: { frontEnd: FrontEnd; ui: FrontEndPage }[] = [
+  { frontEnd: "classic", ui: classicNotebook },
+  { frontEnd: "lab", ui: labDriver("lab") },
+  { frontEnd: "notebook7", ui: labDriver("notebook7") },
 ];
 
-for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
-  const skip = !findChromium()
-    ? "Chromium is not installed (Debian: apt-get install chromium)"
-    : !jupyterHas(frontEnd)
-      ? `jupyter ${frontEnd} is not installed here (${install}); nothing to drive`
-      : false;
+/** The conventional `CI` variable (set by CI services and by `.ci/run`): there a missing front end fails instead of being skipped. */
+const IN_CI = Boolean(process.env.CI) && process.env.CI !== "false" && process.env.CI !== "0";
 
-  describe(`the notebooks in ${label}, in headless Chromium`, { skip }, () => {
-    // Copies of the notebooks, so that saving (and Jupyter's autosave) never writes outputs into notebooks/.
+/** Why the suite cannot run here (nothing to drive), or undefined when it can. */
+function missing(installed: InstalledFrontEnd | undefined, what: string, install: string): string | undefined {
+  if (!findChromium()) return "Chromium is not installed (Debian: apt-get install chromium)";
+  if (!installed) return `${what} is not installed here (${install}); nothing to drive`;
+  return undefined;
+}
+
+/**
+ * A suite that needs something this machine lacks: skipped with the reason on a user's machine, and in
+ * CI one failing test with that reason (CI installs every front end, so a missing one is a defect).
+ */
+function unavailable(name: string, reason: string): void {
+  if (IN_CI) {
+    describe(name, () => {
+      test("can run (CI installs every front end)", () => assert.fail(`${reason}; CI (the CI variable is set) runs every front end`));
+    });
+  } else describe(name, { skip: reason }, () => undefined);
+}
+
+/** A new page with the panel scoping the test reads (`installRoot`), page errors collected, and leave-page dialogs accepted. */
+async function newPage(browser: Browser, pageErrors: string[]): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
+  // tsx names the functions it compiles with a helper (`__name`) that page functions carry along.
+  await page.addInitScript("globalThis.__name = (fn) => fn;");
+  await page.addInitScript(installRoot);
+  page.on("pageerror", (error) => pageErrors.push(String(error)));
+  // Leaving a page with unsaved changes asks for confirmation; the test leaves on purpose.
+  page.on("dialog", (dialog) => void dialog.accept());
+  return page;
+}
+
+/** Copies of the notebooks, so that saving (and Jupyter's autosave) never writes outputs into notebooks/; returns a notebook's path relative to the root. */
+function copyNotebooks(work: string): (name: string) => string {
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.mkdirSync(path.join(work, "notebooks"), { recursive: true });
+  const copy = (name: string) => path.relative(PROJECT_ROOT, path.join(work, "notebooks", `${name}.ipynb`));
+  for (const name of Object.keys(EXPECTED_CHARTS)) fs.copyFileSync(path.join(PROJECT_ROOT, "notebooks", `${name}.ipynb`), path.join(PROJECT_ROOT, copy(name)));
+  return copy;
+}
+
+/** Any edit outside Jupyter drops a saved notebook's signature: it opens untrusted. */
+function editOutsideJupyter(file: string): void {
+  const notebook = JSON.parse(fs.readFileSync(file, "utf8")) as { metadata: Record<string, unknown> };
+  notebook.metadata.edited = "outside Jupyter";
+  fs.writeFileSync(file, JSON.stringify(notebook));
+}
+
+/** Shuts the server's kernels down through its API, so that kernels do not pile up. */
+async function shutDownKernels(server: RunningServer): Promise<void> {
+  const sessions = (await (await fetch(`${server.url}api/sessions?token=${server.token}`)).json()) as { id: string }[];
+  for (const session of sessions) await fetch(`${server.url}api/sessions/${session.id}?token=${server.token}`, { method: "DELETE" });
+}
+
+const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
+
+for (const { frontEnd, ui } of FRONT_ENDS) {
+  const label = FRONT_END_NAMES[frontEnd];
+  const installed = findFrontEnd(frontEnd);
+  const name = `the notebooks in ${label}${installed ? ` (${installed.version})` : ""}, in headless Chromium`;
+  const reason = missing(installed, label, FRONT_END_INSTALL[frontEnd]);
+  if (reason || !installed) {
+    unavailable(name, reason ?? "");
+    continue;
+  }
+
+  describe(name, () => {
     const work = path.join(PROJECT_ROOT, "build", "browser-test", frontEnd);
     const cacheDir = path.join(work, "cache");
-    const copy = (name: string) => path.relative(PROJECT_ROOT, path.join(work, "notebooks", `${name}.ipynb`));
+    let copy: (name: string) => string;
     let server: RunningServer;
     let browser: Browser;
     let page: Page;
     const pageErrors: string[] = [];
+    const log = (line: string) => console.error(`[${frontEnd}] ${line}`);
 
     before(async () => {
-      fs.rmSync(work, { recursive: true, force: true });
-      fs.mkdirSync(path.join(work, "notebooks"), { recursive: true });
-      for (const name of Object.keys(EXPECTED_CHARTS)) fs.copyFileSync(path.join(PROJECT_ROOT, "notebooks", `${name}.ipynb`), path.join(PROJECT_ROOT, copy(name)));
-      server = await startJupyterServer(frontEnd, { VAE_PROFILE: "quick", VAE_CACHE_DIR: cacheDir });
+      copy = copyNotebooks(work);
+      server = await startJupyterServer(installed, { VAE_PROFILE: "quick", VAE_CACHE_DIR: cacheDir });
       browser = await launchChromium();
-      page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
-      page.on("pageerror", (error) => pageErrors.push(String(error)));
-      // Leaving a page with unsaved changes asks for confirmation; the test leaves on purpose.
-      page.on("dialog", (dialog) => void dialog.accept());
+      page = await newPage(browser, pageErrors);
+      log(`${installed.executable} ${installed.version}`);
     });
 
     after(async () => {
@@ -318,15 +463,11 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
       assert.equal(await ui.kernelName(page), KERNEL_DISPLAY_NAME, `${name}: the project's kernel runs`);
       await watchProgress(page);
       await ui.runAll(page);
+      await ui.waitStarted(page);
       await ui.waitIdle(page, timeoutMs);
-      console.error(`${name}: opened with its kernel in ${((opened - started) / 1000).toFixed(1)} s, ran in ${((performance.now() - opened) / 1000).toFixed(1)} s`);
-      return shown(page, ui);
-    }
-
-    /** Shuts the notebook's kernel down through the server's API, so that kernels do not pile up. */
-    async function shutDownKernels(): Promise<void> {
-      const sessions = (await (await fetch(`${server.url}api/sessions?token=${server.token}`)).json()) as { id: string }[];
-      for (const session of sessions) await fetch(`${server.url}api/sessions/${session.id}?token=${server.token}`, { method: "DELETE" });
+      const result = await shown(page, ui);
+      log(`${name}: opened with its kernel in ${((opened - started) / 1000).toFixed(1)} s, Run All took ${seconds(opened)} s; ${result.charts.length} charts drawn; rendered MIME types ${result.mimeTypes.join(", ") || "(classic: not listed)"}`);
+      return result;
     }
 
     test("the server lists the project's kernel", async () => {
@@ -349,7 +490,7 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
         }
         await screenshot(page, `${frontEnd}-${name}`, ui);
         await ui.save(page, path.join(PROJECT_ROOT, copy(name)));
-        await shutDownKernels();
+        await shutDownKernels(server);
       }
       assert.deepEqual(pageErrors, []);
     });
@@ -357,24 +498,32 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
     test("03: Interrupt during the sweep stops it within seconds with a short message; only finished coefficients are cached", async () => {
       await ui.open(page, server, copy("03-kl-sweep"));
       await watchProgress(page);
+      const started = performance.now();
       await ui.runAll(page);
       // Wait until the first coefficient is done ("done in", or its last epoch), then press Interrupt while the next ones train (seven
       // quick coefficients take a few seconds even on an idle machine: time for the click to land).
       await page.waitForFunction(
         (first) => {
-          const progress = document.querySelector(".vae-progress") as HTMLElement | null;
+          const progress = (window as unknown as { vaeRoot(): ParentNode }).vaeRoot().querySelector(".vae-progress") as HTMLElement | null;
           return progress !== null && new RegExp(`c = ${first}:?\\s+(epoch 2/2|done in)`).test(progress.innerText);
         },
         coefficients[0],
         { timeout: 180_000, polling: 50 },
       );
+      // The progress as drawn mid-sweep: every line whole (waiting, training and done lines alike).
+      const midway = await progressLines(page);
       const pressed = performance.now();
       await ui.interrupt(page);
       await ui.waitIdle(page, 60_000, false);
       const stoppedSeconds = (performance.now() - pressed) / 1000;
+      assert.equal(midway.length, coefficients.length, "one progress line per coefficient");
+      for (const line of midway) {
+        assert.ok(line.whole, `progress line drawn whole: ${JSON.stringify(line.text)}`);
+        assert.match(line.text, WHOLE_PROGRESS_LINE);
+      }
       const text = (await shown(page, ui)).errors.join("\n");
       const message = /Interrupted: KL coefficient ([\d.]+) at epoch (\d+) was not cached; c = ([\d., ]+) (?:is|are) cached and the next run resumes from them\./.exec(text);
-      console.error(`interrupt: stopped ${stoppedSeconds.toFixed(1)} s after the click; output: ${JSON.stringify(text.trim())}`);
+      log(`interrupt: pressed ${((pressed - started) / 1000).toFixed(1)} s after Run All, stopped ${stoppedSeconds.toFixed(1)} s after the click; output: ${JSON.stringify(text.trim())}`);
       assert.ok(message, `a short interrupt message; got ${JSON.stringify(text)}`);
       assert.ok(stoppedSeconds < 10, `stopped within seconds (${stoppedSeconds.toFixed(1)} s)`);
       assert.doesNotMatch(text, /executor\.js|tslab|\n\s+at /, "no stack of kernel internals");
@@ -383,16 +532,19 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
       assert.deepEqual(kept, coefficients.slice(0, kept.length), "the coefficients before the dropped one are kept");
       assert.equal(dropped, coefficients[kept.length]);
       const cache = cacheState(cacheDir);
-      console.error(`interrupt: cache holds c = ${cache.entries.join(", ")}; other files: ${cache.others.join(", ") || "none"}`);
+      log(`interrupt: cache holds c = ${cache.entries.join(", ")}; other files: ${cache.others.join(", ") || "none"}`);
       assert.deepEqual(cache.entries, [...kept].sort((a, b) => a - b), "the cache holds exactly the finished coefficients");
       assert.deepEqual(cache.others, [], "no partial file or lock left");
       await screenshot(page, `${frontEnd}-03-kl-sweep-interrupted`, ui);
 
       // Run All again in the same kernel: the kept coefficients load, the rest train.
       await watchProgress(page);
+      const resumedAt = performance.now();
       await ui.runAll(page);
+      await ui.waitStarted(page);
       await ui.waitIdle(page, 240_000);
       const resumed = await shown(page, ui);
+      log(`03: Run All after the interrupt took ${seconds(resumedAt)} s; ${resumed.charts.length} charts drawn`);
       assert.deepEqual(resumed.errors, []);
       assert.deepEqual(resumed.charts, EXPECTED_CHARTS["03-kl-sweep"]);
       assert.equal(resumed.staticImages, 0);
@@ -401,6 +553,11 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
       const progress = await progressSeen(page);
       assert.equal(progress.most, 1, "the live progress is one output");
       assert.ok(progress.states.length >= 4, `updated in place as training went on (${progress.states.length} states seen)`);
+      assert.deepEqual(progress.cut, [], "no progress line was drawn cut off while the sweep ran");
+      for (const line of await progressLines(page)) {
+        assert.ok(line.whole, `final progress line drawn whole: ${JSON.stringify(line.text)}`);
+        assert.match(line.text, WHOLE_PROGRESS_LINE);
+      }
       assert.deepEqual(cacheState(cacheDir).entries, [...coefficients].sort((a, b) => a - b));
       await screenshot(page, `${frontEnd}-03-kl-sweep`, ui);
     });
@@ -415,15 +572,17 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
 
     test("03: Restart & Run All loads every coefficient from the cache", async () => {
       await watchProgress(page);
+      const started = performance.now();
       await ui.restartRunAll(page);
-      await page.waitForFunction(() => document.querySelectorAll(".vae-figure").length === 0, null, { timeout: 60_000 }).catch(() => undefined);
+      await ui.waitStarted(page);
       await ui.waitIdle(page, 240_000);
       const again = await shown(page, ui);
+      log(`03: Restart & Run All took ${seconds(started)} s; ${again.charts.length} charts drawn`);
       assert.deepEqual(again.errors, []);
       assert.deepEqual(again.charts, EXPECTED_CHARTS["03-kl-sweep"]);
       for (const c of coefficients) assert.match(again.text, new RegExp(`c = ${c}:?\\s+loaded from the cache`));
       await ui.save(page, path.join(PROJECT_ROOT, copy("03-kl-sweep")));
-      await shutDownKernels();
+      await shutDownKernels(server);
     });
 
     test("04: Run All draws the comparison charts and the metrics table", async () => {
@@ -435,26 +594,97 @@ for (const { frontEnd, label, ui, install } of FRONT_ENDS) {
       assert.equal(await page.locator(".vae-figure-table tbody tr").count(), coefficients.length, "one table row per coefficient");
       await screenshot(page, `${frontEnd}-04-analysis`, ui);
       await ui.save(page, path.join(PROJECT_ROOT, copy("04-analysis")));
-      await shutDownKernels();
+      await shutDownKernels(server);
       assert.deepEqual(pageErrors, []);
     });
 
     test("a saved notebook opened untrusted shows the static images, not scripts", async () => {
-      // Any edit outside Jupyter drops the notebook's signature: it opens untrusted.
       const file = path.join(PROJECT_ROOT, copy("01-normal-samples"));
-      const notebook = JSON.parse(fs.readFileSync(file, "utf8")) as { metadata: Record<string, unknown> };
-      notebook.metadata.edited = "outside Jupyter";
-      fs.writeFileSync(file, JSON.stringify(notebook));
+      editOutsideJupyter(file);
       await ui.open(page, server, copy("01-normal-samples"));
       await page.waitForSelector(".vae-figure img", { timeout: 30_000 });
-      const view = await page.evaluate(() => ({
-        images: Array.from(document.querySelectorAll(".vae-figure img"), (img) => ({ type: (img as HTMLImageElement).src.slice(0, 16), width: (img as HTMLImageElement).naturalWidth })),
-        charts: document.querySelectorAll(".js-plotly-plot").length,
-      }));
+      const view = await page.evaluate(() => {
+        const root = (window as unknown as { vaeRoot(): ParentNode }).vaeRoot();
+        return {
+          images: Array.from(root.querySelectorAll(".vae-figure img"), (img) => ({ type: (img as HTMLImageElement).src.slice(0, 16), width: (img as HTMLImageElement).naturalWidth })),
+          charts: root.querySelectorAll(".js-plotly-plot").length,
+        };
+      });
+      log(`untrusted 01: ${JSON.stringify(view)}`);
       assert.deepEqual(view, { images: [{ type: "data:image/webp;", width: 720 }], charts: 0 });
       await page.locator(".vae-figure img").scrollIntoViewIfNeeded();
       await page.screenshot({ path: path.join(SHOTS, `${frontEnd}-01-untrusted.png`) });
-      await shutDownKernels();
+      await shutDownKernels(server);
     });
   });
+}
+
+/**
+ * JupyterLab with plotly's own renderer (the `plotly` Python package in the same environment, as
+ * `npm run python-env -- --dir build/python-plotly jupyter plotly` makes it): it draws the figures from
+ * their `application/vnd.plotly.v1+json` data, which it trusts as safe, so an untrusted notebook shows
+ * interactive charts too.
+ */
+{
+  const dir = path.join(PROJECT_ROOT, "build", "python-plotly");
+  const found = findFrontEnd("lab", { pythonEnvDir: dir, env: { PATH: "" } });
+  const withPlotly = found && fs.existsSync(path.join(dir, "share", "jupyter", "labextensions", "jupyterlab-plotly")) ? found : undefined;
+  const name = "notebook 03 in JupyterLab with plotly's renderer, opened untrusted, in headless Chromium";
+  const reason = missing(withPlotly, "JupyterLab with plotly's renderer in build/python-plotly", "npm run python-env -- --dir build/python-plotly jupyter plotly");
+  if (reason || !withPlotly) unavailable(name, reason ?? "");
+  else {
+    describe(name, () => {
+      const work = path.join(PROJECT_ROOT, "build", "browser-test", "lab-plotly");
+      let copy: (name: string) => string;
+      let server: RunningServer;
+      let browser: Browser;
+      let page: Page;
+      const pageErrors: string[] = [];
+      const ui = labDriver("lab");
+
+      before(async () => {
+        copy = copyNotebooks(work);
+        server = await startJupyterServer(withPlotly, { VAE_PROFILE: "quick", VAE_CACHE_DIR: path.join(work, "cache") });
+        browser = await launchChromium();
+        page = await newPage(browser, pageErrors);
+      });
+
+      after(async () => {
+        await browser?.close();
+        await server?.stop();
+      });
+
+      test("plotly's renderer draws every chart of 03, trusted after Run All and untrusted when reopened, with tooltips", async () => {
+        const started = performance.now();
+        await ui.open(page, server, copy("03-kl-sweep"));
+        await ui.runAll(page);
+        await ui.waitStarted(page);
+        await ui.waitIdle(page, 240_000);
+        const trusted = await shown(page, ui);
+        console.error(`[lab + plotly] 03: Run All took ${seconds(started)} s; rendered MIME types ${trusted.mimeTypes.join(", ")}; ${trusted.mimeCharts.length} charts by plotly's renderer, ${trusted.charts.length} from the HTML`);
+        assert.deepEqual(trusted.errors, []);
+        // The richest renderer JupyterLab has wins: plotly's, not the HTML (whose script then never runs).
+        assert.deepEqual(trusted.mimeCharts, EXPECTED_CHARTS["03-kl-sweep"]);
+        assert.deepEqual(trusted.charts, []);
+        await ui.save(page, path.join(PROJECT_ROOT, copy("03-kl-sweep")));
+        await shutDownKernels(server);
+
+        editOutsideJupyter(path.join(PROJECT_ROOT, copy("03-kl-sweep")));
+        await ui.open(page, server, copy("03-kl-sweep"));
+        await page.waitForFunction((count) => (window as unknown as { vaeRoot(): ParentNode }).vaeRoot().querySelectorAll(".js-plotly-plot .gtitle").length >= count, EXPECTED_CHARTS["03-kl-sweep"].length, { timeout: 60_000 });
+        const untrusted = await shown(page, ui);
+        const trust = await page.evaluate(() => (window as unknown as { jupyterapp: { shell: { currentWidget: { content: { widgets: { model: { type: string; trusted: boolean } }[] } } } } }).jupyterapp.shell.currentWidget.content.widgets.filter((c) => c.model.type === "code").map((c) => c.model.trusted));
+        console.error(`[lab + plotly] 03 reopened untrusted (cells trusted: ${[...new Set(trust)].join(", ")}): ${untrusted.mimeCharts.length} charts by plotly's renderer, ${untrusted.staticImages} static images`);
+        assert.ok(trust.every((t) => !t), "the reopened notebook is untrusted");
+        assert.deepEqual(untrusted.mimeCharts, EXPECTED_CHARTS["03-kl-sweep"]);
+        const labels = loadMnist(QUICK_CONFIG).yTest;
+        const { index, tooltip } = await hoverIsolatedPoint(page, `Encoder output for KL coefficient = ${coefficients[0]}`, MIME_CHART);
+        assert.match(tooltip, new RegExp(`^digit ${labels[index]}z = `), `point ${index} is test digit ${labels[index]}; tooltip ${JSON.stringify(tooltip)}`);
+        await page.screenshot({ path: path.join(SHOTS, "lab-plotly-03-untrusted-tooltip.png") });
+        await screenshot(page, "lab-plotly-03-untrusted", ui);
+        await shutDownKernels(server);
+        assert.deepEqual(pageErrors, []);
+      });
+    });
+  }
 }

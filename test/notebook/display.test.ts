@@ -76,3 +76,39 @@ test("Interrupt during a sweep is a request polled between batches; tslab's hand
   assert.equal(new SweepInterruptedError(0, 2, []).stack, "Interrupted: KL coefficient 0 at epoch 2 was not cached; nothing was cached yet.");
   assert.equal(new SweepInterruptedError(0.02, undefined, [0]).stack, "Interrupted: before KL coefficient 0.02 started; c = 0 is cached and the next run resumes from them.");
 });
+
+test("a figure's bundle holds its HTML, plotly's JSON (data, layout, config) and its title, and nothing else", async () => {
+  const { figureBundle, PLOTLY_MIME_TYPE } = await import("../../src/notebook/display");
+  const figure = { data: [{ type: "scatter", x: [1, 2], y: [3, 4], mode: "markers" }], layout: { title: { text: "Encoder output for KL coefficient = 1" }, width: 300, height: 200 } };
+  const bundle = figureBundle(figure);
+  assert.equal(PLOTLY_MIME_TYPE, "application/vnd.plotly.v1+json");
+  assert.deepEqual(Object.keys(bundle).sort(), ["application/vnd.plotly.v1+json", "text/html", "text/plain"]);
+  assert.deepEqual(bundle["application/vnd.plotly.v1+json"], {
+    data: [{ type: "scatter", x: [1, 2], y: [3, 4], mode: "markers" }],
+    layout: { title: { text: "Encoder output for KL coefficient = 1" }, width: 300, height: 200 },
+    config: { displaylogo: false },
+  });
+  assert.equal(bundle["text/plain"], "Encoder output for KL coefficient = 1");
+  assert.match(String(bundle["text/html"]), /window\.Plotly\.newPlot/);
+  const frames = [{ name: "f1", data: [{ y: [5, 6] }] }];
+  assert.deepEqual((figureBundle({ ...figure, frames }) as Record<string, { frames?: unknown }>)["application/vnd.plotly.v1+json"].frames, frames);
+});
+
+test("the live progress draws one left-aligned, wrapping block per coefficient, not table cells", async () => {
+  const { LiveProgress } = await import("../../src/notebook/display");
+  const jupyter = require("tslab/dist/jupyter") as { lastWriteDisplayData: unknown };
+  const sent: { data: Record<string, string>; update: boolean }[] = [];
+  jupyter.lastWriteDisplayData = (content: { data: Record<string, string> }, update: boolean) => sent.push({ data: content.data, update });
+  try {
+    const progress = new LiveProgress([0, 0.1, 20], { epochs: 2 });
+    progress.runStart({ klCoefficient: 0, index: 0, count: 3, cached: true });
+    const html = sent[0].data["text/html"];
+    const lines = [...html.matchAll(/<div class="vae-progress-line" style="([^"]*)">([^<]*)<\/div>/g)];
+    assert.deepEqual(lines.map((m) => m[2]), ["c = 0: loaded from the cache", "c = 0.1: waiting", "c = 20: waiting"]);
+    for (const [, style] of lines) assert.match(style, /white-space:pre-wrap;.*text-align:left/);
+    assert.doesNotMatch(html, /<table|<td/);
+    assert.equal(sent[0].data["text/plain"].split("\n").slice(0, 3).join("\n"), "c = 0: loaded from the cache\nc = 0.1: waiting\nc = 20: waiting");
+  } finally {
+    jupyter.lastWriteDisplayData = null;
+  }
+});
