@@ -227,7 +227,8 @@ async function shown(page: Page, ui: FrontEndPage): Promise<Shown> {
         staticImages: root.querySelectorAll(".vae-figure > img").length,
         notes: root.querySelectorAll(".vae-note").length,
         errors: Array.from(root.querySelectorAll(errorSelector), (el) => el.textContent ?? ""),
-        text: Array.from(root.querySelectorAll(outputSelector), (el) => (el as HTMLElement).innerText).join("\n"),
+        // textContent, not innerText: JupyterLab skips rendering off-screen cells (content-visibility), and innerText of those is empty.
+        text: Array.from(root.querySelectorAll(outputSelector), (el) => el.textContent ?? "").join("\n"),
         mimeTypes: [...new Set(Array.from(root.querySelectorAll("[data-mime-type]"), (el) => el.getAttribute("data-mime-type") ?? ""))].sort(),
       };
     },
@@ -248,14 +249,14 @@ async function watchProgress(page: Page): Promise<void> {
     w.vaeWatch = window.setInterval(() => {
       const shownNow = w.vaeRoot().querySelectorAll(".vae-progress");
       w.progressSeen.most = Math.max(w.progressSeen.most, shownNow.length);
-      const state = shownNow.length > 0 ? (shownNow[0] as HTMLElement).innerText : "";
+      const state = shownNow.length > 0 ? (shownNow[0].textContent ?? "") : "";
       if (state && state !== w.progressSeen.states[w.progressSeen.states.length - 1]) w.progressSeen.states.push(state);
       for (const line of Array.from(w.vaeRoot().querySelectorAll(".vae-progress-line")) as HTMLElement[]) {
         const area = line.closest(".output_subarea, .jp-OutputArea-output") ?? line.parentElement;
         const right = area ? area.getBoundingClientRect().right : Infinity;
         const box = line.getBoundingClientRect();
         if (box.width > 0 && (line.scrollWidth > line.clientWidth || box.right > right + 0.5)) {
-          const what = `${JSON.stringify(line.innerText)}: scrollWidth ${line.scrollWidth} > clientWidth ${line.clientWidth} or right ${box.right.toFixed(0)} > ${right.toFixed(0)}`;
+          const what = `${JSON.stringify(line.textContent)}: scrollWidth ${line.scrollWidth} > clientWidth ${line.clientWidth} or right ${box.right.toFixed(0)} > ${right.toFixed(0)}`;
           if (!w.progressSeen.cut.includes(what)) w.progressSeen.cut.push(what);
         }
       }
@@ -272,11 +273,14 @@ async function progressSeen(page: Page): Promise<{ most: number; states: string[
  * area, and reading as a whole state line (name, then waiting / loaded / done / the epoch).
  */
 async function progressLines(page: Page): Promise<{ text: string; whole: boolean }[]> {
+  // Measured on screen: a browser lays out off-screen cells only when they come into view.
+  await page.evaluate(() => (window as unknown as { vaeRoot(): ParentNode }).vaeRoot().querySelector(".vae-progress")?.scrollIntoView({ block: "center" }));
+  await page.waitForTimeout(200);
   return page.evaluate(() =>
     Array.from((window as unknown as { vaeRoot(): ParentNode }).vaeRoot().querySelectorAll(".vae-progress-line") as NodeListOf<HTMLElement>, (line) => {
       const area = line.closest(".output_subarea, .jp-OutputArea-output") ?? line.parentElement;
       const box = line.getBoundingClientRect();
-      return { text: line.innerText, whole: line.scrollWidth <= line.clientWidth && box.right <= (area?.getBoundingClientRect().right ?? Infinity) + 0.5 };
+      return { text: line.textContent ?? "", whole: box.width > 0 && line.scrollWidth <= line.clientWidth && box.right <= (area?.getBoundingClientRect().right ?? Infinity) + 0.5 };
     }),
   );
 }
@@ -288,9 +292,13 @@ const WHOLE_PROGRESS_LINE = /^c = [\d.]+(: waiting|: loaded from the cache|: don
 async function screenshot(page: Page, name: string, ui: FrontEndPage): Promise<void> {
   fs.mkdirSync(SHOTS, { recursive: true });
   await ui.showWholeOutputs(page);
-  const height = await page.evaluate(() => Math.min(20_000, Math.max(...Array.from(document.querySelectorAll("#notebook-container, .jp-Notebook"), (el) => el.scrollHeight), 900) + 200));
+  // The notebook's own scroller (JupyterLab's windowed panel, or the classic page) holds its whole height.
+  const scrollers = "#notebook-container, .jp-Notebook, .jp-WindowedPanel-outer";
+  const height = await page.evaluate((scrollers) => Math.min(20_000, Math.max(...Array.from(document.querySelectorAll(scrollers), (el) => el.scrollHeight), 900) + 200), scrollers);
   const viewport = page.viewportSize() ?? { width: 1300, height: 1000 };
   await page.setViewportSize({ width: viewport.width, height });
+  await page.evaluate((scrollers) => document.querySelectorAll(scrollers).forEach((el) => el.scrollTo(0, 0)), scrollers);
+  await page.waitForTimeout(300);
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
   await page.setViewportSize(viewport);
 }
@@ -392,7 +400,11 @@ async function newPage(browser: Browser, pageErrors: string[]): Promise<Page> {
   // tsx names the functions it compiles with a helper (`__name`) that page functions carry along.
   await page.addInitScript("globalThis.__name = (fn) => fn;");
   await page.addInitScript(installRoot);
-  page.on("pageerror", (error) => pageErrors.push(String(error)));
+  page.on("pageerror", (error) => {
+    // JupyterLab's debugger asks each kernel for a debugging session and rejects when it has none (tslab
+    // has no debugger support): JupyterLab's own error, not the notebooks'. Every other error counts.
+    if (String(error) !== "Error: No active debugger session") pageErrors.push(String(error));
+  });
   // Leaving a page with unsaved changes asks for confirmation; the test leaves on purpose.
   page.on("dialog", (dialog) => void dialog.accept());
   return page;
@@ -505,7 +517,7 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
       await page.waitForFunction(
         (first) => {
           const progress = (window as unknown as { vaeRoot(): ParentNode }).vaeRoot().querySelector(".vae-progress") as HTMLElement | null;
-          return progress !== null && new RegExp(`c = ${first}:?\\s+(epoch 2/2|done in)`).test(progress.innerText);
+          return progress !== null && new RegExp(`c = ${first}:?\\s+(epoch 2/2|done in)`).test(progress.textContent ?? "");
         },
         coefficients[0],
         { timeout: 180_000, polling: 50 },
