@@ -174,8 +174,19 @@ function labDriver(kind: "lab" | "notebook7"): FrontEndPage {
       await page.evaluate(() => (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("docmanager:save"));
       await waitFor(() => fs.statSync(file).mtimeMs !== before, 30_000, `${file} saved`);
     },
-    async showWholeOutputs() {
-      // Long outputs grow with the notebook unless a user collapses or scrolls them.
+    async showWholeOutputs(page) {
+      // Notebook 7 puts long outputs in a scroll box, as the classic Notebook does; clicking beside one
+      // (or Cell > Toggle Scrolling) shows it whole. JupyterLab shows them whole already.
+      await page.evaluate(() => {
+        type Cell = { model: { type: string; setMetadata(key: string, value: unknown): void }; outputsScrolled?: boolean };
+        const widget = (window as unknown as { jupyterapp: { shell: { currentWidget: { content: { widgets: Cell[] } } | null } } }).jupyterapp.shell.currentWidget;
+        for (const cell of widget?.content.widgets ?? []) {
+          if (cell.model.type !== "code") continue;
+          // The cell's "scrolled" metadata is what a click records; Notebook 7 leaves such a cell as the user set it.
+          cell.model.setMetadata("scrolled", false);
+          cell.outputsScrolled = false;
+        }
+      });
     },
   };
 }
@@ -394,6 +405,19 @@ function unavailable(name: string, reason: string): void {
   } else describe(name, { skip: reason }, () => undefined);
 }
 
+/**
+ * Errors JupyterLab and Notebook 7 raise in their own code whatever the notebook holds: the debugger asks
+ * each kernel for a debugging session and rejects when it has none (tslab has no debugger support), and
+ * Notebook 7.6's shortcuts plugin reads the settings schema of a plugin it does not have (thrown on
+ * opening any notebook). Matched by message and by the front end's bundle at the top of the stack; every
+ * other error counts.
+ */
+function frontEndsOwnError(error: Error): boolean {
+  const top = (error.stack ?? "").split("\n").find((line) => /^\s+at /.test(line)) ?? "";
+  const known = ["No active debugger session", "Cannot read properties of undefined (reading 'schema')"];
+  return known.includes(error.message) && (error.message === known[0] || /\/static\/notebook\/notebook_core\./.test(top));
+}
+
 /** A new page with the panel scoping the test reads (`installRoot`), page errors collected, and leave-page dialogs accepted. */
 async function newPage(browser: Browser, pageErrors: string[]): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
@@ -401,9 +425,7 @@ async function newPage(browser: Browser, pageErrors: string[]): Promise<Page> {
   await page.addInitScript("globalThis.__name = (fn) => fn;");
   await page.addInitScript(installRoot);
   page.on("pageerror", (error) => {
-    // JupyterLab's debugger asks each kernel for a debugging session and rejects when it has none (tslab
-    // has no debugger support): JupyterLab's own error, not the notebooks'. Every other error counts.
-    if (String(error) !== "Error: No active debugger session") pageErrors.push(String(error));
+    if (!frontEndsOwnError(error)) pageErrors.push(String(error));
   });
   // Leaving a page with unsaved changes asks for confirmation; the test leaves on purpose.
   page.on("dialog", (dialog) => void dialog.accept());
@@ -468,7 +490,7 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
     });
 
     /** Opens a notebook, checks its kernel, runs it all from the menu and waits for the kernel to be idle. */
-    async function runNotebook(name: string, timeoutMs = 180_000): Promise<Shown> {
+    async function runNotebook(name: string, timeoutMs = 300_000): Promise<Shown> {
       const started = performance.now();
       await ui.open(page, server, copy(name));
       const opened = performance.now();
@@ -554,7 +576,7 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
       const resumedAt = performance.now();
       await ui.runAll(page);
       await ui.waitStarted(page);
-      await ui.waitIdle(page, 240_000);
+      await ui.waitIdle(page, 360_000);
       const resumed = await shown(page, ui);
       log(`03: Run All after the interrupt took ${seconds(resumedAt)} s; ${resumed.charts.length} charts drawn`);
       assert.deepEqual(resumed.errors, []);
@@ -587,7 +609,7 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
       const started = performance.now();
       await ui.restartRunAll(page);
       await ui.waitStarted(page);
-      await ui.waitIdle(page, 240_000);
+      await ui.waitIdle(page, 360_000);
       const again = await shown(page, ui);
       log(`03: Restart & Run All took ${seconds(started)} s; ${again.charts.length} charts drawn`);
       assert.deepEqual(again.errors, []);
@@ -671,7 +693,7 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
         await ui.open(page, server, copy("03-kl-sweep"));
         await ui.runAll(page);
         await ui.waitStarted(page);
-        await ui.waitIdle(page, 240_000);
+        await ui.waitIdle(page, 360_000);
         const trusted = await shown(page, ui);
         console.error(`[lab + plotly] 03: Run All took ${seconds(started)} s; rendered MIME types ${trusted.mimeTypes.join(", ")}; ${trusted.mimeCharts.length} charts by plotly's renderer, ${trusted.charts.length} from the HTML`);
         assert.deepEqual(trusted.errors, []);
