@@ -129,8 +129,7 @@ export function jupyterServerArgs(frontEnd: FrontEnd, options: ServerOptions = {
   // Jupyter refuses to run as root (containers, CI) unless told.
   if (process.getuid?.() === 0) args.push("--allow-root");
   // JupyterLab and Notebook 7 hand their application object to the page only when asked: the browser test drives it.
-  // No news prompt over the page either (it would also ask the network).
-  if (options.openBrowser === false && frontEnd === "lab") args.push("--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None");
+  if (options.openBrowser === false && frontEnd === "lab") args.push("--LabApp.expose_app_in_browser=True");
   if (options.openBrowser === false && frontEnd === "notebook7") args.push("--JupyterNotebookApp.expose_app_in_browser=True");
   return args;
 }

@@ -224,8 +224,8 @@ function installRoot(): void {
 
 /** Charts drawn from the figures' HTML: the `.vae-figure` div that plotly.js drew into. */
 const HTML_CHART = ".vae-figure.js-plotly-plot";
-/** Charts drawn by plotly's JupyterLab renderer from the figures' `application/vnd.plotly.v1+json`. */
-const MIME_CHART = '[data-mime-type="application/vnd.plotly.v1+json"] .js-plotly-plot';
+/** Charts drawn by plotly's JupyterLab renderer from the figures' `application/vnd.plotly.v1+json` (the output itself is the chart). */
+const MIME_CHART = ".jp-RenderedPlotly.js-plotly-plot";
 
 async function shown(page: Page, ui: FrontEndPage): Promise<Shown> {
   return page.evaluate(
@@ -240,7 +240,8 @@ async function shown(page: Page, ui: FrontEndPage): Promise<Shown> {
         errors: Array.from(root.querySelectorAll(errorSelector), (el) => el.textContent ?? ""),
         // textContent, not innerText: JupyterLab skips rendering off-screen cells (content-visibility), and innerText of those is empty.
         text: Array.from(root.querySelectorAll(outputSelector), (el) => el.textContent ?? "").join("\n"),
-        mimeTypes: [...new Set(Array.from(root.querySelectorAll("[data-mime-type]"), (el) => el.getAttribute("data-mime-type") ?? ""))].sort(),
+        // plotly's renderer marks its outputs with a class rather than the MIME type.
+        mimeTypes: [...new Set([...Array.from(root.querySelectorAll("[data-mime-type]"), (el) => el.getAttribute("data-mime-type") ?? ""), ...(root.querySelector(MIME_CHART) ? ["application/vnd.plotly.v1+json"] : [])])].sort(),
       };
     },
     { outputSelector: ui.outputSelector, errorSelector: ui.errorSelector, HTML_CHART, MIME_CHART },
