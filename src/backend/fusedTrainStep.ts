@@ -5,6 +5,7 @@
  * never needs this file; `test/backend/fusedGradients.test.ts` holds the two paths equal.
  */
 import * as tf from "@tensorflow/tfjs";
+import { option, OPTIONS, type Environment } from "../system/options";
 import type { LossTerms } from "../vae/loss";
 import type { Vae } from "../vae/model";
 import { isKerasAdam, type KerasAdam } from "../vae/optimizer";
@@ -41,19 +42,13 @@ export const VAE_WEIGHT_NAMES = [
 export type VaeWeightName = (typeof VAE_WEIGHT_NAMES)[number];
 
 /** `VAE_FUSED_GRADIENTS=0` makes `trainStep` differentiate with tfjs even where the fused kernel exists. */
-export const FUSED_GRADIENTS_ENV = "VAE_FUSED_GRADIENTS";
-/** Read on first use, not at import: a bad value is then reported by the command that reads it, without a stack. */
+export const FUSED_GRADIENTS_ENV = OPTIONS.fusedGradients.name;
+/** Set by `setFusedGradients`; until then, the option. */
 let fusedGradients: boolean | undefined;
 
 /** Whether the environment allows the fused step (unset or 1: yes; 0: no; anything else: an error). */
-export function fusedGradientsWanted(env: NodeJS.ProcessEnv = process.env): boolean {
-  const value = env[FUSED_GRADIENTS_ENV]?.trim();
-  if (value === undefined || value === "" || value === "1") return true;
-  if (value === "0") return false;
-  throw new Error(
-    `${FUSED_GRADIENTS_ENV} must be 0 (tfjs's automatic differentiation) or 1 (the fused kernel where the backend ` +
-      `has it); got "${env[FUSED_GRADIENTS_ENV]}".`,
-  );
+export function fusedGradientsWanted(env?: Environment): boolean {
+  return option("fusedGradients", env);
 }
 
 /** Switches the fused step on or off (for comparisons and tests); returns the previous setting. */
@@ -69,7 +64,7 @@ export function setFusedGradients(enabled: boolean): boolean {
  * epoch's last batch, at most) are differentiated by tfjs all the same.
  */
 export function hasFusedGradients(backendName: string = tf.getBackend()): boolean {
-  return (fusedGradients ??= fusedGradientsWanted()) && tf.getKernel(VAE_GRADIENTS_KERNEL, backendName) != null;
+  return (fusedGradients ?? fusedGradientsWanted()) && tf.getKernel(VAE_GRADIENTS_KERNEL, backendName) != null;
 }
 
 /** The model's ten weight variables in the kernels' order (each layer's kernel, then its bias). */

@@ -5,6 +5,7 @@
  * Introduced in every notebook's first cell.
  */
 import * as tf from "@tensorflow/tfjs";
+import { BACKEND_CHOICES, option, OPTIONS, parseBackendChoice, type BackendChoice, type Environment } from "../system/options";
 import type { WasmBackendLike } from "./wasmCode";
 import { installWasmGemm, setWasmGemmFma, wasmFmaWanted, wasmGemmFma } from "./wasmGemm";
 import { setWasmGemmThreads, startWasmGemmThreads } from "./wasmThreadPool";
@@ -16,9 +17,9 @@ import "./fusedAdam";
 import "./fusedLoss";
 import "./fusedGradients";
 
-export type BackendName = "tensorflow" | "wasm" | "cpu";
-export const BACKEND_ENV = "VAE_BACKEND";
-export const BACKEND_NAMES: readonly BackendName[] = ["tensorflow", "wasm", "cpu"];
+export type BackendName = BackendChoice;
+export const BACKEND_ENV = OPTIONS.backend.name;
+export const BACKEND_NAMES: readonly BackendName[] = BACKEND_CHOICES;
 /**
  * The order tried when none is forced. wasm comes first because it trains this model faster than
  * tfjs-node here: its training step is one fused kernel call, where tfjs-node runs about 325 taped ops
@@ -68,7 +69,7 @@ const THREAD_START_TIMEOUT_MS = 30_000;
 /** Threads the wasm backend started with, and why only one when the threaded build failed to start. */
 let wasmThreads = { count: 1, note: "" };
 
-async function tryBackend(name: BackendName, threads: number, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+async function tryBackend(name: BackendName, threads: number, env: Environment | undefined): Promise<string | undefined> {
   if (name === "tensorflow") {
     const failure = loadNative();
     if (failure) return failure;
@@ -79,7 +80,7 @@ async function tryBackend(name: BackendName, threads: number, env: NodeJS.Proces
     installWasmIdentityFix();
     installWasmGemm();
     // The products' arithmetic is chosen before any product runs, so that a run never mixes the two.
-    setWasmGemmFma(process.env.VAE_WASM_MATMUL_FIX !== "0" && wasmFmaWanted(env));
+    setWasmGemmFma(option("wasmFastKernels") && wasmFmaWanted(env));
     if (threads > 1 && !("wasm" in (tf.engine() as unknown as { registry: object }).registry)) {
       try {
         const started = await withWasmThreads(threads, () => tf.setBackend("wasm"), THREAD_START_TIMEOUT_MS);
@@ -115,10 +116,10 @@ let active: BackendInfo | undefined;
  * different backend is asked for). Throws with the reason when a forced backend cannot load.
  */
 export async function initBackend(
-  options: { backend?: BackendName; env?: NodeJS.ProcessEnv; quiet?: boolean; wasmThreads?: number } = {},
+  options: { backend?: BackendName; env?: Environment; quiet?: boolean; wasmThreads?: number } = {},
 ): Promise<BackendInfo> {
-  const env = options.env ?? process.env;
-  const forced = options.backend ?? parseBackendName(env[BACKEND_ENV]);
+  const env = options.env;
+  const forced = options.backend ?? option("backend", env);
   const threads = options.wasmThreads ?? wasmThreadCount(env);
   if (active && (!forced || forced === active.name)) return active;
 
@@ -162,9 +163,5 @@ export function describeBackend(info: BackendInfo): string {
 
 /** Parses a backend name from a flag or environment variable; undefined when absent. */
 export function parseBackendName(value: string | undefined): BackendName | undefined {
-  if (value === undefined || value.trim() === "") return undefined;
-  const name = value.trim().toLowerCase();
-  if (name === "node" || name === "tfjs-node") return "tensorflow";
-  if ((BACKEND_NAMES as readonly string[]).includes(name)) return name as BackendName;
-  throw new Error(`Unknown backend "${value}"; use one of: ${BACKEND_NAMES.join(", ")} (tfjs-node is "tensorflow").`);
+  return value === undefined || value.trim() === "" ? undefined : parseBackendChoice(value);
 }

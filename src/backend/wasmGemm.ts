@@ -8,6 +8,7 @@
  * to the bit as XNNPACK's. How and why: docs/wasm-engine.md.
  */
 import * as tf from "@tensorflow/tfjs";
+import { option, OPTIONS, type Environment } from "../system/options";
 import { type WasmBackendLike, heapBuffer, relaxedMadd } from "./wasmCode";
 import { type GemmSpec, MIN_MULTIPLY_ADDS, TILE_COLUMNS, TILE_ROWS, maxSparseDensity, packModule, sparseStripVectors, transposeModule, transposePackModule } from "./wasmGemmCode";
 import { countModule, fillModule } from "./rowLists";
@@ -16,17 +17,14 @@ import { GemmRunner, runnerFor } from "./wasmThreadPool";
 let gemmFma = false;
 
 /** `VAE_WASM_FMA=0` keeps the products' separate multiplies and adds where fused ones are available. */
-export const WASM_FMA_ENV = "VAE_WASM_FMA";
+export const WASM_FMA_ENV = OPTIONS.wasmFma.name;
 
 /**
  * Whether the products should use fused multiply-adds: where relaxed SIMD fuses them (`relaxedMadd()`),
  * unless `VAE_WASM_FMA=0`. Throws on any other value than 0 or 1, naming the variable.
  */
-export function wasmFmaWanted(env: NodeJS.ProcessEnv = process.env): boolean {
-  const value = env[WASM_FMA_ENV]?.trim();
-  if (value === undefined || value === "" || value === "1") return relaxedMadd() === "fused";
-  if (value === "0") return false;
-  throw new Error(`${WASM_FMA_ENV} must be 0 (separate multiplies and adds) or 1 (fused multiply-adds where available); got "${env[WASM_FMA_ENV]}".`);
+export function wasmFmaWanted(env?: Environment): boolean {
+  return option("wasmFma", env) && relaxedMadd() === "fused";
 }
 
 /**
@@ -204,7 +202,7 @@ function gemm(backend: WasmBackendLike, p: Product, async: boolean): { out: tf.T
       // out = a b: rows of out are rows of a; b's rows hold consecutive columns.
       // A product handed to a helper stays dense: building the lists would hold up the main thread,
       // which has a product of its own to compute meanwhile.
-      const vectors = sparseGemm && !async ? sparseStripVectors(n) : 0;
+      const vectors = (sparseGemm ?? option("wasmSparse")) && !async ? sparseStripVectors(n) : 0;
       const lists = vectors ? sparseRows(backend, runner, p.a, m, k, p.transposeA, conflictingRows(4 * n) ? 16 * vectors : 4 * n, maxSparseDensity(k, 16 * vectors)) : undefined;
       // A transposed left operand whose stored rows thrash the cache: a transposed copy, read row by row.
       const aCopy = !lists && p.transposeA && conflictingRows(4 * m) && k % 4 === 0 ? transposedCopy(backend, runner, p.a, k, m) : undefined;
@@ -311,7 +309,8 @@ function transposePackedCopy(backend: WasmBackendLike, runner: GemmRunner, src: 
 let installed: { batchMatMul: tf.KernelConfig; fusedMatMul: tf.KernelConfig; mine: tf.KernelConfig[] } | undefined;
 let calls = 0;
 let sparseCalls = 0;
-let sparseGemm = process.env.VAE_WASM_SPARSE !== "0";
+/** Set by `setWasmGemmSparse`; until then, the option. */
+let sparseGemm: boolean | undefined;
 
 /** How many of `wasmGemmCalls()` took the sparse loop. */
 export function wasmGemmSparseCalls(): number {
@@ -324,7 +323,7 @@ export function wasmGemmSparseCalls(): number {
  * the previous setting.
  */
 export function setWasmGemmSparse(enabled: boolean): boolean {
-  const previous = sparseGemm;
+  const previous = sparseGemm ?? option("wasmSparse");
   sparseGemm = enabled;
   return previous;
 }
@@ -358,10 +357,10 @@ export function withoutWasmGemm<T>(fn: () => T): T {
 /**
  * Registers the generated products for `BatchMatMul` and `_FusedMatMul` on the wasm backend, in front
  * of the kernels registered so far (which still take every product these loops do not cover). Does
- * nothing when `VAE_WASM_MATMUL_FIX=0` (the stock kernels, for comparison) or when it already ran.
+ * nothing when `VAE_WASM_FAST_KERNELS=0` (the stock kernels, for comparison) or when it already ran.
  */
 export function installWasmGemm(): void {
-  if (installed || process.env.VAE_WASM_MATMUL_FIX === "0") return;
+  if (installed || !option("wasmFastKernels")) return;
   const batchMatMul = tf.getKernel("BatchMatMul", "wasm");
   const fusedMatMul = tf.getKernel("_FusedMatMul", "wasm");
   if (!batchMatMul || !fusedMatMul) return;

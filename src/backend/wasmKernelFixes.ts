@@ -5,6 +5,7 @@
  * changes for other backends. `select.ts` installs them when it loads the wasm backend.
  */
 import * as tf from "@tensorflow/tfjs";
+import { option } from "../system/options";
 
 let matMulFixed = false;
 
@@ -19,8 +20,8 @@ let matMulFixed = false;
  * serves the shapes those loops do not cover.
  */
 export function installWasmMatMulFix(): void {
-  // VAE_WASM_MATMUL_FIX=0 keeps the stock kernel, to measure the difference (npm run bench).
-  if (matMulFixed || process.env.VAE_WASM_MATMUL_FIX === "0") return;
+  // VAE_WASM_FAST_KERNELS=0 keeps the stock kernel, to measure the difference (npm run bench).
+  if (matMulFixed || !option("wasmFastKernels")) return;
   const stock = tf.getKernel("BatchMatMul", "wasm");
   const transpose = tf.getKernel("Transpose", "wasm");
   if (!stock || !transpose) return;
@@ -80,8 +81,8 @@ let columnSumFixed = false;
  * other backends, are untouched.
  */
 export function installWasmColumnSumFix(): void {
-  // VAE_WASM_MATMUL_FIX=0 keeps this stock kernel too, to measure the difference (npm run bench).
-  if (columnSumFixed || process.env.VAE_WASM_MATMUL_FIX === "0") return;
+  // VAE_WASM_FAST_KERNELS=0 keeps this stock kernel too, to measure the difference (npm run bench).
+  if (columnSumFixed || !option("wasmFastKernels")) return;
   const stock = tf.getKernel("Sum", "wasm");
   if (!stock) return;
   tf.unregisterKernel("Sum", "wasm");
@@ -131,8 +132,8 @@ let identityFixed = false;
  * backend. Strings keep the stock kernel.
  */
 export function installWasmIdentityFix(): void {
-  // VAE_WASM_MATMUL_FIX=0 keeps this stock kernel too, to measure the difference (npm run bench).
-  if (identityFixed || process.env.VAE_WASM_MATMUL_FIX === "0") return;
+  // VAE_WASM_FAST_KERNELS=0 keeps this stock kernel too, to measure the difference (npm run bench).
+  if (identityFixed || !option("wasmFastKernels")) return;
   const stock = tf.getKernel("Identity", "wasm");
   if (!stock) return;
   tf.unregisterKernel("Identity", "wasm");

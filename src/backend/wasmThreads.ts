@@ -18,23 +18,18 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { option, OPTIONS, type Environment } from "../system/options";
 import { withTimeLimit } from "../system/timeLimit";
 import { type EmscriptenModuleLike, isShared, memoryOf } from "./wasmCode";
 
-export const WASM_THREADS_ENV = "VAE_WASM_THREADS";
+export const WASM_THREADS_ENV = OPTIONS.wasmThreads.name;
 
 /**
  * The thread count to ask for: `VAE_WASM_THREADS` if set (1 turns threads off), else the number of
  * cores, at most 4 (the model's products gain little beyond that).
  */
-export function wasmThreadCount(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env[WASM_THREADS_ENV];
-  if (raw === undefined || raw.trim() === "") return Math.max(1, Math.min(4, os.cpus().length));
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1 || value > 64) {
-    throw new RangeError(`${WASM_THREADS_ENV} must be a whole number from 1 to 64 (1 turns threads off); got "${raw}".`);
-  }
-  return value;
+export function wasmThreadCount(env?: Environment): number {
+  return option("wasmThreads", env) ?? Math.max(1, Math.min(4, os.cpus().length));
 }
 
 /** What the threaded build's bundle-level code refers to, declared for the worker's global scope. */

@@ -1,9 +1,7 @@
 /** Shared command-line parsing: strict flags, clear errors, a non-zero exit on misuse. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { BACKEND_ENV, parseBackendName, type BackendName } from "../backend/select";
-import { WASM_FMA_ENV, wasmFmaWanted } from "../backend/wasmGemm";
-import { WASM_THREADS_ENV, wasmThreadCount } from "../backend/wasmThreads";
-import { FUSED_GRADIENTS_ENV, fusedGradientsWanted } from "../backend/fusedTrainStep";
+import { parseBackendName, type BackendName } from "../backend/select";
+import { option, options, OptionError, readOptions, type Environment } from "../system/options";
 
 export class UsageError extends Error {
   override name = "UsageError";
@@ -30,11 +28,11 @@ export function parseInteger(flag: string, value: string | undefined, min = 1): 
  * `VAE_BACKEND` (which `--backend` mirrors) as a backend name, undefined when unset; a bad name is a
  * usage error worded as for the flag, so both exit with code 2 and the same kind of message.
  */
-export function backendFromEnv(env: NodeJS.ProcessEnv = process.env): BackendName | undefined {
+export function backendFromEnv(env?: Environment): BackendName | undefined {
   try {
-    return parseBackendName(env[BACKEND_ENV]);
+    return option("backend", env);
   } catch (error) {
-    throw new UsageError(`${BACKEND_ENV}="${env[BACKEND_ENV]}": ${(error as Error).message}`);
+    throw new UsageError((error as Error).message);
   }
 }
 
@@ -81,12 +79,17 @@ export function parseNumberList(flag: string, value: string | undefined): number
 }
 
 /**
- * Runs a command's main function, turning usage and config errors into a message and exit code 2, the
- * project's own errors into their message and exit code 1. An operating-system error that escaped
+ * Runs a command's main function after reading the environment (`checkEnvironment`), turning usage and
+ * config errors into a message and exit code 2, the project's own errors into their message and exit 1. An operating-system error that escaped
  * (it has a code such as ENOENT) is shown as its message too: it concerns a path, not the code.
  */
 export function runMain(main: () => Promise<void>, usage: string): void {
-  main().catch((error: unknown) => {
+  // The environment is read once, first: a bad variable is refused before any work starts.
+  const run = async () => {
+    checkEnvironment();
+    await main();
+  };
+  run().catch((error: unknown) => {
     const err = error as Error;
     const code = (error as NodeJS.ErrnoException)?.code;
     if (err && ["UsageError", "ConfigError"].includes(err.name)) {
@@ -106,25 +109,15 @@ export function runMain(main: () => Promise<void>, usage: string): void {
 }
 
 /**
- * The environment variables the commands read, each checked by the function that reads it, so that a
- * bad value stops the command at once with exit code 2 and the variable's name (as a bad flag does),
- * not later with a stack trace from inside the backend.
+ * Reads every environment variable of the options table (`src/system/options.ts`) once, at a command's
+ * start, so that a bad value stops the command at once with exit code 2 and the variable's name (as a
+ * bad flag does), not later with a stack trace from inside the backend.
  */
-const ENVIRONMENT_CHECKS: readonly [string, (env: NodeJS.ProcessEnv) => unknown][] = [
-  [BACKEND_ENV, backendFromEnv],
-  [WASM_THREADS_ENV, wasmThreadCount],
-  [WASM_FMA_ENV, wasmFmaWanted],
-  [FUSED_GRADIENTS_ENV, fusedGradientsWanted],
-];
-
-export function checkEnvironment(env: NodeJS.ProcessEnv = process.env): void {
-  for (const [name, check] of ENVIRONMENT_CHECKS) {
-    if (env[name] === undefined) continue;
-    try {
-      check(env);
-    } catch (error) {
-      if (error instanceof UsageError) throw error;
-      throw new UsageError((error as Error).message);
-    }
+export function checkEnvironment(env: Environment = process.env): void {
+  try {
+    if (env === process.env) options();
+    else readOptions(env);
+  } catch (error) {
+    throw error instanceof OptionError ? new UsageError(error.message) : error;
   }
 }

@@ -11,6 +11,7 @@
  * - `--anchors` times, one epoch of each in turn, this backend, the other of wasm and tfjs-node's
  *   `tensorflow` (in a child process), PyTorch and Keras 3 on TensorFlow (bench/keras_reference.py).
  */
+import { option, OPTIONS } from "../system/options";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -53,7 +54,7 @@ const COEFFICIENTS = TUTORIAL_CONFIG.klCoefficients.length;
  * bench), python3 on the PATH, Debian's.
  */
 function findPython(modules = "torch"): string {
-  const candidates = [process.env.PYTHON, path.join(pythonEnvBin(defaultPythonEnvDir(PROJECT_ROOT)), "python"), "python3", "/usr/bin/python3"].filter((p): p is string => Boolean(p));
+  const candidates = [option("python"), path.join(pythonEnvBin(defaultPythonEnvDir(PROJECT_ROOT)), "python"), "python3", "/usr/bin/python3"].filter((p): p is string => Boolean(p));
   const python = candidates.find((candidate) => spawnSync(candidate, ["-c", `import ${modules}`]).status === 0);
   if (!python) throw new UsageError(`The Python references need a python with ${modules}: npm run python-env -- bench installs them into build/python (or set PYTHON).`);
   return python;
@@ -204,7 +205,8 @@ async function fullMnist(options: { backend: BackendInfo; jobs: number; epochs: 
   const dir = writeTiledMnist(path.join(PROJECT_ROOT, "build", "bench", "mnist-tiled"));
   const coefficients = TUTORIAL_CONFIG.klCoefficients.slice(0, jobs);
   // As under npm run sweep: with several processes, each on one thread.
-  const env = { ...process.env, VAE_BACKEND: backend.name, ...(jobs > 1 && !process.env[WASM_THREADS_ENV] ? { [WASM_THREADS_ENV]: "1" } : {}) };
+  const threads = jobs > 1 && option("wasmThreads") === undefined ? { [WASM_THREADS_ENV]: "1" } : {};
+  const env = { ...process.env, [OPTIONS.backend.name]: backend.name, ...threads };
   const worker = path.join(PROJECT_ROOT, "src", "cli", "benchWorker.ts");
   const started = performance.now();
   const runs = await Promise.all(

@@ -2,6 +2,7 @@
  * `npm run fetch-mnist -- [--base-url URL] [--dir DIR]`: downloads the four full MNIST IDX files
  * (gzipped) into data/mnist, checking each before it takes its final name. Needs a network.
  */
+import { option } from "../system/options";
 import * as path from "node:path";
 import { DEFAULT_IDX_DIR } from "../vae/data";
 import { DEFAULT_MNIST_BASE_URL, downloadIdxMnist } from "../vae/idx";
@@ -16,7 +17,7 @@ const USAGE = `usage: npm run fetch-mnist -- [options]
 async function main(): Promise<void> {
   const values = parseFlags(process.argv.slice(2), { "base-url": { type: "string" }, dir: { type: "string" }, help: { type: "boolean" } } as const);
   if (values.help) return console.log(USAGE);
-  const baseUrl = values["base-url"] ?? process.env.MNIST_BASE_URL ?? DEFAULT_MNIST_BASE_URL;
+  const baseUrl = values["base-url"] ?? option("mnistBaseUrl") ?? DEFAULT_MNIST_BASE_URL;
   try {
     new URL(baseUrl);
   } catch {

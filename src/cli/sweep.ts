@@ -2,11 +2,11 @@
  * `npm run sweep -- [options]`: the tutorial's KL sweep from the command line, with a progress bar
  * per coefficient, a final table, and a JSON results file (schema in the README).
  */
+import { option, type Environment } from "../system/options";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describeBackend, initBackend } from "../backend/select";
-import { WASM_THREADS_ENV } from "../backend/wasmThreads";
 import { ConfigError, isProfileName, loadConfig, PROFILE_ENV, type DataSource, type VaeConfig } from "../vae/config";
 import { DEFAULT_IDX_DIR, loadMnist, PROJECT_ROOT } from "../vae/data";
 import { missingIdxFiles } from "../vae/idx";
@@ -79,7 +79,7 @@ function inFlagTerms<T>(work: () => T): T {
   }
 }
 
-export function configFromFlags(values: ReturnType<typeof parseFlags<typeof SWEEP_FLAGS>>, env: NodeJS.ProcessEnv = process.env): VaeConfig {
+export function configFromFlags(values: ReturnType<typeof parseFlags<typeof SWEEP_FLAGS>>, env?: Environment): VaeConfig {
   if (values.profile !== undefined && !isProfileName(values.profile)) {
     throw new UsageError(`--profile "${values.profile}" is not a profile; use tutorial or quick.`);
   }
@@ -187,7 +187,7 @@ export async function sweepFromFlags(
   const cacheDir = values["no-cache"] ? false : path.resolve(values["cache-dir"] ?? DEFAULT_CACHE_DIR);
   for (const { dir, ...role } of outputs) await checkOutputFolder(dir, role);
   // With several processes, each trains on one core: no wasm threads unless VAE_WASM_THREADS says so.
-  const wasmThreads = (asked ?? autoJobs) > 1 && !process.env[WASM_THREADS_ENV] ? 1 : undefined;
+  const wasmThreads = (asked ?? autoJobs) > 1 && option("wasmThreads") === undefined ? 1 : undefined;
   const backend = await initBackend({ backend: backendName, quiet: true, wasmThreads });
   const jobs = asked ?? (backend.name === "tensorflow" ? 1 : autoJobs);
   console.log(describeBackend(backend));

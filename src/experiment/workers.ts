@@ -5,6 +5,7 @@
  * the workers' coefficients from it. Each process has its own TensorFlow.js backend; on wasm, which
  * trains on one core, two processes use both cores of a 2-core machine.
  */
+import { OPTIONS } from "../system/options";
 import { spawn, type ChildProcess } from "node:child_process";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -82,7 +83,7 @@ export function startSweepWorkers({ config, cacheDir, backend, count, onProgress
     const child = spawn(process.execPath, ["--import", "tsx", WORKER_SCRIPT, JSON.stringify(config), cacheDir], {
       cwd: PROJECT_ROOT,
       // One wasm thread per process: the processes themselves fill the cores.
-      env: { [WASM_THREADS_ENV]: "1", ...process.env, VAE_BACKEND: backend },
+      env: { [WASM_THREADS_ENV]: "1", ...process.env, [OPTIONS.backend.name]: backend },
       // The fourth stream is the IPC channel that carries the worker's progress.
       stdio: ["ignore", "ignore", "pipe", "ipc"],
     });

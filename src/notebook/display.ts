@@ -13,7 +13,9 @@
  * shows the notebook (`plotlyLoaderScript`), so that an executed notebook weighs its figures only. Pages
  * that already hold plotly.js (the HTML exports and the report inline it once) draw at once. Without
  * Chromium the output keeps the interactive chart and says the static image is missing. The bundle goes
- * out through tslab's internal sender (`tslabDisplay.ts`). */
+ * out through tslab's internal sender (`tslabDisplay.ts`).
+ */
+import { option, OPTIONS } from "../system/options";
 import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import { drawnByPagePlotly, plotlyVersion, type Figure } from "../plots/plot";
@@ -159,7 +161,7 @@ let closesAtExit = false;
 
 /** A shared Chromium for the notebook's static images; closed by `closeFigures()` or at exit. */
 async function sharedRenderer(): Promise<FigureRenderer | undefined> {
-  if (process.env.VAE_STATIC_IMAGES === "0" || !FigureRenderer.available()) return undefined;
+  if (!option("staticImages") || !FigureRenderer.available()) return undefined;
   if (!renderer) {
     renderer = FigureRenderer.start();
     if (!closesAtExit) process.on("beforeExit", () => void closeFigures());
@@ -280,7 +282,7 @@ export class LiveProgress {
 }
 
 /** Where notebooks cache the sweep when set (a test's own folder, say); else `data/cache`. */
-export const CACHE_DIR_ENV = "VAE_CACHE_DIR";
+export const CACHE_DIR_ENV = OPTIONS.cacheDir.name;
 
 /**
  * The short message a notebook shows when Interrupt stops its sweep: which coefficient was dropped and
@@ -343,7 +345,7 @@ export async function withCooperativeInterrupt<T>(body: (stopRequested: () => bo
  */
 export async function runSweepLive(config: VaeConfig, options: Omit<SweepOptions, "config"> = {}): Promise<SweepResult> {
   const backend = options.backend ?? (await initBackend({ quiet: true }));
-  const cacheDir = options.cacheDir ?? (process.env[CACHE_DIR_ENV] || undefined);
+  const cacheDir = options.cacheDir ?? option("cacheDir");
   const workers = options.workers ?? 0;
   const progress = new LiveProgress(config.klCoefficients, { epochs: config.epochs, jobs: workers + 1 });
   const finished: number[] = [];

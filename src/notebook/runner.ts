@@ -3,6 +3,7 @@
  * the executed copy (`.ipynb`) and a self-contained HTML export are written to a build folder. A
  * failing cell stops the run with the notebook, the cell and tslab's own error message.
  */
+import { option, OPTIONS, parseSeconds, type Environment } from "../system/options";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { marked } from "marked";
@@ -82,21 +83,18 @@ export interface ExecutedNotebook {
   readonly seconds: number;
 }
 
-export const CELL_TIMEOUT_ENV = "VAE_CELL_TIMEOUT";
+export const CELL_TIMEOUT_ENV = OPTIONS.cellTimeout.name;
 /** The default limit on one cell: the tutorial's sweep takes minutes on wasm, hours on the cpu backend. */
-export const DEFAULT_CELL_TIMEOUT_SECONDS = 4 * 3600;
+export const DEFAULT_CELL_TIMEOUT_SECONDS = OPTIONS.cellTimeout.default;
 
 /** A cell time limit in seconds from `raw` (0 means no limit); `source` names where it came from in the error. */
 export function parseCellTimeout(raw: string, source: string): number {
-  const value = Number(raw);
-  if (raw.trim() === "" || !Number.isFinite(value) || value < 0) throw new RangeError(`${source} must be a number of seconds >= 0 (0: no limit); got "${raw}".`);
-  return value;
+  return parseSeconds(raw, source);
 }
 
 /** Seconds a cell may run: `VAE_CELL_TIMEOUT` if set, else the default. */
-export function cellTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env[CELL_TIMEOUT_ENV];
-  return raw === undefined || raw.trim() === "" ? DEFAULT_CELL_TIMEOUT_SECONDS : parseCellTimeout(raw, CELL_TIMEOUT_ENV);
+export function cellTimeoutFromEnv(env?: Environment): number {
+  return option("cellTimeout", env);
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The first cell of every notebook: versions, the backend, the profile, and plotly.js on the page.
  */
+import { options } from "../system/options";
 import * as tf from "@tensorflow/tfjs";
 import { describeBackend, initBackend, type BackendInfo } from "../backend/select";
 import { loadConfig, profileFromEnv, type VaeConfig } from "../vae/config";
@@ -14,6 +15,7 @@ export interface NotebookContext {
 
 /** Prints the versions and the backend, loads plotly.js once, and returns the active config. */
 export async function setupNotebook(overrides: Partial<VaeConfig> = {}): Promise<NotebookContext> {
+  options(); // every environment variable read once, here: a bad one stops the first cell
   const backend = await initBackend({ quiet: true });
   const config = loadConfig(overrides);
   // eslint-disable-next-line @typescript-eslint/no-require-imports

