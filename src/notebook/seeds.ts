@@ -10,7 +10,8 @@ import { cachedSweep, seedRange, seedsFlag, type SweepResult } from "../experime
 import { rateDistortionSeedsFigure } from "../plots/plotAnalysis";
 import { profileFromEnv, resolveConfig, type VaeConfig } from "../vae/config";
 import type { MnistData } from "../vae/data";
-import { CACHE_DIR_ENV, showFigure } from "./display";
+import { option } from "../system/options";
+import { showFigure } from "./display";
 
 export interface SeedSweepOptions {
   /** How many seeds, from `config.seed` on (default 5: 42 to 46 for the tutorial). */
@@ -33,7 +34,7 @@ export function seedSweepCommand(config: Pick<VaeConfig, "seeds">, profile = pro
  */
 export async function showSeedSweep(config: VaeConfig, options: SeedSweepOptions = {}): Promise<SweepResult | undefined> {
   const seeded = resolveConfig({ ...config, seeds: seedRange(config.seed, options.count ?? 5) });
-  const cacheDir = options.cacheDir ?? (process.env[CACHE_DIR_ENV] || undefined);
+  const cacheDir = options.cacheDir ?? option("cacheDir");
   const { result, missing } = await cachedSweep({ config: seeded, data: options.data, backend: options.backend, cacheDir });
   if (!result) {
     const seeds = [...new Set(missing.map((m) => m.seed))];
