@@ -1,31 +1,10 @@
 /**
  * Keras's Adam (`src/vae/optimizer.ts`) as one fused kernel call per weight array on the wasm and cpu
- * backends, instead of a dozen element-wise ops.
- *
- * Speed: on the wasm backend every tfjs op is a separate pass over the array (35-65 us for a 784 x 512
- * matrix, 400 us for `sqrt`, which is not vectorised), so `tf.train.adam` spends about 3.3 ms per step
- * on this model. Here the whole update of one array is the custom kernel `KERAS_ADAM_KERNEL`,
- * registered for the `wasm` and `cpu` backends, writing three new arrays (tensors are immutable, so
- * nothing is updated in place):
- *  - on wasm, a small WebAssembly SIMD loop assembled below, which imports the backend's own memory and
- *    works on the tensors where they lie (about 0.21 ms per 784 x 512 matrix, 0.45 ms per step: 7x
- *    faster). Its arithmetic is float32, element for element the same as the composed ops (and as
- *    Keras's). Where the module cannot be instantiated (no WebAssembly SIMD), a JavaScript loop over
- *    the heap does the work instead (float64 arithmetic rounded once on store, within an ulp or so of
- *    float32; 1.9 ms per matrix, slower than the composed ops: JavaScript's scalar float64 sqrt and
- *    division cost more than the wasm kernels' passes);
- *  - on cpu, the same JavaScript loop over the arrays (faster than the cpu backend's ops).
- * On other backends (tfjs-node's `tensorflow`, webgl), where the kernel is not registered, the same
- * formula is composed from ordinary tf ops (`kerasAdamUpdateComposed`), so the optimizer works
- * everywhere.
- *
- * Denormals: the fused loops set new m and v entries smaller in magnitude than the smallest normal
- * float32 (2^-126 = 1.1754943508222875e-38) to exactly 0, as flush-to-zero hardware does (PyTorch's
- * `set_flush_denormal`). The moments of weights whose gradient stays zero (dead ReLU units) decay
- * geometrically into denormal floats, and arithmetic on denormals made wasm Adam three times slower
- * after about 1,400 steps; values that small change no weight. The composed fallback does not flush
- * (that would cost three more ops per moment on every step): it runs on backends whose kernels flush
- * anyway (TensorFlow sets flush-to-zero for its CPU kernels; GPUs flush in shaders).
+ * backends, instead of a dozen element-wise ops: a WebAssembly SIMD loop on wasm (a JavaScript loop
+ * where SIMD is missing, and on cpu), float32 arithmetic element for element as the composed ops. New
+ * moments below the smallest normal float32 are set to 0, as flush-to-zero hardware does: denormal
+ * moments of dead units made every later step slower. Other backends compose the same formula from tf
+ * ops. How and what it gains: docs/wasm-engine.md.
  */
 import * as tf from "@tensorflow/tfjs";
 import { KERAS_ADAM_KERNEL, type KerasAdamAttrs } from "../vae/optimizer";

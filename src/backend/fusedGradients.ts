@@ -1,34 +1,11 @@
 /**
- * The VAE's loss terms and the gradients of its ten weight arrays for one batch, as one kernel call
- * on the wasm backend (`VAE_GRADIENTS_KERNEL`, behind `trainStep`'s hook through `fusedTrainStep.ts`), instead of
- * about 160 tfjs ops recorded on a tape and replayed backwards. Each op costs the engine about 10 us
- * of bookkeeping besides its own work, and the element-wise ones are separate passes over the data;
- * here the forward and backward passes are written out once, by hand, and run on the same loops the
- * ops use (the generated matrix products of `wasmGemm.ts` through the registered `_FusedMatMul`
- * kernel, the fused loss of `fusedLoss.ts`), with the small element-wise parts as WebAssembly SIMD or
- * JavaScript loops over the heap.
- *
- * The forward pass (B rows; W_enc, b_enc the encoder_hidden layer, W_mean, W_logVar the z_mean and
- * z_log_var layers, W_dec the decoder_hidden layer, W_out the decoder_output layer):
- *   h1 = relu(x W_enc + b_enc);  [zMean | zLogVar] = h1 [W_mean | W_logVar] + [b_mean | b_logVar]
- *   z = zMean + exp(zLogVar / 2) epsilon;  h2 = relu(z W_dec + b_dec);  logits = h2 W_out + b_out
- *   reconstruction = sum of the clipped binary cross-entropy / B
- *   KL = -sum(1 + zLogVar - zMean^2 - exp(zLogVar)) / (2 B)
- * and backwards, with c the KL coefficient:
- *   dLogits = (sigmoid(logits) - x) / B inside the clip;  dW_out = h2^T dLogits;  db_out = column sums
- *   dH2 = (dLogits W_out^T) where h2 > 0;  dW_dec = z^T dH2;  db_dec = column sums;  dz = dH2 W_dec^T
- *   dzMean = dz + c zMean / B;  dzLogVar = dz epsilon exp(zLogVar / 2) / 2 + c (exp(zLogVar) - 1) / (2 B)
- *   [dW_mean | dW_logVar] = h1^T [dzMean | dzLogVar];  dH1 = ([dzMean | dzLogVar] [W_mean | W_logVar]^T) where h1 > 0
- *   dW_enc = x^T dH1;  db_enc = column sums
- * The test checks every gradient against tfjs's automatic differentiation of `forwardLoss`.
- *
- * `VAE_TRAIN_STEP_KERNEL` makes the whole step: the same, with Keras's Adam applied to each weight array
- * as soon as its gradient is ready (the loop of `fusedAdam.ts`, so the update is the optimizer's to the
- * bit). The two threads: the decoder's weight gradient, as large a product as dH2, runs whole on the
- * helper (`wasmGemmAsync`) while the main thread computes dH2 and the rest of the backward pass; the
- * encoder's weight gradient is then split across both, and the two large Adam updates run side by side.
- *
- * Registered for "wasm" only: on tfjs-node and elsewhere `trainStep` differentiates with tfjs.
+ * The VAE's loss terms and the gradients of its ten weight arrays for one batch, as one kernel call on
+ * the wasm backend (`VAE_GRADIENTS_KERNEL`, behind `trainStep`'s hook through `fusedTrainStep.ts`),
+ * instead of about 160 tfjs ops on a tape: the forward and backward passes written out once, on the
+ * loops the ops use. `VAE_TRAIN_STEP_KERNEL` adds Keras's Adam, each weight updated as soon as its
+ * gradient is ready, the decoder's weight gradient on a helper thread meanwhile. The test checks every
+ * gradient against tfjs's automatic differentiation of `forwardLoss`, and the step against the plain
+ * one. The passes written out, and the threads' schedule: docs/wasm-engine.md.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { KerasAdamAttrs } from "../vae/optimizer";

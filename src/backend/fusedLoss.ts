@@ -1,30 +1,10 @@
 /**
- * The reconstruction loss from the decoder's logits (`reconstructionLossFromLogits` in
- * `src/vae/loss.ts`) as one kernel call on the wasm and cpu backends: one pass over the batch computes
- * the loss's sum and its gradient in the logits, instead of about twenty element-wise ops (the forward
- * pass's clip, ReLU, products, differences, absolute value, sigmoid, logarithm and sum; the backward
- * pass's absolute value, step, sigmoid, difference and products). On wasm those took about 1.7 ms per
- * 128 x 784 batch, the logarithm alone 0.4 ms (a scalar libm call per pixel); the fused SIMD loop takes
- * about 0.15 ms.
- *
- * Per pixel, with l the logit, x the pixel and L = `LOGIT_LIMIT` (Keras's clip of the probability to
- * [1e-7, 1 - 1e-7] is a clip of the logit to [-L, L]):
- *   c = clip(l, -L, L);  e = exp(-|c|)
- *   loss = max(c, 0) - x c + log(1 + e)            (= -x log sigmoid(c) - (1 - x) log(1 - sigmoid(c)))
- *   grad = (sigmoid(c) - x) if |l| < L, else 0;   sigmoid(c) = 1 / (1 + e) for c >= 0, e / (1 + e) below
- * The kernel returns the loss summed over the batch (each row summed in float32, the rows in float64)
- * and grad; the caller divides by the number of rows.
- *
- * The wasm loop computes exp and log1p in float32 with polynomials: exp(t) for t in [-L, 0] as
- * 2^n p(r), n = round(t / ln 2), r = t - n ln 2 (ln 2 in two parts), p the degree-7 Taylor polynomial
- * (|r| <= ln 2 / 2, truncation error below 3e-9); log(1 + e) for e in (0, 1] as 2 atanh(u) =
- * 2 u (1 + u^2/3 + ... + u^14/15), u = e / (2 + e) <= 1/3 (truncation error below 2e-9). Both are
- * within a few units in the last place of float32; the test checks every result against float64.
- * The cpu kernel (and the wasm one where WebAssembly SIMD is missing) computes the same formula in
- * float64 with Math.exp and Math.log1p, rounded once on store.
- *
- * Elsewhere (tfjs-node's `tensorflow`, webgl) the kernel is not registered and the loss is composed of
- * ordinary ops, as before.
+ * The reconstruction loss from the decoder's logits (`reconstructionLossFromLogits` in `src/vae/loss.ts`)
+ * as one kernel call on the wasm and cpu backends: one pass computes the loss's sum and its gradient in
+ * the logits, instead of about twenty element-wise ops. Per pixel, with c the logit clipped to [-L, L]:
+ *   loss = max(c, 0) - x c + log(1 + exp(-|c|));  grad = sigmoid(c) - x where |l| < L, else 0.
+ * The wasm loop computes exp and log1p in float32 with polynomials (within a few float32 ulps; the test
+ * checks every result against float64). The derivation and the figures: docs/wasm-engine.md.
  */
 import * as tf from "@tensorflow/tfjs";
 import { BCE_LOGITS_KERNEL, LOGIT_LIMIT } from "../vae/loss";

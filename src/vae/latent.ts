@@ -8,8 +8,8 @@ import { decode, encode, type Vae } from "./model";
 
 /**
  * Runs `compute` in a tidy scope and returns its values. The values are read outside the scope on
- * purpose: `tf.tidy` inspects whatever its function returns for tensors to keep, and walking a
- * 700,000-element Float32Array element by element took 300 ms (a 900-digit manifold decode is 18 ms).
+ * purpose: `tf.tidy` inspects whatever its function returns for tensors to keep, and walking a large
+ * Float32Array element by element costs many times the decode itself (docs/performance.md).
  */
 export function readValues(compute: () => tf.Tensor): Float32Array {
   const tensor = tf.tidy(compute);

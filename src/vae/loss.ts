@@ -36,8 +36,7 @@ export const LOGIT_LIMIT = Math.log((1 - BCE_EPSILON) / BCE_EPSILON);
  *   -[x log sigmoid(l) + (1 - x) log(1 - sigmoid(l))] = max(l, 0) - x l - log sigmoid(|l|).
  * Its gradient in l is written by hand: (sigmoid(l) - x) / rows where the clip lets it through, else 0,
  * which is what automatic differentiation of the probability form gives. Every op but the one `log`
- * is a fast XNNPACK op on wasm: exp, log1p, comparisons and casts cost 0.3-0.5 ms each on a 128 x 784
- * batch there, the clip's automatic gradient alone about 1 ms a step.
+ * is a fast XNNPACK op on wasm, which exp, log1p, comparisons and casts are not (docs/performance.md).
  */
 export function reconstructionLossFromLogits(x: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
   const rows = x.shape[0];
