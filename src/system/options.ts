@@ -49,7 +49,7 @@ export function parseBackendChoice(raw: string, source = "the backend"): Backend
   const name = raw.trim().toLowerCase();
   if (name === "node" || name === "tfjs-node") return "tensorflow";
   if ((BACKEND_CHOICES as readonly string[]).includes(name)) return name as BackendChoice;
-  const where = source === "the backend" ? "" : `${source}: `;
+  const where = source === "the backend" ? "" : `${source}="${raw}": `;
   throw new OptionError(`${where}Unknown backend "${raw}"; use one of: ${BACKEND_CHOICES.join(", ")} (tfjs-node is "tensorflow").`);
 }
 

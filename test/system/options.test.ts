@@ -30,7 +30,7 @@ test("a bad value names the variable and what it must be", () => {
   assert.throws(() => readOption("wasmThreads", { VAE_WASM_THREADS: "0" }), /VAE_WASM_THREADS must be a whole number from 1 to 64/);
   assert.throws(() => readOption("wasmThreads", { VAE_WASM_THREADS: "2.5" }), OptionError);
   assert.throws(() => readOption("profile", { VAE_PROFILE: "fast" }), /VAE_PROFILE="fast" is not a profile; use one of: tutorial, quick/);
-  assert.throws(() => readOption("backend", { VAE_BACKEND: "gpu" }), /VAE_BACKEND: Unknown backend "gpu"/);
+  assert.throws(() => readOption("backend", { VAE_BACKEND: "gpu" }), /VAE_BACKEND="gpu": Unknown backend "gpu"/);
   assert.throws(() => readOption("cellTimeout", { VAE_CELL_TIMEOUT: "-1" }), /VAE_CELL_TIMEOUT must be a number of seconds >= 0/);
   // One bad variable among good ones stops the whole reading.
   assert.throws(() => readOptions({ VAE_PROFILE: "quick", VAE_WASM_SPARSE: "yes" }), /VAE_WASM_SPARSE must be 0 .* or 1/);
