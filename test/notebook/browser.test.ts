@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, beforeEach, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { findChromium, launchChromium } from "../../src/plots/browser";
 import { QUICK_CONFIG } from "../../src/vae/config";
@@ -75,7 +75,7 @@ const classicNotebook: FrontEndPage = {
     await page.click(".modal-footer button.btn-danger");
   },
   async waitStarted(page) {
-    await page.waitForFunction(() => Array.from(document.querySelectorAll(".code_cell .input_prompt"), (el) => el.textContent ?? "").some((p) => p.includes("*")), null, { timeout: 60_000, polling: 20 });
+    await page.waitForFunction(() => Array.from(document.querySelectorAll(".code_cell .input_prompt"), (el) => el.textContent ?? "").some((p) => p.includes("*")), null, { timeout: 180_000, polling: 20 });
   },
   async waitIdle(page, timeoutMs, allRan = true) {
     await page.waitForFunction(
@@ -154,7 +154,7 @@ function labDriver(kind: "lab" | "notebook7"): FrontEndPage {
       await page.waitForFunction(
         () => (window as unknown as { jupyterapp: LabApp }).jupyterapp.shell.currentWidget?.content.widgets.some((cell) => cell.model.type === "code" && cell.model.executionState === "running"),
         null,
-        { timeout: 60_000, polling: 20 },
+        { timeout: 180_000, polling: 20 },
       );
     },
     async waitIdle(page, timeoutMs, allRan = true) {
@@ -477,7 +477,10 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
     const pageErrors: string[] = [];
     const log = (line: string) => console.error(`[${frontEnd}] ${line}`);
 
-    before(async () => {
+    // Set up before the first test that runs (not in `before`, which runs even when every test of the suite is
+    // filtered out by --test-name-pattern, and would wipe the folder of a run of that suite elsewhere).
+    beforeEach(async () => {
+      if (server) return;
       copy = copyNotebooks(work);
       server = await startJupyterServer(installed, { VAE_PROFILE: "quick", VAE_CACHE_DIR: cacheDir });
       browser = await launchChromium();
@@ -543,7 +546,7 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
           return progress !== null && new RegExp(`c = ${first}:?\\s+(epoch 2/2|done in)`).test(progress.textContent ?? "");
         },
         coefficients[0],
-        { timeout: 180_000, polling: 50 },
+        { timeout: 360_000, polling: 50 },
       );
       // The progress as drawn mid-sweep: every line whole (waiting, training and done lines alike).
       const midway = await progressLines(page);
@@ -677,7 +680,8 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
       const pageErrors: string[] = [];
       const ui = labDriver("lab");
 
-      before(async () => {
+      beforeEach(async () => {
+        if (server) return;
         copy = copyNotebooks(work);
         server = await startJupyterServer(withPlotly, { VAE_PROFILE: "quick", VAE_CACHE_DIR: path.join(work, "cache") });
         browser = await launchChromium();
