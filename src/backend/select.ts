@@ -23,7 +23,7 @@ export const BACKEND_NAMES: readonly BackendName[] = BACKEND_CHOICES;
 /**
  * The order tried when none is forced. wasm comes first because it trains this model faster than
  * tfjs-node here: its training step is one fused kernel call, where tfjs-node runs about 325 taped ops
- * a step, each paying tfjs's and the binding's per-op cost (README, Backends).
+ * a step, each paying tfjs's and the binding's per-op cost (docs/backends.md).
  */
 export const DEFAULT_ORDER: readonly BackendName[] = ["wasm", "tensorflow", "cpu"];
 const FIRST_CHOICE_REASON = "the default: faster than tfjs-node for this model";

@@ -1,6 +1,6 @@
 /**
  * `npm run sweep -- [options]`: the tutorial's KL sweep from the command line, with a progress bar
- * per coefficient, a final table, and a JSON results file (schema in the README).
+ * per coefficient, a final table, and a JSON results file (schema in docs/cache-and-results.md).
  */
 import { option, type Environment } from "../system/options";
 import * as fs from "node:fs";

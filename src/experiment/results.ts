@@ -1,6 +1,6 @@
 /**
  * Reading the results file that `npm run sweep` writes (`data/results/latest.json` and
- * `sweep-<key>.json`, schema in the README). Files of another schema version are refused by name
+ * `sweep-<key>.json`, schema in docs/cache-and-results.md). Files of another schema version are refused by name
  * rather than misread: fields may have changed meaning between versions.
  */
 import * as fs from "node:fs";

@@ -453,7 +453,7 @@ export function readCachedRun(
   }
 }
 
-/** The machine-readable results file: everything but the large arrays (schema in the README). */
+/** The machine-readable results file: everything but the large arrays (schema in docs/cache-and-results.md). */
 export function resultsSummary(result: SweepResult) {
   return {
     schema: result.schema,

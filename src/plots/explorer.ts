@@ -258,7 +258,7 @@ export interface PackingOptions {
   readonly bits: number;
 }
 
-/** Rank 48 at 12 bits: about 150,000 characters a coefficient on the tutorial's sweep (README, "Latent explorer"). */
+/** Rank 48 at 12 bits: about 150,000 characters a coefficient on the tutorial's sweep (docs/explorer.md). */
 export const EXPLORER_PACKING: PackingOptions = Object.freeze({ rank: 48, bits: 12 });
 
 /**
@@ -478,7 +478,7 @@ export function explorerHtml(result: ExplorerResult, explorer: Explorer = buildE
   ].join("\n");
 }
 
-/** Sizes and errors of the page's decoders, for the notebook and the README. */
+/** Sizes and errors of the page's decoders, for the notebook and docs/explorer.md. */
 export interface ExplorerSummary {
   /** Characters of packed weights, for every coefficient together. */
   readonly weightChars: number;

@@ -122,7 +122,7 @@ test("the analysis notebook's latent explorer starts in its HTML export and stay
   const analysis = executed.get("04-analysis") as Notebook;
   const explorer = outputs(analysis).find((o) => o.output_type === "display_data" && String(o.data["text/html"]).includes("vae-explorer"));
   assert.ok(explorer, "an explorer output");
-  // The budget is 2 MB for eight coefficients (README, "Latent explorer").
+  // The budget is 2 MB for eight coefficients (docs/explorer.md).
   assert.ok(String((explorer as { data: Record<string, unknown> }).data["text/html"]).length < 2_000_000);
   assert.match(text(analysis), /Latent explorer: [0-9.]+ MB in the page/);
   if (!findChromium()) return t.skip("Chromium is not installed (Debian: apt-get install chromium)");
