@@ -1,20 +1,12 @@
 /**
- * Keras's Adam, the tutorial's optimizer (introduced in `notebooks/02-model.ipynb`).
- *
- * The formula is Keras's (Keras 3 and tf.keras optimizer_v2; the tutorial compiles with `'adam'`:
- * learning rate 1e-3, beta1 0.9, beta2 0.999, epsilon 1e-7), which folds the bias corrections into the
- * step size, computed once per step in float64 on the host:
+ * Keras's Adam, the tutorial's optimizer (introduced in `notebooks/02-model.ipynb`): learning rate 1e-3,
+ * beta1 0.9, beta2 0.999, epsilon 1e-7, with the bias corrections folded into the step size (float64 on
+ * the host, once per step):
  *   t += 1;  alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
  *   m = m + (g - m) * (1 - beta1);  v = v + (g^2 - v) * (1 - beta2);  w = w - alpha * m / (sqrt(v) + epsilon)
- * `tf.train.adam` instead divides m and v by their corrections (1 - beta^t) and adds epsilon to
- * sqrt(v_hat): the same except where epsilon enters (Keras's epsilon weighs 1 / sqrt(1 - beta2^t) times
- * more, early on), and it takes more ops (14 per weight array against 12 composed here).
- *
- * On every backend the update of one weight array is one call of the kernel `KERAS_ADAM_KERNEL` where
- * the active backend has it (the wasm and cpu backends: `src/backend/fusedAdam.ts` registers a fused
- * loop for them, which also flushes denormal moments to 0), and the same formula composed from
- * ordinary tf ops elsewhere (`kerasAdamUpdateComposed`: tfjs-node's `tensorflow`, webgl), so the
- * optimizer works everywhere and reads without the engine behind it.
+ * `tf.train.adam` differs in where epsilon enters. Where the backend registers `KERAS_ADAM_KERNEL` (the
+ * wasm engine, for wasm and cpu) one weight array's update is one kernel call; elsewhere the same formula
+ * is composed from tf ops (`kerasAdamUpdateComposed`). More: docs/wasm-engine.md.
  */
 import * as tf from "@tensorflow/tfjs";
 
