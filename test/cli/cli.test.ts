@@ -80,15 +80,18 @@ test("--seeds takes whole numbers and A-B ranges, and refuses the rest by name",
   assert.match(run.stderr, /--seeds: seed 3 is listed twice in "3,3"/);
 });
 
-/** The sweep's worker processes still alive whose arguments name `cacheDir`. */
-function workersOf(cacheDir: string): number[] {
+/**
+ * Processes still alive whose arguments name `cacheDir`: the sweep's workers and the short-lived process
+ * a worker starts to check the cache folder (it removes its probe file itself, even if the worker is gone).
+ */
+function processesOf(cacheDir: string, kind = ""): number[] {
   return fs
     .readdirSync("/proc")
     .filter((name) => /^\d+$/.test(name))
     .filter((pid) => {
       try {
         const args = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
-        return args.includes("sweepWorker") && args.includes(cacheDir);
+        return args.includes(cacheDir) && args.includes(kind) && pid !== String(process.pid);
       } catch {
         return false;
       }
@@ -110,7 +113,7 @@ for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
       return key ? fs.readdirSync(path.join(cacheDir, key)).map((f) => path.join(cacheDir, key, f)) : [];
     };
     // SIGINT while the first coefficients train; SIGTERM once one is cached, so that something is kept.
-    const ready = () => (signal === "SIGINT" ? /KL coefficient 0: training/.test(stderr) && workersOf(cacheDir).length > 0 : entries().some((f) => f.endsWith(".json")));
+    const ready = () => (signal === "SIGINT" ? /KL coefficient 0: training/.test(stderr) && processesOf(cacheDir, "sweepWorker").length > 0 : entries().some((f) => f.endsWith(".json")));
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
         if (!ready()) return;
@@ -134,8 +137,8 @@ for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     assert.match(lines[0], /dropped: c = [\d.]+ \((after epoch \d of 3|starting)\)/);
     // The sweep waits a few seconds for its workers; on a loaded machine one may be mid-step (loading
     // the digits) a little longer, and ends as soon as it gets back to its event loop.
-    for (let waited = 0; workersOf(cacheDir).length > 0 && waited < 30_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.deepEqual(workersOf(cacheDir), [], "no worker process left");
+    for (let waited = 0; processesOf(cacheDir).length > 0 && waited < 30_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(processesOf(cacheDir), [], "no worker (or folder-checking) process left");
     assert.deepEqual(entries().filter((f) => f.endsWith(".lock") || f.endsWith(".tmp")), [], "no lock or temporary file left");
     fs.rmSync(dir, { recursive: true, force: true });
   });
