@@ -220,7 +220,9 @@ test("rows are split by the threads' measured speeds, in whole tiles, with the b
     const split = lastWasmGemmSplit(backend);
     splits.add(split.join("/"));
     assert.equal(split.reduce((x, y) => x + y, 0), 130, "every row is computed once");
-    assert.ok(split.slice(0, -1).every((rows) => rows % 4 === 0), `only the last part ends in a partial tile: ${split}`);
+    // A thread measured as far slower may get no rows at all (130/0 on a loaded machine); the rule is for the parts that run.
+    const running = split.filter((rows) => rows > 0);
+    assert.ok(running.slice(0, -1).every((rows) => rows % 4 === 0), `only the last part ends in a partial tile: ${split}`);
     assert.deepEqual(out.dataSync(), even.dataSync(), `call ${call}, split ${split}: the bits differ from an even split`);
     out.dispose();
   }
