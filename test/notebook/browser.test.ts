@@ -710,7 +710,17 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
 
         editOutsideJupyter(path.join(PROJECT_ROOT, copy("03-kl-sweep")));
         await ui.open(page, server, copy("03-kl-sweep"));
-        await page.waitForFunction((count) => (window as unknown as { vaeRoot(): ParentNode }).vaeRoot().querySelectorAll(".js-plotly-plot .gtitle").length >= count, EXPECTED_CHARTS["03-kl-sweep"].length, { timeout: 60_000 });
+        // plotly's renderer draws a chart once its output comes into view: scroll down the notebook as a reader does.
+        await page.waitForFunction(
+          (count) => {
+            const root = (window as unknown as { vaeRoot(): ParentNode }).vaeRoot();
+            const scroller = root.querySelector(".jp-WindowedPanel-outer");
+            if (scroller) scroller.scrollTop = scroller.scrollTop + 600 >= scroller.scrollHeight - scroller.clientHeight ? 0 : scroller.scrollTop + 600;
+            return root.querySelectorAll(".jp-RenderedPlotly.js-plotly-plot .gtitle").length >= count;
+          },
+          EXPECTED_CHARTS["03-kl-sweep"].length,
+          { timeout: 180_000, polling: 500 },
+        );
         const untrusted = await shown(page, ui);
         const trust = await page.evaluate(() => (window as unknown as { jupyterapp: { shell: { currentWidget: { content: { widgets: { model: { type: string; trusted: boolean } }[] } } } } }).jupyterapp.shell.currentWidget.content.widgets.filter((c) => c.model.type === "code").map((c) => c.model.trusted));
         console.error(`[lab + plotly] 03 reopened untrusted (cells trusted: ${[...new Set(trust)].join(", ")}): ${untrusted.mimeCharts.length} charts by plotly's renderer, ${untrusted.staticImages} static images`);
