@@ -16,7 +16,8 @@ import { runCli, startCli } from "../helpers";
 const SWEEP = ["--jobs", "1", "--coefficients", "0,1,5", "--epochs", "2", "--train-size", "2048", "--test-size", "256", "--data", "embedded"];
 
 function entries(cacheDir: string): { key: string; files: string[] } {
-  const [key] = fs.readdirSync(cacheDir);
+  // The key's folder only: the folder check's short-lived probe file may sit beside it.
+  const [key] = fs.readdirSync(cacheDir).filter((name) => /^[0-9a-f]{16}$/.test(name));
   return { key, files: key ? fs.readdirSync(path.join(cacheDir, key)).sort() : [] };
 }
 
