@@ -12,8 +12,12 @@ import { buildExplorer, EXPLORER_PACKING, explorerHtml, explorerSummary } from "
 async function main(): Promise<void> {
   const values = parseFlags(process.argv.slice(2), SWEEP_FLAGS);
   const { result } = await sweepFromFlags(values);
-  console.log(`${result.runs.length} coefficients, ${result.config.epochs} epochs, ${result.data.testSize} test codes each`);
-  console.log("rank, bits | weights (chars) | figure (chars) | as float32 | test codes: max |error|, mean | window grids: max, mean | seconds");
+  console.log(
+    `${result.runs.length} coefficients, ${result.config.epochs} epochs, ${result.data.testSize} test codes each`,
+  );
+  console.log(
+    "rank, bits | weights (chars) | figure (chars) | as float32 | test codes: max |error|, mean | window grids: max, mean | seconds",
+  );
   for (const packing of [EXPLORER_PACKING, { rank: 32, bits: 12 }, { rank: 64, bits: 12 }]) {
     const started = performance.now();
     const explorer = buildExplorer(result, { packing });

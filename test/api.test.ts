@@ -83,14 +83,27 @@ const PUBLIC_API: Record<string, "function" | "class" | "value" | "type"> = {
 
 /** The names src/index.ts exports, each with its kind, read by the TypeScript compiler. */
 function exportedNames(): Record<string, string> {
-  const program = ts.createProgram([INDEX], { strict: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, skipLibCheck: true, noEmit: true });
+  const program = ts.createProgram([INDEX], {
+    strict: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.CommonJS,
+    skipLibCheck: true,
+    noEmit: true,
+  });
   const checker = program.getTypeChecker();
   const source = program.getSourceFile(INDEX);
   assert.ok(source, "src/index.ts is missing");
   const found: Record<string, string> = {};
   for (const symbol of checker.getExportsOfModule(checker.getSymbolAtLocation(source)!)) {
     const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
-    const kind = target.flags & ts.SymbolFlags.Function ? "function" : target.flags & ts.SymbolFlags.Class ? "class" : target.flags & ts.SymbolFlags.Value ? "value" : "type";
+    const kind =
+      target.flags & ts.SymbolFlags.Function
+        ? "function"
+        : target.flags & ts.SymbolFlags.Class
+          ? "class"
+          : target.flags & ts.SymbolFlags.Value
+            ? "value"
+            : "type";
     found[symbol.name] = kind;
   }
   return found;
@@ -100,10 +113,22 @@ test("src/index.ts exports exactly the listed public names, each of the listed k
   const found = exportedNames();
   const added = Object.keys(found).filter((name) => !(name in PUBLIC_API));
   const removed = Object.keys(PUBLIC_API).filter((name) => !(name in found));
-  assert.deepEqual(added, [], `exported but not in test/api.test.ts's list (add them there if they are meant to be public): ${added.join(", ")}`);
-  assert.deepEqual(removed, [], `listed in test/api.test.ts but no longer exported by src/index.ts: ${removed.join(", ")}`);
-  for (const [name, kind] of Object.entries(PUBLIC_API)) assert.equal(found[name], kind, `${name} is a ${found[name]}, listed as a ${kind}`);
-  assert.ok(Object.keys(PUBLIC_API).length <= 60, `the public API holds ${Object.keys(PUBLIC_API).length} names; keep it to what users call`);
+  assert.deepEqual(
+    added,
+    [],
+    `exported but not in test/api.test.ts's list (add them there if they are meant to be public): ${added.join(", ")}`,
+  );
+  assert.deepEqual(
+    removed,
+    [],
+    `listed in test/api.test.ts but no longer exported by src/index.ts: ${removed.join(", ")}`,
+  );
+  for (const [name, kind] of Object.entries(PUBLIC_API))
+    assert.equal(found[name], kind, `${name} is a ${found[name]}, listed as a ${kind}`);
+  assert.ok(
+    Object.keys(PUBLIC_API).length <= 60,
+    `the public API holds ${Object.keys(PUBLIC_API).length} names; keep it to what users call`,
+  );
 });
 
 test("every export of src/index.ts is by name, under a one-line doc comment", () => {
@@ -112,9 +137,15 @@ test("every export of src/index.ts is by name, under a one-line doc comment", ()
   for (const statement of source.statements) {
     if (!ts.isExportDeclaration(statement)) continue;
     const line = source.getLineAndCharacterOfPosition(statement.getStart()).line + 1;
-    assert.ok(statement.exportClause && ts.isNamedExports(statement.exportClause), `src/index.ts:${line} re-exports a whole module; export by name`);
+    assert.ok(
+      statement.exportClause && ts.isNamedExports(statement.exportClause),
+      `src/index.ts:${line} re-exports a whole module; export by name`,
+    );
     const docs = ts.getLeadingCommentRanges(text, statement.getFullStart()) ?? [];
     const doc = docs.length > 0 ? text.slice(docs[docs.length - 1].pos, docs[docs.length - 1].end) : undefined;
-    assert.ok(doc?.startsWith("/**") && !doc.includes("\n"), `src/index.ts:${line} (${statement.exportClause.getText()}) has no one-line /** doc comment */ above it`);
+    assert.ok(
+      doc?.startsWith("/**") && !doc.includes("\n"),
+      `src/index.ts:${line} (${statement.exportClause.getText()}) has no one-line /** doc comment */ above it`,
+    );
   }
 });

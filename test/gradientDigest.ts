@@ -10,11 +10,13 @@ export function gradientDigest(): string {
   const data = loadMnist({ dataSource: "embedded", trainSize: 128, testSize: 1, seed: 9 });
   const model = buildModel(TUTORIAL_CONFIG);
   const x = tf.tensor2d(data.xTrain, [128, 784]);
-  const epsilon = tf.tensor2d(new Float32Array(256).map((_, i) => Math.cos(i)), [128, 2]);
+  const epsilon = tf.tensor2d(
+    new Float32Array(256).map((_, i) => Math.cos(i)),
+    [128, 2],
+  );
   const { grads } = tf.variableGrads(() => forwardLoss(model, x, epsilon, 1).total, trainableVariables(model));
   const hash = createHash("sha256");
   for (const grad of Object.values(grads)) hash.update(Buffer.from((grad.dataSync() as Float32Array).buffer));
   model.vae.dispose();
   return hash.digest("hex");
 }
-

@@ -6,11 +6,15 @@ import { PROJECT_ROOT } from "../src/vae/data";
 export const TINY = ["--jobs", "1", "--epochs", "1", "--train-size", "256", "--test-size", "128", "--data", "embedded"];
 
 export function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  const result = spawnSync(process.execPath, ["--import", "tsx", path.join(PROJECT_ROOT, "src", "cli", script), ...args], {
-    cwd: PROJECT_ROOT,
-    encoding: "utf8",
-    env: { ...process.env, ...env },
-  });
+  const result = spawnSync(
+    process.execPath,
+    ["--import", "tsx", path.join(PROJECT_ROOT, "src", "cli", script), ...args],
+    {
+      cwd: PROJECT_ROOT,
+      encoding: "utf8",
+      env: { ...process.env, ...env },
+    },
+  );
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 

@@ -41,7 +41,10 @@ function importGraph(files: readonly string[]): Graph {
         // tslab resolves a notebook's imports among its own compiled outputs, where "./vae" does not find
         // "./vae/index": every import names its file.
         const target = `${base}.ts`;
-        assert.ok(known.has(target), `${file} imports "${name}", which names no file under src/ (name the file, e.g. "${name}/index")`);
+        assert.ok(
+          known.has(target),
+          `${file} imports "${name}", which names no file under src/ (name the file, e.g. "${name}/index")`,
+        );
         return target;
       });
     graph.set(file, targets);
@@ -58,7 +61,8 @@ function folderRules(folders: readonly string[]): Map<string, Set<string>> {
     const line = /May import: ([^.]*)\./.exec(fs.readFileSync(index, "utf8"));
     assert.ok(line, `src/${folder}/index.ts has no "May import: ..." line`);
     const allowed = /nothing/.test(line[1]) ? [] : line[1].split(",").map((name) => name.trim());
-    for (const name of allowed) assert.ok(folders.includes(name), `src/${folder}/index.ts allows "${name}", which is no folder of src/`);
+    for (const name of allowed)
+      assert.ok(folders.includes(name), `src/${folder}/index.ts allows "${name}", which is no folder of src/`);
     rules.set(folder, new Set(allowed));
   }
   return rules;
@@ -72,7 +76,10 @@ function violations(graph: Graph, rules: Map<string, Set<string>>): string[] {
     if (from === "index") continue;
     for (const target of targets) {
       const to = folderOf(target);
-      if (to !== from && !rules.get(from)?.has(to)) found.push(`src/${file} imports src/${target} (${from} may import: ${[...(rules.get(from) ?? [])].join(", ") || "nothing"})`);
+      if (to !== from && !rules.get(from)?.has(to))
+        found.push(
+          `src/${file} imports src/${target} (${from} may import: ${[...(rules.get(from) ?? [])].join(", ") || "nothing"})`,
+        );
     }
   }
   return found;
@@ -106,18 +113,34 @@ const files = sourceFiles(SRC);
 const folders = [...new Set(files.map(folderOf))].filter((folder) => folder !== "index").sort();
 
 test("the checks find a planted wrong-way import and a planted circle", () => {
-  const rules = new Map([["vae", new Set<string>()], ["notebook", new Set(["vae"])]]);
+  const rules = new Map([
+    ["vae", new Set<string>()],
+    ["notebook", new Set(["vae"])],
+  ]);
   const graph: Graph = new Map([
     ["vae/model.ts", ["notebook/display.ts"]],
     ["notebook/display.ts", ["vae/model.ts"]],
   ]);
-  assert.deepEqual(violations(graph, rules), ["src/vae/model.ts imports src/notebook/display.ts (vae may import: nothing)"]);
+  assert.deepEqual(violations(graph, rules), [
+    "src/vae/model.ts imports src/notebook/display.ts (vae may import: nothing)",
+  ]);
   assert.deepEqual(findCircle(graph), ["vae/model.ts", "notebook/display.ts", "vae/model.ts"]);
-  assert.equal(findCircle(new Map([["a.ts", ["b.ts"]], ["b.ts", []]])), undefined);
+  assert.equal(
+    findCircle(
+      new Map([
+        ["a.ts", ["b.ts"]],
+        ["b.ts", []],
+      ]),
+    ),
+    undefined,
+  );
 });
 
 test("src/ is folders by concern, each with an index.ts; only src/index.ts lies at the top", () => {
-  assert.deepEqual(files.filter((file) => !file.includes("/")), ["index.ts"]);
+  assert.deepEqual(
+    files.filter((file) => !file.includes("/")),
+    ["index.ts"],
+  );
   assert.deepEqual(folders, ["backend", "cli", "experiment", "notebook", "plots", "system", "vae"]);
 });
 

@@ -8,7 +8,19 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { KERAS_ADAM_KERNEL, type KerasAdamAttrs } from "../vae/optimizer";
-import { type EmscriptenModuleLike, F32, I32, V128, type WasmBackendLike, heapBuffer, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
+import {
+  type EmscriptenModuleLike,
+  F32,
+  I32,
+  V128,
+  type WasmBackendLike,
+  heapBuffer,
+  instantiate,
+  isShared,
+  memoryModule,
+  memoryOf,
+  op,
+} from "./wasmCode";
 import { runOnHelperLoop, runSplitLoop, wasmGemmThreadCount } from "./wasmThreadPool";
 
 /** The backends the fused kernel is registered for. */
@@ -70,7 +82,8 @@ function checkedInputs(inputs: tf.NamedTensorInfoMap): { infos: KernelInputs; si
   const size = tf.util.sizeFromShape(checked.w.shape);
   for (const key of keys) {
     const info = checked[key];
-    if (info.dtype !== "float32") throw new Error(`${KERAS_ADAM_KERNEL}: input "${key}" is ${info.dtype}, not float32.`);
+    if (info.dtype !== "float32")
+      throw new Error(`${KERAS_ADAM_KERNEL}: input "${key}" is ${info.dtype}, not float32.`);
     // The wasm loop reads raw heap memory: a size mismatch must not read past an array.
     if (tf.util.sizeFromShape(info.shape) !== size) {
       throw new Error(`${KERAS_ADAM_KERNEL}: input "${key}" has shape [${info.shape}], w has [${checked.w.shape}].`);
@@ -106,84 +119,251 @@ function adamModule(shared: boolean, task = false): Uint8Array {
   const at = (base: number) => [...get(base), ...get(i), ...op.i32Add]; // base + i
 
   const vectorLoop = [
-    ...op.block, ...op.loop,
-    ...get(i), ...get(end4), ...op.i32GeU, ...op.brIf(1),
-    ...at(g), ...op.v128Load(), ...set(gV),
+    ...op.block,
+    ...op.loop,
+    ...get(i),
+    ...get(end4),
+    ...op.i32GeU,
+    ...op.brIf(1),
+    ...at(g),
+    ...op.v128Load(),
+    ...set(gV),
     // m2 = m + (g - m) * a1, flushed
-    ...at(m), ...op.v128Load(), ...set(mV),
-    ...get(mV), ...get(gV), ...get(mV), ...op.f32x4Sub, ...get(a1V), ...op.f32x4Mul, ...op.f32x4Add, ...set(mV),
-    ...get(mV), ...get(mV), ...op.f32x4Abs, ...get(minV), ...op.f32x4Lt, ...op.v128AndNot, ...set(mV),
+    ...at(m),
+    ...op.v128Load(),
+    ...set(mV),
+    ...get(mV),
+    ...get(gV),
+    ...get(mV),
+    ...op.f32x4Sub,
+    ...get(a1V),
+    ...op.f32x4Mul,
+    ...op.f32x4Add,
+    ...set(mV),
+    ...get(mV),
+    ...get(mV),
+    ...op.f32x4Abs,
+    ...get(minV),
+    ...op.f32x4Lt,
+    ...op.v128AndNot,
+    ...set(mV),
     // v2 = v + (g * g - v) * a2, flushed
-    ...at(v), ...op.v128Load(), ...set(vV),
-    ...get(vV), ...get(gV), ...get(gV), ...op.f32x4Mul, ...get(vV), ...op.f32x4Sub, ...get(a2V), ...op.f32x4Mul, ...op.f32x4Add, ...set(vV),
-    ...get(vV), ...get(vV), ...op.f32x4Abs, ...get(minV), ...op.f32x4Lt, ...op.v128AndNot, ...set(vV),
-    ...at(m2), ...get(mV), ...op.v128Store(),
-    ...at(v2), ...get(vV), ...op.v128Store(),
+    ...at(v),
+    ...op.v128Load(),
+    ...set(vV),
+    ...get(vV),
+    ...get(gV),
+    ...get(gV),
+    ...op.f32x4Mul,
+    ...get(vV),
+    ...op.f32x4Sub,
+    ...get(a2V),
+    ...op.f32x4Mul,
+    ...op.f32x4Add,
+    ...set(vV),
+    ...get(vV),
+    ...get(vV),
+    ...op.f32x4Abs,
+    ...get(minV),
+    ...op.f32x4Lt,
+    ...op.v128AndNot,
+    ...set(vV),
+    ...at(m2),
+    ...get(mV),
+    ...op.v128Store(),
+    ...at(v2),
+    ...get(vV),
+    ...op.v128Store(),
     // w2 = w - (m2 * alpha) / (sqrt(v2) + epsilon)
     ...at(w2),
-    ...at(w), ...op.v128Load(),
-    ...get(mV), ...get(alphaV), ...op.f32x4Mul,
-    ...get(vV), ...op.f32x4Sqrt, ...get(epsV), ...op.f32x4Add,
-    ...op.f32x4Div, ...op.f32x4Sub,
+    ...at(w),
+    ...op.v128Load(),
+    ...get(mV),
+    ...get(alphaV),
+    ...op.f32x4Mul,
+    ...get(vV),
+    ...op.f32x4Sqrt,
+    ...get(epsV),
+    ...op.f32x4Add,
+    ...op.f32x4Div,
+    ...op.f32x4Sub,
     ...op.v128Store(),
-    ...get(i), ...op.i32Const(16), ...op.i32Add, ...set(i),
+    ...get(i),
+    ...op.i32Const(16),
+    ...op.i32Add,
+    ...set(i),
     ...op.br(0),
-    ...op.end, ...op.end,
+    ...op.end,
+    ...op.end,
   ];
-  const flushScalar = (x: number) => [...op.f32Const(0), ...get(x), ...get(x), ...op.f32Abs, ...op.f32Const(MIN_NORMAL), ...op.f32Lt, ...op.select, ...set(x)];
+  const flushScalar = (x: number) => [
+    ...op.f32Const(0),
+    ...get(x),
+    ...get(x),
+    ...op.f32Abs,
+    ...op.f32Const(MIN_NORMAL),
+    ...op.f32Lt,
+    ...op.select,
+    ...set(x),
+  ];
   const scalarLoop = [
-    ...op.block, ...op.loop,
-    ...get(i), ...get(n), ...op.i32Const(2), ...op.i32Shl, ...op.i32GeU, ...op.brIf(1),
-    ...at(g), ...op.f32Load(), ...set(gS),
-    ...at(m), ...op.f32Load(), ...set(mS),
-    ...get(mS), ...get(gS), ...get(mS), ...op.f32Sub, ...get(a1), ...op.f32Mul, ...op.f32Add, ...set(mS),
+    ...op.block,
+    ...op.loop,
+    ...get(i),
+    ...get(n),
+    ...op.i32Const(2),
+    ...op.i32Shl,
+    ...op.i32GeU,
+    ...op.brIf(1),
+    ...at(g),
+    ...op.f32Load(),
+    ...set(gS),
+    ...at(m),
+    ...op.f32Load(),
+    ...set(mS),
+    ...get(mS),
+    ...get(gS),
+    ...get(mS),
+    ...op.f32Sub,
+    ...get(a1),
+    ...op.f32Mul,
+    ...op.f32Add,
+    ...set(mS),
     ...flushScalar(mS),
-    ...at(v), ...op.f32Load(), ...set(vS),
-    ...get(vS), ...get(gS), ...get(gS), ...op.f32Mul, ...get(vS), ...op.f32Sub, ...get(a2), ...op.f32Mul, ...op.f32Add, ...set(vS),
+    ...at(v),
+    ...op.f32Load(),
+    ...set(vS),
+    ...get(vS),
+    ...get(gS),
+    ...get(gS),
+    ...op.f32Mul,
+    ...get(vS),
+    ...op.f32Sub,
+    ...get(a2),
+    ...op.f32Mul,
+    ...op.f32Add,
+    ...set(vS),
     ...flushScalar(vS),
-    ...at(m2), ...get(mS), ...op.f32Store(),
-    ...at(v2), ...get(vS), ...op.f32Store(),
-    ...at(w2),
-    ...at(w), ...op.f32Load(),
-    ...get(mS), ...get(alpha), ...op.f32Mul,
-    ...get(vS), ...op.f32Sqrt, ...get(eps), ...op.f32Add,
-    ...op.f32Div, ...op.f32Sub,
+    ...at(m2),
+    ...get(mS),
     ...op.f32Store(),
-    ...get(i), ...op.i32Const(4), ...op.i32Add, ...set(i),
+    ...at(v2),
+    ...get(vS),
+    ...op.f32Store(),
+    ...at(w2),
+    ...at(w),
+    ...op.f32Load(),
+    ...get(mS),
+    ...get(alpha),
+    ...op.f32Mul,
+    ...get(vS),
+    ...op.f32Sqrt,
+    ...get(eps),
+    ...op.f32Add,
+    ...op.f32Div,
+    ...op.f32Sub,
+    ...op.f32Store(),
+    ...get(i),
+    ...op.i32Const(4),
+    ...op.i32Add,
+    ...set(i),
     ...op.br(0),
-    ...op.end, ...op.end,
+    ...op.end,
+    ...op.end,
   ];
   // The task's parameters (block, -, offset, -, count): n = count; each array's address from the block
   // (7 i32, then alpha, a1, a2, epsilon as f32) plus offset, the byte offset of this part's first element.
   const [block, offset, count] = [0, 2, 4];
   const prologue = task
     ? [
-        ...get(count), ...set(n),
-        ...[w, m, v, g, w2, m2, v2].flatMap((local, k) => [...get(block), ...op.i32Load(4 * k), ...get(offset), ...op.i32Add, ...set(local)]),
+        ...get(count),
+        ...set(n),
+        ...[w, m, v, g, w2, m2, v2].flatMap((local, k) => [
+          ...get(block),
+          ...op.i32Load(4 * k),
+          ...get(offset),
+          ...op.i32Add,
+          ...set(local),
+        ]),
         ...[alpha, a1, a2, eps].flatMap((local, k) => [...get(block), ...op.f32Load(28 + 4 * k), ...set(local)]),
       ]
     : [];
   const body = [
     ...prologue,
-    ...get(alpha), ...op.f32x4Splat, ...set(alphaV),
-    ...get(a1), ...op.f32x4Splat, ...set(a1V),
-    ...get(a2), ...op.f32x4Splat, ...set(a2V),
-    ...get(eps), ...op.f32x4Splat, ...set(epsV),
-    ...op.f32Const(MIN_NORMAL), ...op.f32x4Splat, ...set(minV),
+    ...get(alpha),
+    ...op.f32x4Splat,
+    ...set(alphaV),
+    ...get(a1),
+    ...op.f32x4Splat,
+    ...set(a1V),
+    ...get(a2),
+    ...op.f32x4Splat,
+    ...set(a2V),
+    ...get(eps),
+    ...op.f32x4Splat,
+    ...set(epsV),
+    ...op.f32Const(MIN_NORMAL),
+    ...op.f32x4Splat,
+    ...set(minV),
     // end4 = (n & ~3) * 4 bytes
-    ...get(n), ...op.i32Const(-4), ...op.i32And, ...op.i32Const(2), ...op.i32Shl, ...set(end4),
+    ...get(n),
+    ...op.i32Const(-4),
+    ...op.i32And,
+    ...op.i32Const(2),
+    ...op.i32Shl,
+    ...set(end4),
     ...vectorLoop,
     ...scalarLoop,
   ];
-  if (task) return memoryModule({ name: "gemm", params: [I32, I32, I32, I32, I32], locals: [[8, I32], [4, F32], [2, I32], [8, V128], [3, F32]], body }, shared);
+  if (task)
+    return memoryModule(
+      {
+        name: "gemm",
+        params: [I32, I32, I32, I32, I32],
+        locals: [
+          [8, I32],
+          [4, F32],
+          [2, I32],
+          [8, V128],
+          [3, F32],
+        ],
+        body,
+      },
+      shared,
+    );
   const params = [I32, I32, I32, I32, I32, I32, I32, I32, F32, F32, F32, F32];
-  return memoryModule({ name: "adam", params, locals: [[2, I32], [8, V128], [3, F32]], body }, shared);
+  return memoryModule(
+    {
+      name: "adam",
+      params,
+      locals: [
+        [2, I32],
+        [8, V128],
+        [3, F32],
+      ],
+      body,
+    },
+    shared,
+  );
 }
 
 /** Arrays of at least this many elements are updated by the matrix products' threads together. */
 export const THREADED_ADAM_ELEMENTS = 1 << 16;
 
-type SimdAdam = (n: number, w: number, m: number, v: number, g: number, w2: number, m2: number, v2: number, alpha: number, a1: number, a2: number, epsilon: number) => void;
+type SimdAdam = (
+  n: number,
+  w: number,
+  m: number,
+  v: number,
+  g: number,
+  w2: number,
+  m2: number,
+  v2: number,
+  alpha: number,
+  a1: number,
+  a2: number,
+  epsilon: number,
+) => void;
 
 /** The SIMD loop per backend memory (null where it could not be instantiated). */
 const simdLoops = new WeakMap<object, SimdAdam | null>();
@@ -236,7 +416,9 @@ export function kerasAdamWasm(
   const size = tf.util.sizeFromShape(inputs.w.shape);
   // Looking the inputs up first moves any that live on another backend onto the heap (which may
   // allocate); heap offsets stay valid when the memory grows.
-  const [w, m, v, g] = [inputs.w, inputs.m, inputs.v, inputs.g].map((info) => wasm.dataIdMap.get(info.dataId).memoryOffset);
+  const [w, m, v, g] = [inputs.w, inputs.m, inputs.v, inputs.g].map(
+    (info) => wasm.dataIdMap.get(info.dataId).memoryOffset,
+  );
   const outputs = [0, 1, 2].map(() => wasm.makeOutput(inputs.w.shape.slice(), "float32"));
   const [w2, m2, v2] = outputs.map((info) => wasm.dataIdMap.get(info.dataId).memoryOffset);
   const simd = simdEnabled ? simdLoopFor(wasm.wasm) : null;
@@ -256,7 +438,16 @@ export function kerasAdamWasm(
           started = runOnHelperLoop(wasm, "keras-adam", build, address, size);
           if (started) {
             const wait = started;
-            return { outputs, wait: () => { try { wait(); } finally { wasm.disposeData(block.dataId); } } };
+            return {
+              outputs,
+              wait: () => {
+                try {
+                  wait();
+                } finally {
+                  wasm.disposeData(block.dataId);
+                }
+              },
+            };
           }
         } else if (runSplitLoop(wasm, "keras-adam", build, address, size)) {
           return { outputs, wait: () => {} };
@@ -295,7 +486,20 @@ const cpuKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
     return stored instanceof Float32Array ? stored : Float32Array.from(stored as ArrayLike<number>);
   };
   const [w2, m2, v2] = [0, 1, 2].map(() => new Float32Array(size));
-  fusedLoop(size, values(infos.w), values(infos.m), values(infos.v), values(infos.g), w2, m2, v2, alpha, beta1, beta2, epsilon);
+  fusedLoop(
+    size,
+    values(infos.w),
+    values(infos.m),
+    values(infos.v),
+    values(infos.g),
+    w2,
+    m2,
+    v2,
+    alpha,
+    beta1,
+    beta2,
+    epsilon,
+  );
   return [w2, m2, v2].map((out) => cpu.makeTensorInfo(infos.w.shape.slice(), "float32", out));
 };
 

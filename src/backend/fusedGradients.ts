@@ -9,11 +9,27 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { KerasAdamAttrs } from "../vae/optimizer";
-import { registerWasmTrainStep, VAE_GRADIENTS_KERNEL, VAE_TRAIN_STEP_KERNEL, VAE_WEIGHT_NAMES, type VaeWeightName } from "./fusedTrainStep";
+import {
+  registerWasmTrainStep,
+  VAE_GRADIENTS_KERNEL,
+  VAE_TRAIN_STEP_KERNEL,
+  VAE_WEIGHT_NAMES,
+  type VaeWeightName,
+} from "./fusedTrainStep";
 import { kerasAdamWasm } from "./fusedAdam";
 import { bceLogitsWasm } from "./fusedLoss";
 import { wasmGemmAsync } from "./wasmGemm";
-import { I32, V128, type WasmBackendLike, heapBuffer, instantiate, isShared, memoryModule, memoryOf, op } from "./wasmCode";
+import {
+  I32,
+  V128,
+  type WasmBackendLike,
+  heapBuffer,
+  instantiate,
+  isShared,
+  memoryModule,
+  memoryOf,
+  op,
+} from "./wasmCode";
 
 /**
  * `run(d, h, sums, rows, vectors)`: for a rows x (4 vectors) float32 matrix d, sets d to 0 where h <= 0
@@ -25,27 +41,71 @@ function maskSumModule(masked: boolean, shared: boolean): Uint8Array {
   const dv = 8; // v128
   const { get, set } = op;
   const body = [
-    ...op.i32Const(0), ...set(row),
-    ...get(sums), ...get(vectors), ...op.i32Const(16), ...op.i32Mul, ...op.i32Add, ...set(sEnd),
+    ...op.i32Const(0),
+    ...set(row),
+    ...get(sums),
+    ...get(vectors),
+    ...op.i32Const(16),
+    ...op.i32Mul,
+    ...op.i32Add,
+    ...set(sEnd),
     ...op.block,
-    ...get(rows), ...op.i32Eqz, ...op.brIf(0),
+    ...get(rows),
+    ...op.i32Eqz,
+    ...op.brIf(0),
     ...op.loop,
-    ...get(sums), ...set(sp),
+    ...get(sums),
+    ...set(sp),
     ...op.loop,
-    ...get(d), ...op.v128Load(0),
+    ...get(d),
+    ...op.v128Load(0),
     ...(masked ? [...get(h), ...op.v128Load(0), ...op.v128Zero, ...op.f32x4Gt, ...op.v128And] : []),
     ...set(dv),
     ...(masked ? [...get(d), ...get(dv), ...op.v128Store(0)] : []),
-    ...get(sp), ...get(sp), ...op.v128Load(0), ...get(dv), ...op.f32x4Add, ...op.v128Store(0),
-    ...get(d), ...op.i32Const(16), ...op.i32Add, ...set(d),
-    ...get(h), ...op.i32Const(16), ...op.i32Add, ...set(h),
-    ...get(sp), ...op.i32Const(16), ...op.i32Add, ...op.tee(sp), ...get(sEnd), ...op.i32Ne, ...op.brIf(0),
+    ...get(sp),
+    ...get(sp),
+    ...op.v128Load(0),
+    ...get(dv),
+    ...op.f32x4Add,
+    ...op.v128Store(0),
+    ...get(d),
+    ...op.i32Const(16),
+    ...op.i32Add,
+    ...set(d),
+    ...get(h),
+    ...op.i32Const(16),
+    ...op.i32Add,
+    ...set(h),
+    ...get(sp),
+    ...op.i32Const(16),
+    ...op.i32Add,
+    ...op.tee(sp),
+    ...get(sEnd),
+    ...op.i32Ne,
+    ...op.brIf(0),
     ...op.end,
-    ...get(row), ...op.i32Const(1), ...op.i32Add, ...op.tee(row), ...get(rows), ...op.i32Ne, ...op.brIf(0),
+    ...get(row),
+    ...op.i32Const(1),
+    ...op.i32Add,
+    ...op.tee(row),
+    ...get(rows),
+    ...op.i32Ne,
+    ...op.brIf(0),
     ...op.end,
     ...op.end,
   ];
-  return memoryModule({ name: "run", params: [I32, I32, I32, I32, I32], locals: [[3, I32], [1, V128]], body }, shared);
+  return memoryModule(
+    {
+      name: "run",
+      params: [I32, I32, I32, I32, I32],
+      locals: [
+        [3, I32],
+        [1, V128],
+      ],
+      body,
+    },
+    shared,
+  );
 }
 
 type MaskSum = (d: number, h: number, sums: number, rows: number, vectors: number) => void;
@@ -73,13 +133,25 @@ interface AdamInputs {
 }
 
 const gradientsKernel: tf.KernelFunc = ({ inputs, backend, attrs }) =>
-  lossAndUpdates(backend as unknown as WasmBackendLike, inputs, (attrs as unknown as { klCoefficient: number }).klCoefficient);
+  lossAndUpdates(
+    backend as unknown as WasmBackendLike,
+    inputs,
+    (attrs as unknown as { klCoefficient: number }).klCoefficient,
+  );
 
 const trainStepKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { klCoefficient, ...adamAttrs } = attrs as unknown as { klCoefficient: number } & KerasAdamAttrs;
   const named = inputs as unknown as Record<string, tf.TensorInfo>;
-  const moments = (suffix: string) => Object.fromEntries(VAE_WEIGHT_NAMES.map((name) => [name, named[`${name}/${suffix}`]])) as Record<VaeWeightName, tf.TensorInfo>;
-  return lossAndUpdates(backend as unknown as WasmBackendLike, inputs, klCoefficient, { attrs: adamAttrs, m: moments("m"), v: moments("v") });
+  const moments = (suffix: string) =>
+    Object.fromEntries(VAE_WEIGHT_NAMES.map((name) => [name, named[`${name}/${suffix}`]])) as Record<
+      VaeWeightName,
+      tf.TensorInfo
+    >;
+  return lossAndUpdates(backend as unknown as WasmBackendLike, inputs, klCoefficient, {
+    attrs: adamAttrs,
+    m: moments("m"),
+    v: moments("v"),
+  });
 };
 
 /**
@@ -131,11 +203,22 @@ class Step {
    * generated loops, or XNNPACK's for shapes they do not cover (small layers), which reads a batch
    * dimension; so the operands go in as rank 3, as tfjs's fused matMul op passes them.
    */
-  product(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, bias?: tf.TensorInfo, relu = false): tf.TensorInfo {
+  product(
+    a: tf.TensorInfo,
+    b: tf.TensorInfo,
+    transposeA: boolean,
+    transposeB: boolean,
+    bias?: tf.TensorInfo,
+    relu = false,
+  ): tf.TensorInfo {
     const inputs: tf.NamedTensorInfoMap = { a: batched(a), b: batched(b) };
     if (bias) inputs.bias = bias;
     const attrs = { transposeA, transposeB, activation: relu ? "relu" : "linear", leakyreluAlpha: 0 };
-    const out = this.matMul.kernelFunc({ inputs, backend: this.wasm as unknown as tf.KernelBackend, attrs }) as tf.TensorInfo;
+    const out = this.matMul.kernelFunc({
+      inputs,
+      backend: this.wasm as unknown as tf.KernelBackend,
+      attrs,
+    }) as tf.TensorInfo;
     const matrix: tf.TensorInfo = { dataId: out.dataId, shape: out.shape.slice(-2), dtype: out.dtype };
     this.scratch.push(matrix);
     return matrix;
@@ -226,10 +309,16 @@ function batched(info: tf.TensorInfo): tf.TensorInfo {
  * value, first and second moment after Keras's Adam (`kerasAdamWasm`, the same loop as the optimizer's
  * kernel), each update made as soon as its gradient is ready.
  */
-function lossAndUpdates(wasm: WasmBackendLike, inputs: tf.NamedTensorInfoMap, c: number, adam?: AdamInputs): tf.TensorInfo[] {
+function lossAndUpdates(
+  wasm: WasmBackendLike,
+  inputs: tf.NamedTensorInfoMap,
+  c: number,
+  adam?: AdamInputs,
+): tf.TensorInfo[] {
   const named = inputs as unknown as Record<"x" | "epsilon" | VaeWeightName, tf.TensorInfo>;
   for (const [name, info] of Object.entries(inputs)) {
-    if (!info || info.dtype !== "float32") throw new Error(`${VAE_GRADIENTS_KERNEL}: input ${name} must be a float32 tensor.`);
+    if (!info || info.dtype !== "float32")
+      throw new Error(`${VAE_GRADIENTS_KERNEL}: input ${name} must be a float32 tensor.`);
     wasm.dataIdMap.get(info.dataId); // moves an input that lives on another backend onto the heap
   }
   const step = new Step(wasm, named, adam);
@@ -361,8 +450,10 @@ function forwardAndBackward(step: Step, c: number): tf.TensorInfo[] {
 
 /** Registers both kernels for "wasm" unless already registered, and the step that calls them (importing this module does it). */
 export function registerVaeGradientsKernel(): void {
-  if (!tf.getKernel(VAE_GRADIENTS_KERNEL, "wasm")) tf.registerKernel({ kernelName: VAE_GRADIENTS_KERNEL, backendName: "wasm", kernelFunc: gradientsKernel });
-  if (!tf.getKernel(VAE_TRAIN_STEP_KERNEL, "wasm")) tf.registerKernel({ kernelName: VAE_TRAIN_STEP_KERNEL, backendName: "wasm", kernelFunc: trainStepKernel });
+  if (!tf.getKernel(VAE_GRADIENTS_KERNEL, "wasm"))
+    tf.registerKernel({ kernelName: VAE_GRADIENTS_KERNEL, backendName: "wasm", kernelFunc: gradientsKernel });
+  if (!tf.getKernel(VAE_TRAIN_STEP_KERNEL, "wasm"))
+    tf.registerKernel({ kernelName: VAE_TRAIN_STEP_KERNEL, backendName: "wasm", kernelFunc: trainStepKernel });
   registerWasmTrainStep();
 }
 registerVaeGradientsKernel();

@@ -88,7 +88,9 @@ export function fusedLossGradients(
   const variables = layerVariables(model);
   const inputs: tf.NamedTensorMap = { x, epsilon };
   VAE_WEIGHT_NAMES.forEach((name, i) => (inputs[name] = variables[i]));
-  const [terms, ...grads] = tf.engine().runKernel(VAE_GRADIENTS_KERNEL, inputs, { klCoefficient }) as unknown as tf.Tensor[];
+  const [terms, ...grads] = tf
+    .engine()
+    .runKernel(VAE_GRADIENTS_KERNEL, inputs, { klCoefficient }) as unknown as tf.Tensor[];
   const gradients: tf.NamedTensorMap = {};
   variables.forEach((variable, i) => (gradients[variable.name] = grads[i]));
   return { terms: terms as tf.Tensor1D, gradients };

@@ -5,7 +5,14 @@
  * Introduced in every notebook's first cell.
  */
 import * as tf from "@tensorflow/tfjs";
-import { BACKEND_CHOICES, option, OPTIONS, parseBackendChoice, type BackendChoice, type Environment } from "../system/options";
+import {
+  BACKEND_CHOICES,
+  option,
+  OPTIONS,
+  parseBackendChoice,
+  type BackendChoice,
+  type Environment,
+} from "../system/options";
 import type { WasmBackendLike } from "./wasmCode";
 import { installWasmGemm, setWasmGemmFma, wasmFmaWanted, wasmGemmFma } from "./wasmGemm";
 import { setWasmGemmThreads, startWasmGemmThreads } from "./wasmThreadPool";
@@ -69,7 +76,11 @@ const THREAD_START_TIMEOUT_MS = 30_000;
 /** Threads the wasm backend started with, and why only one when the threaded build failed to start. */
 let wasmThreads = { count: 1, note: "" };
 
-async function tryBackend(name: BackendName, threads: number, env: Environment | undefined): Promise<string | undefined> {
+async function tryBackend(
+  name: BackendName,
+  threads: number,
+  env: Environment | undefined,
+): Promise<string | undefined> {
   if (name === "tensorflow") {
     const failure = loadNative();
     if (failure) return failure;
@@ -88,7 +99,9 @@ async function tryBackend(name: BackendName, threads: number, env: Environment |
           setWasmGemmThreads(started.threads);
           // The product threads are started now, not at the first product, so that training uses them
           // from its first step; if they do not come up, the products stay on the main thread.
-          const ready = started.threads === 1 || (await startWasmGemmThreads(tf.backend() as unknown as WasmBackendLike, THREAD_START_TIMEOUT_MS));
+          const ready =
+            started.threads === 1 ||
+            (await startWasmGemmThreads(tf.backend() as unknown as WasmBackendLike, THREAD_START_TIMEOUT_MS));
           if (!ready) setWasmGemmThreads(1);
           wasmThreads = ready
             ? { count: started.threads, note: "" }
@@ -97,7 +110,10 @@ async function tryBackend(name: BackendName, threads: number, env: Environment |
         }
         wasmThreads = { count: 1, note: "the threaded build did not start" };
       } catch (error) {
-        wasmThreads = { count: 1, note: `the threaded build did not start: ${error instanceof Error ? error.message : String(error)}` };
+        wasmThreads = {
+          count: 1,
+          note: `the threaded build did not start: ${error instanceof Error ? error.message : String(error)}`,
+        };
       }
       tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
     }
@@ -127,9 +143,16 @@ export async function initBackend(
   if (forced) {
     const failure = await tryBackend(forced, threads, env);
     if (failure) {
-      throw new Error(`Backend "${forced}" was asked for but cannot be used: ${failure}. Unset ${BACKEND_ENV} or pick another.`);
+      throw new Error(
+        `Backend "${forced}" was asked for but cannot be used: ${failure}. Unset ${BACKEND_ENV} or pick another.`,
+      );
     }
-    info = { name: forced, reason: options.backend ? "asked for by the caller" : `forced by ${BACKEND_ENV}`, tfjsVersion: tf.version.tfjs, threads: 1 };
+    info = {
+      name: forced,
+      reason: options.backend ? "asked for by the caller" : `forced by ${BACKEND_ENV}`,
+      tfjsVersion: tf.version.tfjs,
+      threads: 1,
+    };
   } else {
     const skipped: string[] = [];
     let chosen: BackendName | undefined;
@@ -146,7 +169,13 @@ export async function initBackend(
     info = { name: chosen, reason, tfjsVersion: tf.version.tfjs, threads: 1 };
   }
   if (info.name === "wasm") {
-    info = { ...info, threads: wasmThreads.count, fma: wasmGemmFma(), fusedGradients: hasFusedGradients("wasm"), reason: wasmThreads.note ? `${info.reason}; ${wasmThreads.note}` : info.reason };
+    info = {
+      ...info,
+      threads: wasmThreads.count,
+      fma: wasmGemmFma(),
+      fusedGradients: hasFusedGradients("wasm"),
+      reason: wasmThreads.note ? `${info.reason}; ${wasmThreads.note}` : info.reason,
+    };
   }
   active = Object.freeze(info);
   if (!options.quiet) console.log(describeBackend(active));
@@ -155,7 +184,10 @@ export async function initBackend(
 
 export function describeBackend(info: BackendInfo): string {
   // Results written before threads were recorded have no count.
-  const threads = info.name !== "wasm" || info.threads === undefined ? "" : `, ${info.threads} thread${info.threads === 1 ? "" : "s"}`;
+  const threads =
+    info.name !== "wasm" || info.threads === undefined
+      ? ""
+      : `, ${info.threads} thread${info.threads === 1 ? "" : "s"}`;
   const fma = info.fma === undefined ? "" : info.fma ? ", fused multiply-adds" : ", separate multiplies and adds";
   const gradients = info.fusedGradients === false ? ", gradients by tfjs" : "";
   return `TensorFlow.js ${info.tfjsVersion} on backend "${info.name}" (${info.reason}${threads}${fma}${gradients})`;

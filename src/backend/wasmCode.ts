@@ -128,7 +128,14 @@ export function memoryModule(fn: FunctionCode, shared: boolean): Uint8Array {
   const limits = shared ? [0x03, 0x00, ...uleb(65536)] : [0x00, 0x00];
   const code = [...vector(fn.locals.map(([count, type]) => [...uleb(count), type])), ...fn.body, ...op.end];
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vector([[0x60, ...vector(fn.params.map((type) => [type])), 0x00]])),
     ...section(2, vector([[...name("env"), ...name("memory"), 0x02, ...limits]])),
     ...section(3, vector([[0x00]])),
@@ -143,11 +150,25 @@ export function memoryModule(fn: FunctionCode, shared: boolean): Uint8Array {
  */
 function maddProbeModule(): Uint8Array {
   const body = [
-    ...op.get(0), ...op.f32x4Splat, ...op.get(1), ...op.f32x4Splat, ...op.get(2), ...op.f32x4Splat,
-    ...op.f32x4RelaxedMadd, ...op.f32x4ExtractLane(0), ...op.end,
+    ...op.get(0),
+    ...op.f32x4Splat,
+    ...op.get(1),
+    ...op.f32x4Splat,
+    ...op.get(2),
+    ...op.f32x4Splat,
+    ...op.f32x4RelaxedMadd,
+    ...op.f32x4ExtractLane(0),
+    ...op.end,
   ];
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vector([[0x60, ...vector([[F32], [F32], [F32]]), ...vector([[F32]])]])),
     ...section(3, vector([[0x00]])),
     ...section(7, vector([[...name("madd"), 0x00, 0x00]])),
@@ -165,7 +186,8 @@ function maddProbeModule(): Uint8Array {
  */
 export function relaxedMadd(): "fused" | "separate" | "unavailable" {
   if (relaxedMaddMode) return relaxedMaddMode;
-  const api = (globalThis as unknown as { WebAssembly: WebAssemblyApi & { validate(bytes: Uint8Array): boolean } }).WebAssembly;
+  const api = (globalThis as unknown as { WebAssembly: WebAssemblyApi & { validate(bytes: Uint8Array): boolean } })
+    .WebAssembly;
   const bytes = maddProbeModule();
   if (!api.validate(bytes)) {
     // Required lazily: importing this module must not touch the engine's flags.

@@ -10,7 +10,17 @@
 import * as tf from "@tensorflow/tfjs";
 import { option, OPTIONS, type Environment } from "../system/options";
 import { type WasmBackendLike, heapBuffer, relaxedMadd } from "./wasmCode";
-import { type GemmSpec, MIN_MULTIPLY_ADDS, TILE_COLUMNS, TILE_ROWS, maxSparseDensity, packModule, sparseStripVectors, transposeModule, transposePackModule } from "./wasmGemmCode";
+import {
+  type GemmSpec,
+  MIN_MULTIPLY_ADDS,
+  TILE_COLUMNS,
+  TILE_ROWS,
+  maxSparseDensity,
+  packModule,
+  sparseStripVectors,
+  transposeModule,
+  transposePackModule,
+} from "./wasmGemmCode";
 import { countModule, fillModule } from "./rowLists";
 import { GemmRunner, runnerFor } from "./wasmThreadPool";
 
@@ -33,7 +43,8 @@ export function wasmFmaWanted(env?: Environment): boolean {
  * setting. Throws when fused multiply-adds are asked for where `relaxedMadd()` is not `fused`.
  */
 export function setWasmGemmFma(enabled: boolean): boolean {
-  if (enabled && relaxedMadd() !== "fused") throw new Error(`Fused multiply-adds are not available here (WebAssembly relaxed SIMD: ${relaxedMadd()}).`);
+  if (enabled && relaxedMadd() !== "fused")
+    throw new Error(`Fused multiply-adds are not available here (WebAssembly relaxed SIMD: ${relaxedMadd()}).`);
   const previous = gemmFma;
   gemmFma = enabled;
   return previous;
@@ -49,10 +60,21 @@ export function wasmGemmFma(): boolean {
  * [m, k], or [k, m] when `transposeA`), in a new heap buffer, entries holding k * stride. Undefined
  * (nothing allocated) when more than `maxDensity` of a is nonzero, or the loops do not apply.
  */
-function sparseRows(backend: WasmBackendLike, runner: GemmRunner, a: tf.TensorInfo, m: number, k: number, transposeA: boolean, stride: number, maxDensity: number): tf.TensorInfo | undefined {
+function sparseRows(
+  backend: WasmBackendLike,
+  runner: GemmRunner,
+  a: tf.TensorInfo,
+  m: number,
+  k: number,
+  transposeA: boolean,
+  stride: number,
+  maxDensity: number,
+): tf.TensorInfo | undefined {
   if ((transposeA ? m : k) % 4 !== 0) return undefined;
   const count = runner.helperLoop(`count ${m} ${k} ${transposeA}`, (shared) => countModule(m, k, transposeA, shared));
-  const fill = runner.helperLoop(`fill ${m} ${k} ${transposeA} ${stride}`, (shared) => fillModule(m, k, transposeA, stride, shared));
+  const fill = runner.helperLoop(`fill ${m} ${k} ${transposeA} ${stride}`, (shared) =>
+    fillModule(m, k, transposeA, stride, shared),
+  );
   if (!count || !fill) return undefined;
   const offset = (x: tf.TensorInfo) => backend.dataIdMap.get(x.dataId).memoryOffset;
   // The counts per row, then the cursors of the transposed fill.
@@ -84,7 +106,6 @@ function sparseRows(backend: WasmBackendLike, runner: GemmRunner, a: tf.TensorIn
     backend.disposeData(counts.dataId);
   }
 }
-
 
 // ---------------------------------------------------------------------------------------------------
 // The kernels.
@@ -120,11 +141,18 @@ export function wasmGemm(backend: WasmBackendLike, p: Product): tf.TensorInfo | 
  * helper). Where no helper is free, the product is computed at once and `wait` has nothing to do.
  * Undefined (nothing allocated) where the generated loops do not apply, as `wasmGemm`.
  */
-export function wasmGemmAsync(backend: WasmBackendLike, p: Product): { out: tf.TensorInfo; wait: () => void } | undefined {
+export function wasmGemmAsync(
+  backend: WasmBackendLike,
+  p: Product,
+): { out: tf.TensorInfo; wait: () => void } | undefined {
   return gemm(backend, p, true);
 }
 
-function gemm(backend: WasmBackendLike, p: Product, async: boolean): { out: tf.TensorInfo; wait: () => void } | undefined {
+function gemm(
+  backend: WasmBackendLike,
+  p: Product,
+  async: boolean,
+): { out: tf.TensorInfo; wait: () => void } | undefined {
   const aShape = matrixShape(p.a);
   const bShape = matrixShape(p.b);
   if (!aShape || !bShape || p.a.dtype !== "float32" || p.b.dtype !== "float32") return undefined;
@@ -140,7 +168,16 @@ function gemm(backend: WasmBackendLike, p: Product, async: boolean): { out: tf.T
   // Temporary heap buffers (packed operands, row lists), freed when the product is done.
   const scratch: tf.TensorInfo[] = [];
   let pending: (() => void) | undefined;
-  const launch = (id: number, spec: GemmSpec, a: number, b: number, out: number, bias: number, rows: number, multiplyAdds?: number) => {
+  const launch = (
+    id: number,
+    spec: GemmSpec,
+    a: number,
+    b: number,
+    out: number,
+    bias: number,
+    rows: number,
+    multiplyAdds?: number,
+  ) => {
     if (async) pending = runner.runOnHelper(id, a, b, out, bias, rows);
     else runner.run(id, spec, a, b, out, bias, rows, multiplyAdds);
   };
@@ -165,7 +202,14 @@ function gemm(backend: WasmBackendLike, p: Product, async: boolean): { out: tf.T
   try {
     if (!p.transposeB) {
       // A bias along the columns only ([n] or [1, n]); other broadcasts go to the stock kernel.
-      if (p.bias && (p.bias.dtype !== "float32" || tf.util.sizeFromShape(p.bias.shape) !== n || p.bias.shape[p.bias.shape.length - 1] !== n || p.bias.shape.length > 2)) return undefined;
+      if (
+        p.bias &&
+        (p.bias.dtype !== "float32" ||
+          tf.util.sizeFromShape(p.bias.shape) !== n ||
+          p.bias.shape[p.bias.shape.length - 1] !== n ||
+          p.bias.shape.length > 2)
+      )
+        return undefined;
       if (n % TILE_COLUMNS !== 0) {
         // A narrow product (the latent layers': n = 2) is computed transposed, out^T = b^T a^T: the loop's
         // rows are the n columns of out (b^T read from b in place), its columns the m rows of out (a^T,
@@ -174,7 +218,9 @@ function gemm(backend: WasmBackendLike, p: Product, async: boolean): { out: tf.T
         if (m % TILE_COLUMNS !== 0) return undefined;
         const stripBytes = 4 * TILE_COLUMNS;
         const packed = p.transposeA
-          ? conflictingRows(4 * m) ? packedCopy(backend, runner, p.a, k, m, 4 * m, stripBytes) : undefined
+          ? conflictingRows(4 * m)
+            ? packedCopy(backend, runner, p.a, k, m, 4 * m, stripBytes)
+            : undefined
           : transposePackedCopy(backend, runner, p.a, m, k);
         if (packed) scratch.push(packed);
         if (!packed && !p.transposeA) return undefined;
@@ -203,9 +249,23 @@ function gemm(backend: WasmBackendLike, p: Product, async: boolean): { out: tf.T
       // A product handed to a helper stays dense: building the lists would hold up the main thread,
       // which has a product of its own to compute meanwhile.
       const vectors = (sparseGemm ?? option("wasmSparse")) && !async ? sparseStripVectors(n) : 0;
-      const lists = vectors ? sparseRows(backend, runner, p.a, m, k, p.transposeA, conflictingRows(4 * n) ? 16 * vectors : 4 * n, maxSparseDensity(k, 16 * vectors)) : undefined;
+      const lists = vectors
+        ? sparseRows(
+            backend,
+            runner,
+            p.a,
+            m,
+            k,
+            p.transposeA,
+            conflictingRows(4 * n) ? 16 * vectors : 4 * n,
+            maxSparseDensity(k, 16 * vectors),
+          )
+        : undefined;
       // A transposed left operand whose stored rows thrash the cache: a transposed copy, read row by row.
-      const aCopy = !lists && p.transposeA && conflictingRows(4 * m) && k % 4 === 0 ? transposedCopy(backend, runner, p.a, k, m) : undefined;
+      const aCopy =
+        !lists && p.transposeA && conflictingRows(4 * m) && k % 4 === 0
+          ? transposedCopy(backend, runner, p.a, k, m)
+          : undefined;
       if (aCopy) scratch.push(aCopy);
       const aTransposed = p.transposeA && !aCopy;
       const stripBytes = lists ? 16 * vectors : 4 * TILE_COLUMNS;
@@ -231,7 +291,16 @@ function gemm(backend: WasmBackendLike, p: Product, async: boolean): { out: tf.T
       if (id === undefined) return undefined;
       const out = backend.makeOutput(outShape, "float32");
       const multiplyAdds = lists ? (lists.shape[0] / 2 - 2 * m) * n : m * n * k;
-      launch(id, spec, offset(lists ?? aCopy ?? p.a), offset(packed ?? p.b), offset(out), p.bias ? offset(p.bias) : 0, m, multiplyAdds);
+      launch(
+        id,
+        spec,
+        offset(lists ?? aCopy ?? p.a),
+        offset(packed ?? p.b),
+        offset(out),
+        p.bias ? offset(p.bias) : 0,
+        m,
+        multiplyAdds,
+      );
       if (lists) sparseCalls++;
       return done(out);
     }
@@ -280,8 +349,18 @@ function conflictingRows(rowStride: number): boolean {
 }
 
 /** `src` (depth x columns, rows `rowStride` bytes apart) packed into strips (`packModule`), on the heap. */
-function packedCopy(backend: WasmBackendLike, runner: GemmRunner, src: tf.TensorInfo, depth: number, columns: number, rowStride: number, stripBytes: number): tf.TensorInfo | undefined {
-  const loop = runner.helperLoop(`pack ${columns} ${depth} ${rowStride} ${stripBytes}`, (shared) => packModule(columns, depth, rowStride, stripBytes, shared));
+function packedCopy(
+  backend: WasmBackendLike,
+  runner: GemmRunner,
+  src: tf.TensorInfo,
+  depth: number,
+  columns: number,
+  rowStride: number,
+  stripBytes: number,
+): tf.TensorInfo | undefined {
+  const loop = runner.helperLoop(`pack ${columns} ${depth} ${rowStride} ${stripBytes}`, (shared) =>
+    packModule(columns, depth, rowStride, stripBytes, shared),
+  );
   if (!loop) return undefined;
   const out = backend.makeOutput([depth * columns], "float32");
   loop(backend.dataIdMap.get(src.dataId).memoryOffset, backend.dataIdMap.get(out.dataId).memoryOffset);
@@ -289,8 +368,16 @@ function packedCopy(backend: WasmBackendLike, runner: GemmRunner, src: tf.Tensor
 }
 
 /** The transpose of `src` (rows x columns, row-major) as a new columns x rows matrix on the heap. */
-function transposedCopy(backend: WasmBackendLike, runner: GemmRunner, src: tf.TensorInfo, rows: number, columns: number): tf.TensorInfo | undefined {
-  const loop = runner.helperLoop(`plain transpose ${rows} ${columns}`, (shared) => transposeModule(rows, columns, shared));
+function transposedCopy(
+  backend: WasmBackendLike,
+  runner: GemmRunner,
+  src: tf.TensorInfo,
+  rows: number,
+  columns: number,
+): tf.TensorInfo | undefined {
+  const loop = runner.helperLoop(`plain transpose ${rows} ${columns}`, (shared) =>
+    transposeModule(rows, columns, shared),
+  );
   if (!loop) return undefined;
   const out = backend.makeOutput([columns, rows], "float32");
   loop(backend.dataIdMap.get(src.dataId).memoryOffset, backend.dataIdMap.get(out.dataId).memoryOffset);
@@ -298,8 +385,16 @@ function transposedCopy(backend: WasmBackendLike, runner: GemmRunner, src: tf.Te
 }
 
 /** The transpose of `src` (rows x columns, row-major) packed into strips (`transposePackModule`), on the heap. */
-function transposePackedCopy(backend: WasmBackendLike, runner: GemmRunner, src: tf.TensorInfo, rows: number, columns: number): tf.TensorInfo | undefined {
-  const loop = runner.helperLoop(`transpose ${rows} ${columns}`, (shared) => transposePackModule(rows, columns, shared));
+function transposePackedCopy(
+  backend: WasmBackendLike,
+  runner: GemmRunner,
+  src: tf.TensorInfo,
+  rows: number,
+  columns: number,
+): tf.TensorInfo | undefined {
+  const loop = runner.helperLoop(`transpose ${rows} ${columns}`, (shared) =>
+    transposePackModule(rows, columns, shared),
+  );
   if (!loop) return undefined;
   const out = backend.makeOutput([rows * columns], "float32");
   loop(backend.dataIdMap.get(src.dataId).memoryOffset, backend.dataIdMap.get(out.dataId).memoryOffset);
@@ -374,13 +469,16 @@ export function installWasmGemm(): void {
     relu: attrs.activation === "relu",
   });
   const batchMatMulFunc: tf.KernelFunc = (args) =>
-    wasmGemm(args.backend as unknown as WasmBackendLike, product(args.inputs, args.attrs as unknown as Attrs)) ?? batchMatMul.kernelFunc(args);
+    wasmGemm(args.backend as unknown as WasmBackendLike, product(args.inputs, args.attrs as unknown as Attrs)) ??
+    batchMatMul.kernelFunc(args);
   const fusedMatMulFunc: tf.KernelFunc = (args) => {
     const attrs = args.attrs as unknown as Attrs;
     const activation = attrs.activation ?? "linear";
     const supported = (activation === "linear" || activation === "relu") && args.inputs.preluActivationWeights == null;
     const bias = (args.inputs.bias as tf.TensorInfo | null | undefined) ?? undefined;
-    const out = supported ? wasmGemm(args.backend as unknown as WasmBackendLike, product(args.inputs, attrs, bias)) : undefined;
+    const out = supported
+      ? wasmGemm(args.backend as unknown as WasmBackendLike, product(args.inputs, attrs, bias))
+      : undefined;
     return out ?? fusedMatMul.kernelFunc(args);
   };
   const mine: tf.KernelConfig[] = [

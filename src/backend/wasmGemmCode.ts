@@ -66,8 +66,12 @@ export type GemmLoop = (a: number, b: number, out: number, bias: number, rows: n
 export function gemmModule(spec: GemmSpec, shared: boolean): Uint8Array {
   const { columns, depth, aRowStride, aDepthStride, bDepthStride, outRowStride, outColumnStride } = spec;
   const tailRows = spec.tailRows ?? 0;
-  if (columns % TILE_COLUMNS !== 0 || columns <= 0 || depth <= 0) throw new RangeError(`gemmModule: columns ${columns} (a multiple of ${TILE_COLUMNS}) and depth ${depth} must be positive.`);
-  if (!Number.isInteger(tailRows) || tailRows < 0 || tailRows >= TILE_ROWS) throw new RangeError(`gemmModule: tailRows ${tailRows} must be 0 to ${TILE_ROWS - 1}.`);
+  if (columns % TILE_COLUMNS !== 0 || columns <= 0 || depth <= 0)
+    throw new RangeError(
+      `gemmModule: columns ${columns} (a multiple of ${TILE_COLUMNS}) and depth ${depth} must be positive.`,
+    );
+  if (!Number.isInteger(tailRows) || tailRows < 0 || tailRows >= TILE_ROWS)
+    throw new RangeError(`gemmModule: tailRows ${tailRows} must be 0 to ${TILE_ROWS - 1}.`);
   // Parameters, then locals.
   const [a, b, out, bias, rows] = [0, 1, 2, 3, 4];
   const [j, i, ap, bp, apEnd, op0] = [5, 6, 7, 8, 9, 10];
@@ -95,11 +99,24 @@ export function gemmModule(spec: GemmSpec, shared: boolean): Uint8Array {
       step.push(...get(ap), ...op.v128Load32Splat(r * aRowStride), ...set(av));
       for (let h = 0; h < 2; h++) {
         const product = [...get(av), ...get(h === 0 ? b0 : b1)];
-        step.push(...(spec.fma ? [...product, ...get(acc(r, h)), ...op.f32x4RelaxedMadd] : [...get(acc(r, h)), ...product, ...op.f32x4Mul, ...op.f32x4Add]), ...set(acc(r, h)));
+        step.push(
+          ...(spec.fma
+            ? [...product, ...get(acc(r, h)), ...op.f32x4RelaxedMadd]
+            : [...get(acc(r, h)), ...product, ...op.f32x4Mul, ...op.f32x4Add]),
+          ...set(acc(r, h)),
+        );
       }
     }
     step.push(...get(bp), ...op.i32Const(bDepthStride), ...op.i32Add, ...set(bp));
-    step.push(...get(ap), ...op.i32Const(aDepthStride), ...op.i32Add, ...op.tee(ap), ...get(apEnd), ...op.i32Ne, ...op.brIf(0));
+    step.push(
+      ...get(ap),
+      ...op.i32Const(aDepthStride),
+      ...op.i32Add,
+      ...op.tee(ap),
+      ...get(apEnd),
+      ...op.i32Ne,
+      ...op.brIf(0),
+    );
     // The tile's results: vectors along a row, or single lanes when the output is stored transposed.
     const store: number[] = [];
     for (let r = 0; r < tileRows; r++) {
@@ -109,44 +126,100 @@ export function gemmModule(spec: GemmSpec, shared: boolean): Uint8Array {
           store.push(...get(op0), ...get(acc(r, h)), ...op.v128Store(r * outRowStride + 16 * h));
         } else {
           for (let lane = 0; lane < 4; lane++) {
-            store.push(...get(op0), ...get(acc(r, h)), ...op.f32x4ExtractLane(lane), ...op.f32Store(r * outRowStride + (4 * h + lane) * outColumnStride));
+            store.push(
+              ...get(op0),
+              ...get(acc(r, h)),
+              ...op.f32x4ExtractLane(lane),
+              ...op.f32Store(r * outRowStride + (4 * h + lane) * outColumnStride),
+            );
           }
         }
       }
     }
     return [
       // ap = a + i * aRowStride; bp = b + j (or the strip's start when b is packed); apEnd = ap + depth * aDepthStride
-      ...get(a), ...get(i), ...op.i32Const(aRowStride), ...op.i32Mul, ...op.i32Add, ...set(ap),
-      ...get(b), ...get(j), ...(spec.packed ? [...op.i32Const(depth), ...op.i32Mul] : []), ...op.i32Add, ...set(bp),
-      ...get(ap), ...op.i32Const(depth * aDepthStride), ...op.i32Add, ...set(apEnd),
+      ...get(a),
+      ...get(i),
+      ...op.i32Const(aRowStride),
+      ...op.i32Mul,
+      ...op.i32Add,
+      ...set(ap),
+      ...get(b),
+      ...get(j),
+      ...(spec.packed ? [...op.i32Const(depth), ...op.i32Mul] : []),
+      ...op.i32Add,
+      ...set(bp),
+      ...get(ap),
+      ...op.i32Const(depth * aDepthStride),
+      ...op.i32Add,
+      ...set(apEnd),
       ...init,
-      ...op.loop, ...step, ...op.end,
+      ...op.loop,
+      ...step,
+      ...op.end,
       // op0 = out + i * outRowStride + (j / 4) * outColumnStride
-      ...get(out), ...get(i), ...op.i32Const(outRowStride), ...op.i32Mul, ...op.i32Add,
-      ...get(j), ...op.i32Const(outColumnStride / 4), ...op.i32Mul, ...op.i32Add, ...set(op0),
+      ...get(out),
+      ...get(i),
+      ...op.i32Const(outRowStride),
+      ...op.i32Mul,
+      ...op.i32Add,
+      ...get(j),
+      ...op.i32Const(outColumnStride / 4),
+      ...op.i32Mul,
+      ...op.i32Add,
+      ...set(op0),
       ...store,
     ];
   };
   // Columns outermost (a 8-column strip of b stays in the L1 cache), then rows, in whole tiles while
   // at least TILE_ROWS rows are left, then the last `tailRows` rows (the caller passes rows that end so).
   const body = [
-    ...op.i32Const(0), ...set(j),
+    ...op.i32Const(0),
+    ...set(j),
     ...op.loop,
-    ...op.i32Const(0), ...set(i),
+    ...op.i32Const(0),
+    ...set(i),
     ...op.block,
     ...op.loop,
-    ...get(rows), ...get(i), ...op.i32Sub, ...op.i32Const(TILE_ROWS), ...op.i32LtU, ...op.brIf(1),
+    ...get(rows),
+    ...get(i),
+    ...op.i32Sub,
+    ...op.i32Const(TILE_ROWS),
+    ...op.i32LtU,
+    ...op.brIf(1),
     ...tile(TILE_ROWS),
-    ...get(i), ...op.i32Const(TILE_ROWS), ...op.i32Add, ...set(i),
+    ...get(i),
+    ...op.i32Const(TILE_ROWS),
+    ...op.i32Add,
+    ...set(i),
     ...op.br(0),
     ...op.end,
     ...op.end,
-    ...(tailRows ? [...op.block, ...get(i), ...get(rows), ...op.i32Eq, ...op.brIf(0), ...tile(tailRows), ...op.end] : []),
+    ...(tailRows
+      ? [...op.block, ...get(i), ...get(rows), ...op.i32Eq, ...op.brIf(0), ...tile(tailRows), ...op.end]
+      : []),
     // j is a byte offset into b's row: 8 floats per strip.
-    ...get(j), ...op.i32Const(4 * TILE_COLUMNS), ...op.i32Add, ...op.tee(j), ...op.i32Const(4 * columns), ...op.i32LtU, ...op.brIf(0),
+    ...get(j),
+    ...op.i32Const(4 * TILE_COLUMNS),
+    ...op.i32Add,
+    ...op.tee(j),
+    ...op.i32Const(4 * columns),
+    ...op.i32LtU,
+    ...op.brIf(0),
     ...op.end,
   ];
-  return memoryModule({ name: "gemm", params: [I32, I32, I32, I32, I32], locals: [[6, I32], [2 * TILE_ROWS + 3, V128]], body }, shared);
+  return memoryModule(
+    {
+      name: "gemm",
+      params: [I32, I32, I32, I32, I32],
+      locals: [
+        [6, I32],
+        [2 * TILE_ROWS + 3, V128],
+      ],
+      body,
+    },
+    shared,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -191,7 +264,8 @@ export function sparseStripVectors(columns: number): number {
 export function sparseGemmModule(spec: GemmSpec, shared: boolean): Uint8Array {
   const { columns, outRowStride, outColumnStride } = spec;
   const vectors = sparseStripVectors(columns);
-  if (!vectors || outColumnStride !== 4 || spec.aRowStride !== 8 || (spec.packed && spec.bDepthStride !== 16 * vectors)) throw new RangeError(`sparseGemmModule: ${columns} columns stored with stride ${outColumnStride} are not covered.`);
+  if (!vectors || outColumnStride !== 4 || spec.aRowStride !== 8 || (spec.packed && spec.bDepthStride !== 16 * vectors))
+    throw new RangeError(`sparseGemmModule: ${columns} columns stored with stride ${outColumnStride} are not covered.`);
   const [a, b, out, bias, rows] = [0, 1, 2, 3, 4];
   const [j, i, rp, p, pEnd, bp, o, strip] = [5, 6, 7, 8, 9, 10, 11, 12];
   const acc = (h: number) => 13 + h;
@@ -199,48 +273,118 @@ export function sparseGemmModule(spec: GemmSpec, shared: boolean): Uint8Array {
   const { get, set } = op;
   const init: number[] = [];
   for (let h = 0; h < vectors; h++) {
-    init.push(...(spec.bias ? [...get(bias), ...get(j), ...op.i32Add, ...op.v128Load(16 * h)] : op.v128Zero), ...set(acc(h)));
+    init.push(
+      ...(spec.bias ? [...get(bias), ...get(j), ...op.i32Add, ...op.v128Load(16 * h)] : op.v128Zero),
+      ...set(acc(h)),
+    );
   }
-  const step: number[] = [...get(p), ...op.v128Load32Splat(4), ...set(av), ...get(strip), ...get(p), ...op.i32Load(0), ...op.i32Add, ...set(bp)];
+  const step: number[] = [
+    ...get(p),
+    ...op.v128Load32Splat(4),
+    ...set(av),
+    ...get(strip),
+    ...get(p),
+    ...op.i32Load(0),
+    ...op.i32Add,
+    ...set(bp),
+  ];
   for (let h = 0; h < vectors; h++) {
     const product = [...get(av), ...get(bp), ...op.v128Load(16 * h)];
-    step.push(...(spec.fma ? [...product, ...get(acc(h)), ...op.f32x4RelaxedMadd] : [...get(acc(h)), ...product, ...op.f32x4Mul, ...op.f32x4Add]), ...set(acc(h)));
+    step.push(
+      ...(spec.fma
+        ? [...product, ...get(acc(h)), ...op.f32x4RelaxedMadd]
+        : [...get(acc(h)), ...product, ...op.f32x4Mul, ...op.f32x4Add]),
+      ...set(acc(h)),
+    );
   }
   step.push(...get(p), ...op.i32Const(8), ...op.i32Add, ...op.tee(p), ...get(pEnd), ...op.i32Ne, ...op.brIf(0));
-  const store: number[] = [...get(out), ...get(i), ...op.i32Const(outRowStride), ...op.i32Mul, ...op.i32Add, ...get(j), ...op.i32Add, ...set(o)];
+  const store: number[] = [
+    ...get(out),
+    ...get(i),
+    ...op.i32Const(outRowStride),
+    ...op.i32Mul,
+    ...op.i32Add,
+    ...get(j),
+    ...op.i32Add,
+    ...set(o),
+  ];
   for (let h = 0; h < vectors; h++) {
     if (spec.relu) store.push(...get(acc(h)), ...op.v128Zero, ...op.f32x4Max, ...set(acc(h)));
     store.push(...get(o), ...get(acc(h)), ...op.v128Store(16 * h));
   }
   const row = [
     ...init,
-    ...get(rp), ...op.i32Load(0), ...set(p),
-    ...get(rp), ...op.i32Load(4), ...set(pEnd),
+    ...get(rp),
+    ...op.i32Load(0),
+    ...set(p),
+    ...get(rp),
+    ...op.i32Load(4),
+    ...set(pEnd),
     ...op.block,
-    ...get(p), ...get(pEnd), ...op.i32Eq, ...op.brIf(0),
-    ...op.loop, ...step, ...op.end,
+    ...get(p),
+    ...get(pEnd),
+    ...op.i32Eq,
+    ...op.brIf(0),
+    ...op.loop,
+    ...step,
+    ...op.end,
     ...op.end,
     ...store,
-    ...get(rp), ...op.i32Const(8), ...op.i32Add, ...set(rp),
+    ...get(rp),
+    ...op.i32Const(8),
+    ...op.i32Add,
+    ...set(rp),
   ];
   const body = [
-    ...op.i32Const(0), ...set(j),
+    ...op.i32Const(0),
+    ...set(j),
     ...op.loop,
-    ...op.i32Const(0), ...set(i),
-    ...get(a), ...set(rp),
+    ...op.i32Const(0),
+    ...set(i),
+    ...get(a),
+    ...set(rp),
     // The strip's columns of b: at b + j, or where the strip starts when b is packed.
-    ...get(b), ...get(j), ...(spec.packed ? [...op.i32Const(spec.depth), ...op.i32Mul] : []), ...op.i32Add, ...set(strip),
+    ...get(b),
+    ...get(j),
+    ...(spec.packed ? [...op.i32Const(spec.depth), ...op.i32Mul] : []),
+    ...op.i32Add,
+    ...set(strip),
     ...op.block,
-    ...get(rows), ...op.i32Eqz, ...op.brIf(0),
+    ...get(rows),
+    ...op.i32Eqz,
+    ...op.brIf(0),
     ...op.loop,
     ...row,
-    ...get(i), ...op.i32Const(1), ...op.i32Add, ...op.tee(i), ...get(rows), ...op.i32LtU, ...op.brIf(0),
+    ...get(i),
+    ...op.i32Const(1),
+    ...op.i32Add,
+    ...op.tee(i),
+    ...get(rows),
+    ...op.i32LtU,
+    ...op.brIf(0),
     ...op.end,
     ...op.end,
-    ...get(j), ...op.i32Const(16 * vectors), ...op.i32Add, ...op.tee(j), ...op.i32Const(4 * columns), ...op.i32LtU, ...op.brIf(0),
+    ...get(j),
+    ...op.i32Const(16 * vectors),
+    ...op.i32Add,
+    ...op.tee(j),
+    ...op.i32Const(4 * columns),
+    ...op.i32LtU,
+    ...op.brIf(0),
     ...op.end,
   ];
-  return memoryModule({ name: "gemm", params: [I32, I32, I32, I32, I32], locals: [[8, I32], [vectors + 1, V128]], body }, shared);
+  return memoryModule(
+    {
+      name: "gemm",
+      params: [I32, I32, I32, I32, I32],
+      locals: [
+        [8, I32],
+        [vectors + 1, V128],
+      ],
+      body,
+    },
+    shared,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -254,8 +398,15 @@ export function sparseGemmModule(spec: GemmSpec, shared: boolean): Uint8Array {
  * is evicted at every pass: the encoder's product ran at 12.6 GMAC/s in place against 21.6 packed
  * (one thread); packing costs about 0.13 ms. Rows are read in order, whole.
  */
-export function packModule(columns: number, depth: number, rowStride: number, stripBytes: number, shared: boolean): Uint8Array {
-  if (stripBytes % 16 !== 0 || (4 * columns) % stripBytes !== 0) throw new RangeError(`packModule: strips of ${stripBytes} bytes do not divide ${columns} columns.`);
+export function packModule(
+  columns: number,
+  depth: number,
+  rowStride: number,
+  stripBytes: number,
+  shared: boolean,
+): Uint8Array {
+  if (stripBytes % 16 !== 0 || (4 * columns) % stripBytes !== 0)
+    throw new RangeError(`packModule: strips of ${stripBytes} bytes do not divide ${columns} columns.`);
   // Rows are copied in blocks of `block` (they stay in the L1 cache while every strip takes its part),
   // so that the writes go to one strip at a time.
   const block = [8, 4, 2, 1].find((rows) => depth % rows === 0) as number;
@@ -264,21 +415,55 @@ export function packModule(columns: number, depth: number, rowStride: number, st
   const { get, set } = op;
   const copy: number[] = [];
   for (let r = 0; r < block; r++) {
-    for (let h = 0; h < stripBytes / 16; h++) copy.push(...get(dp), ...get(sp), ...op.v128Load(r * rowStride + 16 * h), ...op.v128Store(r * stripBytes + 16 * h));
+    for (let h = 0; h < stripBytes / 16; h++)
+      copy.push(
+        ...get(dp),
+        ...get(sp),
+        ...op.v128Load(r * rowStride + 16 * h),
+        ...op.v128Store(r * stripBytes + 16 * h),
+      );
   }
   const body = [
-    ...op.i32Const(0), ...set(k),
+    ...op.i32Const(0),
+    ...set(k),
     ...op.loop,
     // Rows k .. k + block - 1: from src + k * rowStride, to dst + k * stripBytes in every strip.
-    ...get(src), ...get(k), ...op.i32Const(rowStride), ...op.i32Mul, ...op.i32Add, ...op.tee(sp),
-    ...op.i32Const(4 * columns), ...op.i32Add, ...set(spEnd),
-    ...get(dst), ...get(k), ...op.i32Const(stripBytes), ...op.i32Mul, ...op.i32Add, ...set(dp),
+    ...get(src),
+    ...get(k),
+    ...op.i32Const(rowStride),
+    ...op.i32Mul,
+    ...op.i32Add,
+    ...op.tee(sp),
+    ...op.i32Const(4 * columns),
+    ...op.i32Add,
+    ...set(spEnd),
+    ...get(dst),
+    ...get(k),
+    ...op.i32Const(stripBytes),
+    ...op.i32Mul,
+    ...op.i32Add,
+    ...set(dp),
     ...op.loop,
     ...copy,
-    ...get(dp), ...op.i32Const(depth * stripBytes), ...op.i32Add, ...set(dp),
-    ...get(sp), ...op.i32Const(stripBytes), ...op.i32Add, ...op.tee(sp), ...get(spEnd), ...op.i32Ne, ...op.brIf(0),
+    ...get(dp),
+    ...op.i32Const(depth * stripBytes),
+    ...op.i32Add,
+    ...set(dp),
+    ...get(sp),
+    ...op.i32Const(stripBytes),
+    ...op.i32Add,
+    ...op.tee(sp),
+    ...get(spEnd),
+    ...op.i32Ne,
+    ...op.brIf(0),
     ...op.end,
-    ...get(k), ...op.i32Const(block), ...op.i32Add, ...op.tee(k), ...op.i32Const(depth), ...op.i32LtU, ...op.brIf(0),
+    ...get(k),
+    ...op.i32Const(block),
+    ...op.i32Add,
+    ...op.tee(k),
+    ...op.i32Const(depth),
+    ...op.i32LtU,
+    ...op.brIf(0),
     ...op.end,
   ];
   return memoryModule({ name: "run", params: [I32, I32], locals: [[4, I32]], body }, shared);
@@ -290,27 +475,52 @@ export function packModule(columns: number, depth: number, rowStride: number, st
  * way. One element at a time, each strip's rows of src read in step.
  */
 export function transposePackModule(columns: number, depth: number, shared: boolean): Uint8Array {
-  if (columns % TILE_COLUMNS !== 0) throw new RangeError(`transposePackModule: ${columns} columns are not a multiple of ${TILE_COLUMNS}.`);
+  if (columns % TILE_COLUMNS !== 0)
+    throw new RangeError(`transposePackModule: ${columns} columns are not a multiple of ${TILE_COLUMNS}.`);
   const [src, dst] = [0, 1];
   const [sp, dp, spEnd, dpEnd] = [2, 3, 4, 5];
   const { get, set } = op;
   const copy: number[] = [];
-  for (let c = 0; c < TILE_COLUMNS; c++) copy.push(...get(dp), ...get(sp), ...op.f32Load(4 * depth * c), ...op.f32Store(4 * c));
+  for (let c = 0; c < TILE_COLUMNS; c++)
+    copy.push(...get(dp), ...get(sp), ...op.f32Load(4 * depth * c), ...op.f32Store(4 * c));
   const body = [
-    ...get(dst), ...set(dp),
-    ...get(dst), ...op.i32Const(4 * columns * depth), ...op.i32Add, ...set(dpEnd),
-    ...get(src), ...set(sp),
+    ...get(dst),
+    ...set(dp),
+    ...get(dst),
+    ...op.i32Const(4 * columns * depth),
+    ...op.i32Add,
+    ...set(dpEnd),
+    ...get(src),
+    ...set(sp),
     ...op.loop,
     // One strip: rows j .. j + TILE_COLUMNS - 1 of src, element k of each per step.
-    ...get(sp), ...op.i32Const(4 * depth), ...op.i32Add, ...set(spEnd),
+    ...get(sp),
+    ...op.i32Const(4 * depth),
+    ...op.i32Add,
+    ...set(spEnd),
     ...op.loop,
     ...copy,
-    ...get(dp), ...op.i32Const(4 * TILE_COLUMNS), ...op.i32Add, ...set(dp),
-    ...get(sp), ...op.i32Const(4), ...op.i32Add, ...op.tee(sp), ...get(spEnd), ...op.i32Ne, ...op.brIf(0),
+    ...get(dp),
+    ...op.i32Const(4 * TILE_COLUMNS),
+    ...op.i32Add,
+    ...set(dp),
+    ...get(sp),
+    ...op.i32Const(4),
+    ...op.i32Add,
+    ...op.tee(sp),
+    ...get(spEnd),
+    ...op.i32Ne,
+    ...op.brIf(0),
     ...op.end,
     // sp is now at the end of the strip's first row: skip its other rows.
-    ...get(sp), ...op.i32Const(4 * depth * (TILE_COLUMNS - 1)), ...op.i32Add, ...set(sp),
-    ...get(dp), ...get(dpEnd), ...op.i32Ne, ...op.brIf(0),
+    ...get(sp),
+    ...op.i32Const(4 * depth * (TILE_COLUMNS - 1)),
+    ...op.i32Add,
+    ...set(sp),
+    ...get(dp),
+    ...get(dpEnd),
+    ...op.i32Ne,
+    ...op.brIf(0),
     ...op.end,
   ];
   return memoryModule({ name: "run", params: [I32, I32], locals: [[4, I32]], body }, shared);
@@ -331,17 +541,42 @@ export function transposeModule(rows: number, columns: number, shared: boolean):
   const step: number[] = [];
   for (let r = 0; r < 4; r++) step.push(...get(dp), ...get(sp), ...op.f32Load(4 * columns * r), ...op.f32Store(4 * r));
   const body = [
-    ...op.i32Const(0), ...set(column),
-    ...get(dst), ...set(dp),
+    ...op.i32Const(0),
+    ...set(column),
+    ...get(dst),
+    ...set(dp),
     ...op.loop,
-    ...get(src), ...get(column), ...op.i32Const(4), ...op.i32Mul, ...op.i32Add, ...set(sp),
-    ...get(dp), ...op.i32Const(4 * rows), ...op.i32Add, ...set(dpEnd),
+    ...get(src),
+    ...get(column),
+    ...op.i32Const(4),
+    ...op.i32Mul,
+    ...op.i32Add,
+    ...set(sp),
+    ...get(dp),
+    ...op.i32Const(4 * rows),
+    ...op.i32Add,
+    ...set(dpEnd),
     ...op.loop,
     ...step,
-    ...get(sp), ...op.i32Const(16 * columns), ...op.i32Add, ...set(sp),
-    ...get(dp), ...op.i32Const(16), ...op.i32Add, ...op.tee(dp), ...get(dpEnd), ...op.i32Ne, ...op.brIf(0),
+    ...get(sp),
+    ...op.i32Const(16 * columns),
+    ...op.i32Add,
+    ...set(sp),
+    ...get(dp),
+    ...op.i32Const(16),
+    ...op.i32Add,
+    ...op.tee(dp),
+    ...get(dpEnd),
+    ...op.i32Ne,
+    ...op.brIf(0),
     ...op.end,
-    ...get(column), ...op.i32Const(1), ...op.i32Add, ...op.tee(column), ...op.i32Const(columns), ...op.i32LtU, ...op.brIf(0),
+    ...get(column),
+    ...op.i32Const(1),
+    ...op.i32Add,
+    ...op.tee(column),
+    ...op.i32Const(columns),
+    ...op.i32LtU,
+    ...op.brIf(0),
     ...op.end,
   ];
   return memoryModule({ name: "run", params: [I32, I32], locals: [[4, I32]], body }, shared);

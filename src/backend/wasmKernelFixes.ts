@@ -38,7 +38,8 @@ export function installWasmMatMulFix(): void {
         return transpose.kernelFunc({ inputs: { x }, backend, attrs: { perm } }) as tf.TensorInfo;
       };
       const plain = { ...attrs, transposeA: false, transposeB: false };
-      const matMul = (a: tf.TensorInfo, b: tf.TensorInfo) => stock.kernelFunc({ inputs: { a, b }, backend, attrs: plain }) as tf.TensorInfo;
+      const matMul = (a: tf.TensorInfo, b: tf.TensorInfo) =>
+        stock.kernelFunc({ inputs: { a, b }, backend, attrs: plain }) as tf.TensorInfo;
       const size = (x: tf.TensorInfo) => x.shape.reduce((p, d) => p * d, 1);
       const a = inputs.a as tf.TensorInfo;
       const b = inputs.b as tf.TensorInfo;
@@ -50,7 +51,7 @@ export function installWasmMatMulFix(): void {
       const n = transposeB ? b.shape[b.shape.length - 2] : b.shape[b.shape.length - 1];
       const batch = Math.max(size(a) / (a.shape[a.shape.length - 1] * a.shape[a.shape.length - 2]), 1);
       const direct = (transposeA ? size(a) : 0) + (transposeB ? size(b) : 0);
-      const swapped = (transposeA !== transposeB) ? (transposeA ? size(b) : size(a)) + batch * m * n : Infinity;
+      const swapped = transposeA !== transposeB ? (transposeA ? size(b) : size(a)) + batch * m * n : Infinity;
       if (swapped < direct) {
         // One operand transposed: compute the product the other way round, then transpose it back.
         const other = transposeB ? swapLastTwo(a) : swapLastTwo(b);
@@ -91,7 +92,9 @@ export function installWasmColumnSumFix(): void {
     kernelFunc: ({ inputs, backend, attrs }) => {
       const x = inputs.x as tf.TensorInfo;
       const { axis, keepDims } = attrs as unknown as { axis: number | number[]; keepDims: boolean };
-      const axes = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + x.shape.length : a)).sort((a, b) => a - b);
+      const axes = (Array.isArray(axis) ? axis : [axis])
+        .map((a) => (a < 0 ? a + x.shape.length : a))
+        .sort((a, b) => a - b);
       const leading = axes.every((a, i) => a === i) && axes.length > 0 && axes.length < x.shape.length;
       if (!leading || x.dtype !== "float32") return stock.kernelFunc({ inputs, backend, attrs });
       const rest = x.shape.slice(axes.length);
@@ -109,7 +112,8 @@ export function installWasmColumnSumFix(): void {
       let r = 0;
       for (; r + 4 <= rows; r += 4) {
         const o = r * cols;
-        for (let c = 0; c < cols; c++) sums[c] += input[o + c] + input[o + cols + c] + input[o + 2 * cols + c] + input[o + 3 * cols + c];
+        for (let c = 0; c < cols; c++)
+          sums[c] += input[o + c] + input[o + cols + c] + input[o + 2 * cols + c] + input[o + 3 * cols + c];
       }
       for (; r < rows; r++) {
         for (let c = 0; c < cols; c++) sums[c] += input[r * cols + c];

@@ -7,8 +7,14 @@
  */
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { type MemoryLike, type WasmBackendLike, instantiate, isShared, memoryOf } from "./wasmCode";
-import { type GemmLoop, type GemmSpec, gemmModule, MIN_THREADED_MULTIPLY_ADDS, sparseGemmModule, TILE_ROWS } from "./wasmGemmCode";
-
+import {
+  type GemmLoop,
+  type GemmSpec,
+  gemmModule,
+  MIN_THREADED_MULTIPLY_ADDS,
+  sparseGemmModule,
+  TILE_ROWS,
+} from "./wasmGemmCode";
 
 /**
  * The worker: says it is ready, then waits on its control block, compiles the loops it is sent and runs
@@ -119,7 +125,10 @@ export class GemmRunner {
   private abandonThreads(why?: string): void {
     this.stop();
     this.abandoned = true;
-    if (why) process.emitWarning(`${why}; the matrix products go on in one thread (same results, slower). Set VAE_WASM_THREADS=1 to start without threads.`);
+    if (why)
+      process.emitWarning(
+        `${why}; the matrix products go on in one thread (same results, slower). Set VAE_WASM_THREADS=1 to start without threads.`,
+      );
   }
 
   private readonly mainLoops = new Map<string, ((p0: number, p1: number) => void) | null>();
@@ -154,7 +163,9 @@ export class GemmRunner {
 
   /** The id of the loop for `spec`, compiling it on first use; undefined where it cannot be compiled. */
   loopId(spec: GemmSpec): number | undefined {
-    return this.customLoopId(JSON.stringify(spec), (shared) => (spec.sparse ? sparseGemmModule : gemmModule)(spec, shared));
+    return this.customLoopId(JSON.stringify(spec), (shared) =>
+      (spec.sparse ? sparseGemmModule : gemmModule)(spec, shared),
+    );
   }
 
   /**
@@ -162,11 +173,25 @@ export class GemmRunner {
    * that are ready. A helper still starting up (Node workers take tens of milliseconds) or gone is not
    * waited for: the main thread takes its share, so a product never depends on a thread starting.
    */
-  run(id: number, spec: GemmSpec, a: number, b: number, out: number, bias: number, rows: number, multiplyAdds = rows * spec.columns * spec.depth): void {
+  run(
+    id: number,
+    spec: GemmSpec,
+    a: number,
+    b: number,
+    out: number,
+    bias: number,
+    rows: number,
+    multiplyAdds = rows * spec.columns * spec.depth,
+  ): void {
     const tiles = Math.ceil(rows / TILE_ROWS);
     const wanted = multiplyAdds < MIN_THREADED_MULTIPLY_ADDS ? 1 : Math.min(this.threads, tiles);
     // Helpers busy with a call of `runOnHelper` are left out (or collected first, if done).
-    const helpers = wanted > 1 ? this.startHelpers().filter((h) => Atomics.load(h.control, 9) === READY && (!h.pending || this.collectIfDone(h))).slice(0, wanted - 1) : [];
+    const helpers =
+      wanted > 1
+        ? this.startHelpers()
+            .filter((h) => Atomics.load(h.control, 9) === READY && (!h.pending || this.collectIfDone(h)))
+            .slice(0, wanted - 1)
+        : [];
     const parts = helpers.length + 1;
     this.lastParts = parts;
     // Part p gets tiles [start(p), start(p + 1)); the main thread takes part 0. The parts' sizes follow
@@ -207,7 +232,10 @@ export class GemmRunner {
     }
     if (lost) return this.abandonThreads(lost);
     if (parts > 1) {
-      const times = helpers.map((helper) => ({ start: helper.finished[0] - started, end: helper.finished[1] - started }));
+      const times = helpers.map((helper) => ({
+        start: helper.finished[0] - started,
+        end: helper.finished[1] - started,
+      }));
       this.measure(shareKey, bounds, [{ start: 0, end: mainFinished - started }, ...times]);
     }
   }
@@ -239,9 +267,11 @@ export class GemmRunner {
   private measure(key: string, bounds: number[], times: { start: number; end: number }[]): void {
     const rates = times.map(({ start, end }, p) => (bounds[p + 1] - bounds[p]) / Math.max(end - start, 1e-3));
     const delays = times.map(({ start }) => Math.max(0, start));
-    if (rates.some((rate) => !(rate > 0) || !Number.isFinite(rate)) || delays.some((delay) => !Number.isFinite(delay))) return;
+    if (rates.some((rate) => !(rate > 0) || !Number.isFinite(rate)) || delays.some((delay) => !Number.isFinite(delay)))
+      return;
     const previous = this.speeds.get(key);
-    const smooth = (old: number[] | undefined, now: number[]) => (old ? old.map((value, p) => 0.7 * value + 0.3 * now[p]) : now);
+    const smooth = (old: number[] | undefined, now: number[]) =>
+      old ? old.map((value, p) => 0.7 * value + 0.3 * now[p]) : now;
     this.speeds.set(key, { rates: smooth(previous?.rates, rates), delays: smooth(previous?.delays, delays) });
   }
 
@@ -251,7 +281,10 @@ export class GemmRunner {
    * here at once and returns a function with nothing to do.
    */
   runOnHelper(id: number, a: number, b: number, out: number, bias: number, rows: number): () => void {
-    const helper = this.threads > 1 ? this.startHelpers().find((h) => Atomics.load(h.control, 9) === READY && (!h.pending || this.collectIfDone(h))) : undefined;
+    const helper =
+      this.threads > 1
+        ? this.startHelpers().find((h) => Atomics.load(h.control, 9) === READY && (!h.pending || this.collectIfDone(h)))
+        : undefined;
     if (!helper) {
       this.loops[id](a, b, out, bias, rows);
       return () => {};
@@ -272,7 +305,10 @@ export class GemmRunner {
 
   /** Whether a helper is ready and not busy with a call of `runOnHelper`. */
   hasFreeHelper(): boolean {
-    return this.threads > 1 && (this.helpers ?? []).some((h) => Atomics.load(h.control, 9) === READY && (!h.pending || this.collectIfDone(h)));
+    return (
+      this.threads > 1 &&
+      (this.helpers ?? []).some((h) => Atomics.load(h.control, 9) === READY && (!h.pending || this.collectIfDone(h)))
+    );
   }
 
   /** Collects a helper's pending call if it is done; true then (the helper is free again). */
@@ -309,7 +345,9 @@ export class GemmRunner {
         if (Date.now() - waitedSince > HELPER_TIMEOUT_MS) {
           // It may still write into the output, so its share cannot be taken over: give up.
           this.stop();
-          throw new Error(`A matrix-product thread gave no result within ${HELPER_TIMEOUT_MS / 1000} s; set VAE_WASM_THREADS=1 to run without threads.`);
+          throw new Error(
+            `A matrix-product thread gave no result within ${HELPER_TIMEOUT_MS / 1000} s; set VAE_WASM_THREADS=1 to run without threads.`,
+          );
         }
       }
       done = Atomics.load(helper.control, 1);
@@ -349,7 +387,17 @@ export class GemmRunner {
       const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL_INTS));
       const finished = new Float64Array(new SharedArrayBuffer(16));
       const { port1, port2 } = new MessageChannel();
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, control: control.buffer, clock: finished.buffer, port: port2, spinMs: HELPER_SPIN_MS }, transferList: [port2] });
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: {
+          memory: this.memory,
+          control: control.buffer,
+          clock: finished.buffer,
+          port: port2,
+          spinMs: HELPER_SPIN_MS,
+        },
+        transferList: [port2],
+      });
       worker.unref(); // a waiting helper must not keep the process alive
       port1.unref();
       this.helpers.push({ worker, port: port1, control, finished, sent: new Set<number>(), calls: 0 });
@@ -393,7 +441,8 @@ let gemmThreads = 1;
  * build's count). Only a shared memory can be worked on by several threads.
  */
 export function setWasmGemmThreads(threads: number): void {
-  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`setWasmGemmThreads: threads must be a whole number >= 1; got ${threads}.`);
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new RangeError(`setWasmGemmThreads: threads must be a whole number >= 1; got ${threads}.`);
   gemmThreads = threads;
 }
 
@@ -424,7 +473,18 @@ export function lastWasmGemmParts(backend: WasmBackendLike): number {
 }
 
 /** What `runSplitLoop` tells the runner: parts advance only `out`, by 4 bytes per element. */
-const ELEMENT_LOOP: GemmSpec = { columns: 1, depth: 1, aRowStride: 0, aDepthStride: 0, bDepthStride: 0, outRowStride: 4, outColumnStride: 4, bias: false, relu: false, fma: false };
+const ELEMENT_LOOP: GemmSpec = {
+  columns: 1,
+  depth: 1,
+  aRowStride: 0,
+  aDepthStride: 0,
+  bDepthStride: 0,
+  outRowStride: 4,
+  outColumnStride: 4,
+  bias: false,
+  relu: false,
+  fma: false,
+};
 
 /**
  * Runs a loop over `count` items (elements, or rows of `bytesPerItem` bytes) split across the products'
@@ -433,12 +493,29 @@ const ELEMENT_LOOP: GemmSpec = { columns: 1, depth: 1, aRowStride: 0, aDepthStri
  * (parts start at multiples of 4 items). False (nothing run) where there is no runner or the module
  * does not compile.
  */
-export function runSplitLoop(backend: WasmBackendLike, key: string, build: (shared: boolean) => Uint8Array, block: number, count: number, bytesPerItem = 4, work = count * 16): boolean {
+export function runSplitLoop(
+  backend: WasmBackendLike,
+  key: string,
+  build: (shared: boolean) => Uint8Array,
+  block: number,
+  count: number,
+  bytesPerItem = 4,
+  work = count * 16,
+): boolean {
   const runner = runnerFor(backend);
   const id = runner?.customLoopId(key, build);
   if (!runner || id === undefined) return false;
   // `work` in multiply-adds' worth: by default about a short product's row per element (threads from 2^16 elements on).
-  runner.run(id, bytesPerItem === 4 ? ELEMENT_LOOP : { ...ELEMENT_LOOP, outRowStride: bytesPerItem }, block, 0, 0, 0, count, work);
+  runner.run(
+    id,
+    bytesPerItem === 4 ? ELEMENT_LOOP : { ...ELEMENT_LOOP, outRowStride: bytesPerItem },
+    block,
+    0,
+    0,
+    0,
+    count,
+    work,
+  );
   return true;
 }
 
@@ -447,7 +524,13 @@ export function runSplitLoop(backend: WasmBackendLike, key: string, build: (shar
  * a function that waits for it; undefined (nothing started) where no helper is free or the module does
  * not compile.
  */
-export function runOnHelperLoop(backend: WasmBackendLike, key: string, build: (shared: boolean) => Uint8Array, block: number, count: number): (() => void) | undefined {
+export function runOnHelperLoop(
+  backend: WasmBackendLike,
+  key: string,
+  build: (shared: boolean) => Uint8Array,
+  block: number,
+  count: number,
+): (() => void) | undefined {
   const runner = runnerFor(backend);
   const id = runner?.customLoopId(key, build);
   if (!runner || id === undefined || !runner.hasFreeHelper()) return undefined;

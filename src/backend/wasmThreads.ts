@@ -50,7 +50,11 @@ interface ThreadedModule {
  * `threads` when the backend started on shared memory (the products can then use that many threads),
  * else 1. Throws what `start` throws, or a timeout error after `timeoutMs`.
  */
-export async function withWasmThreads(threads: number, start: () => Promise<boolean>, timeoutMs = 30_000): Promise<{ ok: boolean; threads: number }> {
+export async function withWasmThreads(
+  threads: number,
+  start: () => Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<{ ok: boolean; threads: number }> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const wasm = require("@tensorflow/tfjs-backend-wasm") as typeof import("@tensorflow/tfjs-backend-wasm");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-wasm-threads-"));
@@ -76,7 +80,10 @@ export async function withWasmThreads(threads: number, start: () => Promise<bool
     // The worker script: make its own createObjectURL (used to load the main script) return the file.
     const marker = '"use strict";';
     if (!text.startsWith(marker)) throw new Error("the threaded wasm worker script has an unexpected form");
-    fs.writeFileSync(workerScript, `${marker}URL.createObjectURL=()=>${JSON.stringify(mainScript)};URL.revokeObjectURL=()=>{};${text.slice(marker.length)}`);
+    fs.writeFileSync(
+      workerScript,
+      `${marker}URL.createObjectURL=()=>${JSON.stringify(mainScript)};URL.revokeObjectURL=()=>{};${text.slice(marker.length)}`,
+    );
     return workerScript;
   };
   tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", true);

@@ -60,21 +60,28 @@ function parseDecimal(value: string): number | undefined {
 
 export function parsePositive(flag: string, value: string): number {
   const number = parseDecimal(value);
-  if (number === undefined || number <= 0) throw new UsageError(`--${flag} must be a decimal number > 0 (such as 0.001 or 1e-3); got "${value}".`);
+  if (number === undefined || number <= 0)
+    throw new UsageError(`--${flag} must be a decimal number > 0 (such as 0.001 or 1e-3); got "${value}".`);
   return number;
 }
 
 export function parseNumberList(flag: string, value: string | undefined): number[] | undefined {
   if (value === undefined) return undefined;
-  const parts = value.split(",").map((part) => part.trim()).filter((part) => part !== "");
-  if (parts.length === 0) throw new UsageError(`--${flag} needs at least one number, e.g. --${flag} 0,0.5,1; got "${value}".`);
+  const parts = value
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part !== "");
+  if (parts.length === 0)
+    throw new UsageError(`--${flag} needs at least one number, e.g. --${flag} 0,0.5,1; got "${value}".`);
   const numbers = parts.map((part) => {
     const number = parseDecimal(part);
-    if (number === undefined) throw new UsageError(`--${flag}: "${part}" is not a decimal number >= 0 (such as 0.5 or 20).`);
+    if (number === undefined)
+      throw new UsageError(`--${flag}: "${part}" is not a decimal number >= 0 (such as 0.5 or 20).`);
     return number;
   });
   const repeated = numbers.filter((number, i) => numbers.indexOf(number) !== i);
-  if (repeated.length > 0) throw new UsageError(`--${flag} repeats ${[...new Set(repeated)].join(", ")}; give each value once.`);
+  if (repeated.length > 0)
+    throw new UsageError(`--${flag} repeats ${[...new Set(repeated)].join(", ")}; give each value once.`);
   return numbers;
 }
 
@@ -95,7 +102,17 @@ export function runMain(main: () => Promise<void>, usage: string): void {
     if (err && ["UsageError", "ConfigError"].includes(err.name)) {
       process.stderr.write(`error: ${err.message}\n\n${usage}\n`);
       process.exitCode = 2;
-    } else if (err && ["TrainingDivergedError", "IdxError", "RangeError", "CacheCorruptError", "StorageError", "ResultsFileError"].includes(err.name)) {
+    } else if (
+      err &&
+      [
+        "TrainingDivergedError",
+        "IdxError",
+        "RangeError",
+        "CacheCorruptError",
+        "StorageError",
+        "ResultsFileError",
+      ].includes(err.name)
+    ) {
       process.stderr.write(`error: ${err.message}\n`);
       process.exitCode = 1;
     } else if (typeof code === "string" && /^E[A-Z0-9]+$/.test(code)) {

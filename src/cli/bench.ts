@@ -23,7 +23,15 @@ import { writeFileAtomic } from "../experiment/cache";
 import { autoSweepJobs } from "../experiment/workers";
 import { TUTORIAL_CONFIG } from "../vae/config";
 import { loadMnist, PROJECT_ROOT } from "../vae/data";
-import { benchConfig, benchTraining, formatBench, median, pairedRatio, projectSweepSeconds, writeTiledMnist } from "../experiment/bench";
+import {
+  benchConfig,
+  benchTraining,
+  formatBench,
+  median,
+  pairedRatio,
+  projectSweepSeconds,
+  writeTiledMnist,
+} from "../experiment/bench";
 import { defaultPythonEnvDir, pythonEnvBin } from "../system/pythonEnv";
 import { parseBackendFlag, parseFlags, parseInteger, runMain, UsageError } from "./args";
 
@@ -54,9 +62,17 @@ const COEFFICIENTS = TUTORIAL_CONFIG.klCoefficients.length;
  * bench), python3 on the PATH, Debian's.
  */
 function findPython(modules = "torch"): string {
-  const candidates = [option("python"), path.join(pythonEnvBin(defaultPythonEnvDir(PROJECT_ROOT)), "python"), "python3", "/usr/bin/python3"].filter((p): p is string => Boolean(p));
+  const candidates = [
+    option("python"),
+    path.join(pythonEnvBin(defaultPythonEnvDir(PROJECT_ROOT)), "python"),
+    "python3",
+    "/usr/bin/python3",
+  ].filter((p): p is string => Boolean(p));
   const python = candidates.find((candidate) => spawnSync(candidate, ["-c", `import ${modules}`]).status === 0);
-  if (!python) throw new UsageError(`The Python references need a python with ${modules}: npm run python-env -- bench installs them into build/python (or set PYTHON).`);
+  if (!python)
+    throw new UsageError(
+      `The Python references need a python with ${modules}: npm run python-env -- bench installs them into build/python (or set PYTHON).`,
+    );
   return python;
 }
 
@@ -75,7 +91,12 @@ class EpochServer {
   readonly cpuSeconds: number[] = [];
   framework = "";
 
-  constructor(readonly name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
+  constructor(
+    readonly name: string,
+    command: string,
+    args: string[],
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
     this.child = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"], env });
     this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
   }
@@ -110,20 +131,47 @@ class EpochServer {
 }
 
 /** Every system's epochs from one side-by-side run, as seconds per 60,000-row epoch and as ratios to PyTorch's. */
-function anchorTable(result: Awaited<ReturnType<typeof benchTraining>>, backend: BackendInfo, others: readonly EpochServer[], reference: EpochServer, rows: number) {
+function anchorTable(
+  result: Awaited<ReturnType<typeof benchTraining>>,
+  backend: BackendInfo,
+  others: readonly EpochServer[],
+  reference: EpochServer,
+  rows: number,
+) {
   const per60k = (seconds: readonly number[]) => (median(seconds.slice(seconds.length > 1 ? 1 : 0)) * 60_000) / rows;
-  const here = { system: result.backend, framework: describeBackend(backend), epochSeconds: result.epochSeconds, epochCpuSeconds: result.epochCpuSeconds };
-  const systems = [here, ...others.map((other) => ({ system: other.name, framework: other.framework, epochSeconds: other.seconds, epochCpuSeconds: other.cpuSeconds }))];
+  const here = {
+    system: result.backend,
+    framework: describeBackend(backend),
+    epochSeconds: result.epochSeconds,
+    epochCpuSeconds: result.epochCpuSeconds,
+  };
+  const systems = [
+    here,
+    ...others.map((other) => ({
+      system: other.name,
+      framework: other.framework,
+      epochSeconds: other.seconds,
+      epochCpuSeconds: other.cpuSeconds,
+    })),
+  ];
   return {
     rows,
     rounds: result.epochSeconds.length,
     order: systems.map((system) => system.system),
-    systems: systems.map((system) => ({ ...system, secondsPer60kEpoch: per60k(system.epochSeconds), ratioToPytorch: pairedRatio(system.epochSeconds, reference.seconds) })),
+    systems: systems.map((system) => ({
+      ...system,
+      secondsPer60kEpoch: per60k(system.epochSeconds),
+      ratioToPytorch: pairedRatio(system.epochSeconds, reference.seconds),
+    })),
   };
 }
 
 /** Runs a command to its end and returns its wall time (start to exit, as a user waits) and output. */
-function timeCommand(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ seconds: number; stdout: string }> {
+function timeCommand(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ seconds: number; stdout: string }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(command, args, { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
@@ -134,12 +182,24 @@ function timeCommand(command: string, args: string[], env: NodeJS.ProcessEnv = p
     child.on("error", reject);
     child.on("exit", (code) => {
       if (code === 0) resolve({ seconds: (performance.now() - started) / 1000, stdout });
-      else reject(new Error(`${path.basename(args[args.length > 2 ? 2 : 0] ?? command)} failed (code ${code}): ${stderr.trim().split("\n").slice(-5).join("\n")}`));
+      else
+        reject(
+          new Error(
+            `${path.basename(args[args.length > 2 ? 2 : 0] ?? command)} failed (code ${code}): ${stderr.trim().split("\n").slice(-5).join("\n")}`,
+          ),
+        );
     });
   });
 }
 
-async function sweepSideBySide(options: { backend: BackendInfo; backendFlag?: string; jobs: number; epochs: number; repeat: number; python: string }) {
+async function sweepSideBySide(options: {
+  backend: BackendInfo;
+  backendFlag?: string;
+  jobs: number;
+  epochs: number;
+  repeat: number;
+  python: string;
+}) {
   const { jobs, epochs, repeat, python } = options;
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "vae-bench-sweep-"));
   const project: number[] = [];
@@ -151,15 +211,44 @@ async function sweepSideBySide(options: { backend: BackendInfo; backendFlag?: st
     for (let round = 1; round <= repeat; round++) {
       // A fresh cache each time, so that every coefficient is trained.
       const cacheDir = path.join(scratch, `cache-${round}`);
-      const projectArgs = ["--import", "tsx", path.join(PROJECT_ROOT, "src", "cli", "sweep.ts"), "--data", "embedded", "--epochs", String(epochs), "--jobs", String(jobs), "--cache-dir", cacheDir, "--out", path.join(scratch, "results")];
+      const projectArgs = [
+        "--import",
+        "tsx",
+        path.join(PROJECT_ROOT, "src", "cli", "sweep.ts"),
+        "--data",
+        "embedded",
+        "--epochs",
+        String(epochs),
+        "--jobs",
+        String(jobs),
+        "--cache-dir",
+        cacheDir,
+        "--out",
+        path.join(scratch, "results"),
+      ];
       if (options.backendFlag) projectArgs.push("--backend", options.backendFlag);
       const mine = await timeCommand(process.execPath, projectArgs);
-      const results = JSON.parse(fs.readFileSync(path.join(scratch, "results", "latest.json"), "utf8")) as { coefficients: { history: { seconds: number }[] }[] };
+      const results = JSON.parse(fs.readFileSync(path.join(scratch, "results", "latest.json"), "utf8")) as {
+        coefficients: { history: { seconds: number }[] }[];
+      };
       project.push(mine.seconds);
       projectEpochs.push(results.coefficients.flatMap((run) => run.history.map((record) => record.seconds)));
       console.log(`sweep ${round}/${repeat}, this project: ${mine.seconds.toFixed(1)} s`);
-      const theirs = await timeCommand(python, [REFERENCE, "--sweep", "--epochs", String(epochs), "--jobs", String(jobs), "--rows", "8000", "--test-rows", "2000"]);
-      const reference = JSON.parse(theirs.stdout.trim().split("\n").pop() as string) as { runs: { epochSeconds: number[] }[] };
+      const theirs = await timeCommand(python, [
+        REFERENCE,
+        "--sweep",
+        "--epochs",
+        String(epochs),
+        "--jobs",
+        String(jobs),
+        "--rows",
+        "8000",
+        "--test-rows",
+        "2000",
+      ]);
+      const reference = JSON.parse(theirs.stdout.trim().split("\n").pop() as string) as {
+        runs: { epochSeconds: number[] }[];
+      };
       pytorch.push(theirs.seconds);
       pytorchEpochs.push(reference.runs.flatMap((run) => run.epochSeconds));
       console.log(`sweep ${round}/${repeat}, PyTorch: ${theirs.seconds.toFixed(1)} s`);
@@ -183,7 +272,10 @@ async function sweepSideBySide(options: { backend: BackendInfo; backendFlag?: st
     pytorchWallSeconds: pytorch,
     // Every round's pair was timed back to back; the ratio is the median of the pairs' ratios.
     ratio,
-    projectedTutorialSeconds: epochs === TUTORIAL_EPOCHS ? undefined : { project: median(project40), pytorch: median(pytorch40), ratio: pairedRatio(project40, pytorch40, false) },
+    projectedTutorialSeconds:
+      epochs === TUTORIAL_EPOCHS
+        ? undefined
+        : { project: median(project40), pytorch: median(pytorch40), ratio: pairedRatio(project40, pytorch40, false) },
   };
 }
 
@@ -210,14 +302,38 @@ async function fullMnist(options: { backend: BackendInfo; jobs: number; epochs: 
   const worker = path.join(PROJECT_ROOT, "src", "cli", "benchWorker.ts");
   const started = performance.now();
   const runs = await Promise.all(
-    coefficients.map(async (c) => JSON.parse((await timeCommand(process.execPath, ["--import", "tsx", worker, dir, String(c), String(epochs)], env)).stdout.trim().split("\n").pop() as string) as FullMnistChild),
+    coefficients.map(
+      async (c) =>
+        JSON.parse(
+          (await timeCommand(process.execPath, ["--import", "tsx", worker, dir, String(c), String(epochs)], env)).stdout
+            .trim()
+            .split("\n")
+            .pop() as string,
+        ) as FullMnistChild,
+    ),
   );
   const wallSeconds = (performance.now() - started) / 1000;
   // Each epoch (60,000 training rows and the 10,000-row test evaluation) after the first, which warms up.
   const epochSeconds = median(runs.flatMap((run) => run.epochSeconds.slice(epochs > 1 ? 1 : 0)));
   const tailSeconds = median(runs.map((run) => run.runSeconds - run.epochSeconds.reduce((a, b) => a + b, 0)));
-  const projected = projectSweepSeconds({ epochSeconds, epochs: TUTORIAL_EPOCHS, tailSeconds, coefficients: COEFFICIENTS, jobs });
-  return { trainRows: 60_000, testRows: 10_000, jobs, epochs, runs, wallSeconds, epochSeconds, coefficientSeconds: epochSeconds * TUTORIAL_EPOCHS + tailSeconds, projectedSweepSeconds: projected };
+  const projected = projectSweepSeconds({
+    epochSeconds,
+    epochs: TUTORIAL_EPOCHS,
+    tailSeconds,
+    coefficients: COEFFICIENTS,
+    jobs,
+  });
+  return {
+    trainRows: 60_000,
+    testRows: 10_000,
+    jobs,
+    epochs,
+    runs,
+    wallSeconds,
+    epochSeconds,
+    coefficientSeconds: epochSeconds * TUTORIAL_EPOCHS + tailSeconds,
+    projectedSweepSeconds: projected,
+  };
 }
 
 async function main(): Promise<void> {
@@ -244,7 +360,10 @@ async function main(): Promise<void> {
   const repeat = parseInteger("repeat", values.repeat) ?? 1;
   const fullEpochs = parseInteger("full-epochs", values["full-epochs"]) ?? 2;
   const jobsFlag = values.jobs === undefined || values.jobs === "auto" ? undefined : parseInteger("jobs", values.jobs);
-  const python = values.pytorch || values.sweep || values.anchors ? findPython(values.anchors ? "torch, keras, tensorflow" : "torch") : undefined;
+  const python =
+    values.pytorch || values.sweep || values.anchors
+      ? findPython(values.anchors ? "torch, keras, tensorflow" : "torch")
+      : undefined;
   const config = benchConfig(rows);
   const backend = await initBackend({ backend: backendName, quiet: true });
   console.log(describeBackend(backend));
@@ -259,7 +378,12 @@ async function main(): Promise<void> {
   if (python && values.anchors) {
     // The other of the two TensorFlow.js backends the project offers, in its own process.
     const second = backend.name === "tensorflow" ? "wasm" : "tensorflow";
-    others.unshift(new EpochServer(second, process.execPath, ["--import", "tsx", EPOCH_SERVER, second, String(rows)], { ...process.env, TF_CPP_MIN_LOG_LEVEL: "2" }));
+    others.unshift(
+      new EpochServer(second, process.execPath, ["--import", "tsx", EPOCH_SERVER, second, String(rows)], {
+        ...process.env,
+        TF_CPP_MIN_LOG_LEVEL: "2",
+      }),
+    );
     others.push(new EpochServer("keras", python, [KERAS_REFERENCE, "--serve", "--rows", String(rows)]));
   }
   for (const other of others) await other.start();
@@ -277,22 +401,42 @@ async function main(): Promise<void> {
     const secondsPer60kEpoch = (median(seconds.slice(seconds.length > 1 ? 1 : 0)) * 60_000) / rows;
     const ratio = pairedRatio(result.epochSeconds, seconds);
     const cpuRatio = pairedRatio(result.epochCpuSeconds, reference.cpuSeconds);
-    pytorch = { framework: reference.framework, rows, epochSeconds: seconds, epochCpuSeconds: reference.cpuSeconds, secondsPer60kEpoch, samplesPerSecond: 60_000 / secondsPer60kEpoch, ratio, cpuRatio };
-    console.log(`${reference.framework}: epoch seconds ${seconds.map((s) => s.toFixed(2)).join(", ")} (each right after this backend's), ${secondsPer60kEpoch.toFixed(1)} s per 60,000-row epoch`);
-    console.log(`per-epoch ratio: this backend takes ${ratio.toFixed(2)}x PyTorch's time (median of the epoch pairs' ratios, first pair left out)`);
-    console.log(`CPU time ratio: ${cpuRatio.toFixed(2)}x (PyTorch CPU seconds ${reference.cpuSeconds.map((s) => s.toFixed(2)).join(", ")})`);
+    pytorch = {
+      framework: reference.framework,
+      rows,
+      epochSeconds: seconds,
+      epochCpuSeconds: reference.cpuSeconds,
+      secondsPer60kEpoch,
+      samplesPerSecond: 60_000 / secondsPer60kEpoch,
+      ratio,
+      cpuRatio,
+    };
+    console.log(
+      `${reference.framework}: epoch seconds ${seconds.map((s) => s.toFixed(2)).join(", ")} (each right after this backend's), ${secondsPer60kEpoch.toFixed(1)} s per 60,000-row epoch`,
+    );
+    console.log(
+      `per-epoch ratio: this backend takes ${ratio.toFixed(2)}x PyTorch's time (median of the epoch pairs' ratios, first pair left out)`,
+    );
+    console.log(
+      `CPU time ratio: ${cpuRatio.toFixed(2)}x (PyTorch CPU seconds ${reference.cpuSeconds.map((s) => s.toFixed(2)).join(", ")})`,
+    );
   }
 
   const jobs = jobsFlag ?? autoSweepJobs(backend.name);
   let sweep: Awaited<ReturnType<typeof sweepSideBySide>> | undefined;
   if (python && values.sweep) {
-    console.log(`sweep: ${COEFFICIENTS} coefficients x ${sweepEpochs} epochs on 8,000 digits (2,000 test), ${jobs} process${jobs === 1 ? "" : "es"} each`);
+    console.log(
+      `sweep: ${COEFFICIENTS} coefficients x ${sweepEpochs} epochs on 8,000 digits (2,000 test), ${jobs} process${jobs === 1 ? "" : "es"} each`,
+    );
     sweep = await sweepSideBySide({ backend, backendFlag: values.backend, jobs, epochs: sweepEpochs, repeat, python });
-    const fraction = sweepEpochs === TUTORIAL_EPOCHS ? "the whole sweep" : `${sweepEpochs}/${TUTORIAL_EPOCHS} of the sweep`;
+    const fraction =
+      sweepEpochs === TUTORIAL_EPOCHS ? "the whole sweep" : `${sweepEpochs}/${TUTORIAL_EPOCHS} of the sweep`;
     console.log(`sweep ratio (${fraction}): this project takes ${sweep.ratio.toFixed(2)}x PyTorch's wall time`);
     if (sweep.projectedTutorialSeconds) {
       const projected = sweep.projectedTutorialSeconds;
-      console.log(`projected whole sweep (the epochs scaled to ${TUTORIAL_EPOCHS}, start-up and the rest kept): ${projected.project.toFixed(0)} s here, ${projected.pytorch.toFixed(0)} s in PyTorch, ratio ${projected.ratio.toFixed(2)}`);
+      console.log(
+        `projected whole sweep (the epochs scaled to ${TUTORIAL_EPOCHS}, start-up and the rest kept): ${projected.project.toFixed(0)} s here, ${projected.pytorch.toFixed(0)} s in PyTorch, ratio ${projected.ratio.toFixed(2)}`,
+      );
     }
   }
 
@@ -308,13 +452,26 @@ async function main(): Promise<void> {
   let anchors: ReturnType<typeof anchorTable> | undefined;
   if (values.anchors && reference) {
     anchors = anchorTable(result, backend, others, reference, rows);
-    console.log(`side by side, one epoch of each in turn, ${rows} rows, batch ${config.batchSize} (seconds per 60,000-row epoch, median after the first round; ratio to PyTorch: median of the rounds' ratios, first left out):`);
-    for (const system of anchors.systems) console.log(`  ${system.system.padEnd(10)} ${system.secondsPer60kEpoch.toFixed(2).padStart(6)} s  ${system.ratioToPytorch.toFixed(2)}x  ${system.framework}`);
+    console.log(
+      `side by side, one epoch of each in turn, ${rows} rows, batch ${config.batchSize} (seconds per 60,000-row epoch, median after the first round; ratio to PyTorch: median of the rounds' ratios, first left out):`,
+    );
+    for (const system of anchors.systems)
+      console.log(
+        `  ${system.system.padEnd(10)} ${system.secondsPer60kEpoch.toFixed(2).padStart(6)} s  ${system.ratioToPytorch.toFixed(2)}x  ${system.framework}`,
+      );
   }
 
   const file = path.resolve(values.out ?? path.join(PROJECT_ROOT, "build", "bench", "bench.json"));
-  const ratios = { perEpoch: pytorch?.ratio, perEpochCpu: pytorch?.cpuRatio, sweep: sweep?.ratio, projectedWholeSweep: sweep?.projectedTutorialSeconds?.ratio };
-  writeFileAtomic(file, `${JSON.stringify({ createdAt: new Date().toISOString(), ...result, fma: backend.fma, ratios, pytorch, anchors, sweep, fullMnist: full }, null, 2)}\n`);
+  const ratios = {
+    perEpoch: pytorch?.ratio,
+    perEpochCpu: pytorch?.cpuRatio,
+    sweep: sweep?.ratio,
+    projectedWholeSweep: sweep?.projectedTutorialSeconds?.ratio,
+  };
+  writeFileAtomic(
+    file,
+    `${JSON.stringify({ createdAt: new Date().toISOString(), ...result, fma: backend.fma, ratios, pytorch, anchors, sweep, fullMnist: full }, null, 2)}\n`,
+  );
   console.log(`Written ${file}`);
 }
 

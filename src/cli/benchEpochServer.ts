@@ -31,7 +31,9 @@ async function main(): Promise<void> {
     const cpu = process.cpuUsage();
     trainEpoch(model, optimizer, options, ++epoch, variables);
     const used = process.cpuUsage(cpu);
-    console.log(JSON.stringify({ seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6 }));
+    console.log(
+      JSON.stringify({ seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6 }),
+    );
   }
 }
 

@@ -20,7 +20,13 @@ async function main(): Promise<void> {
   const started = performance.now();
   const run = await runCoefficient(model, snapshotWeights(model), config, data, Number(coefficient));
   const runSeconds = (performance.now() - started) / 1000;
-  console.log(JSON.stringify({ klCoefficient: run.klCoefficient, epochSeconds: run.history.map((record) => record.seconds), runSeconds }));
+  console.log(
+    JSON.stringify({
+      klCoefficient: run.klCoefficient,
+      epochSeconds: run.history.map((record) => record.seconds),
+      runSeconds,
+    }),
+  );
 }
 
 main().catch((error: unknown) => {

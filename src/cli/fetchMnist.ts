@@ -15,7 +15,11 @@ const USAGE = `usage: npm run fetch-mnist -- [options]
   --help           this text`;
 
 async function main(): Promise<void> {
-  const values = parseFlags(process.argv.slice(2), { "base-url": { type: "string" }, dir: { type: "string" }, help: { type: "boolean" } } as const);
+  const values = parseFlags(process.argv.slice(2), {
+    "base-url": { type: "string" },
+    dir: { type: "string" },
+    help: { type: "boolean" },
+  } as const);
   if (values.help) return console.log(USAGE);
   const baseUrl = values["base-url"] ?? option("mnistBaseUrl") ?? DEFAULT_MNIST_BASE_URL;
   try {

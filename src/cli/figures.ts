@@ -27,10 +27,15 @@ async function main(): Promise<void> {
   const { config, data, result } = await sweepFromFlags(values, {
     outputs: [{ dir: outDir, role: "the figures folder (--out)", elsewhere: "or name another folder with --out DIR" }],
   });
-  const figures: [string, Figure][] = [["normal-samples", normalSamplesFigure(standardNormalSamples(5000, config.seed))]];
+  const figures: [string, Figure][] = [
+    ["normal-samples", normalSamplesFigure(standardNormalSamples(5000, config.seed))],
+  ];
   for (const run of result.runs) {
     figures.push([`encoder-c${run.klCoefficient}`, latentScatterFigure(run.zMean, result.yTest, run.klCoefficient)]);
-    figures.push([`decoder-c${run.klCoefficient}`, manifoldFigure(run.manifold, result.gridX, result.gridY, run.klCoefficient)]);
+    figures.push([
+      `decoder-c${run.klCoefficient}`,
+      manifoldFigure(run.manifold, result.gridX, result.gridY, run.klCoefficient),
+    ]);
   }
   for (const { name, figure } of analysisFigures(result, data.xTest)) {
     if (name !== "metrics-table" && name !== "encoder-slider") figures.push([name, figure]);

@@ -31,19 +31,39 @@ const USAGE = `usage: npm run notebooks -- [options] [NAME...]
 async function main(): Promise<void> {
   let parsed;
   try {
-    parsed = parseArgs({ args: process.argv.slice(2), options: { profile: { type: "string" }, out: { type: "string" }, "cell-timeout": { type: "string" }, help: { type: "boolean" } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: process.argv.slice(2),
+      options: {
+        profile: { type: "string" },
+        out: { type: "string" },
+        "cell-timeout": { type: "string" },
+        help: { type: "boolean" },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
   const { values, positionals } = parsed;
   if (values.help) return console.log(USAGE);
-  if (values.profile !== undefined && !isProfileName(values.profile)) throw new UsageError(`--profile "${values.profile}" is not a profile; use tutorial or quick.`);
+  if (values.profile !== undefined && !isProfileName(values.profile))
+    throw new UsageError(`--profile "${values.profile}" is not a profile; use tutorial or quick.`);
   const all = listNotebooks();
-  const chosen = positionals.length === 0 ? all : positionals.map((name) => {
-    const file = all.find((candidate) => path.basename(candidate, ".ipynb") === name.replace(/\.ipynb$/, "").replace(/^notebooks\//, ""));
-    if (!file) throw new UsageError(`No notebook "${name}" in ${NOTEBOOK_DIR}; there are: ${all.map((f) => path.basename(f, ".ipynb")).join(", ")}.`);
-    return file;
-  });
+  const chosen =
+    positionals.length === 0
+      ? all
+      : positionals.map((name) => {
+          const file = all.find(
+            (candidate) =>
+              path.basename(candidate, ".ipynb") === name.replace(/\.ipynb$/, "").replace(/^notebooks\//, ""),
+          );
+          if (!file)
+            throw new UsageError(
+              `No notebook "${name}" in ${NOTEBOOK_DIR}; there are: ${all.map((f) => path.basename(f, ".ipynb")).join(", ")}.`,
+            );
+          return file;
+        });
   let cellTimeoutSeconds: number;
   try {
     const raw = values["cell-timeout"];
@@ -53,11 +73,16 @@ async function main(): Promise<void> {
   }
   const env = values.profile ? { [PROFILE_ENV]: values.profile } : {};
   const outDir = path.resolve(values.out ?? NOTEBOOK_BUILD_DIR);
-  await checkOutputFolder(outDir, { role: "the executed notebooks' folder (--out)", elsewhere: "or name another folder with --out DIR" });
+  await checkOutputFolder(outDir, {
+    role: "the executed notebooks' folder (--out)",
+    elsewhere: "or name another folder with --out DIR",
+  });
   for (const file of chosen) {
     try {
       const done = await executeNotebook(file, { outDir, env, cellTimeoutSeconds, log: (line) => console.log(line) });
-      console.log(`${path.basename(file)}: executed in ${done.seconds.toFixed(1)} s -> ${done.ipynbPath}, ${done.htmlPath}`);
+      console.log(
+        `${path.basename(file)}: executed in ${done.seconds.toFixed(1)} s -> ${done.ipynbPath}, ${done.htmlPath}`,
+      );
     } catch (error) {
       if (error instanceof CellError) {
         console.error(error.message);

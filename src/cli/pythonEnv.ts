@@ -19,15 +19,22 @@ const USAGE = `usage: npm run python-env -- [--dir DIR] GROUP...
 async function main(): Promise<void> {
   let parsed;
   try {
-    parsed = parseArgs({ args: process.argv.slice(2), options: { dir: { type: "string" }, help: { type: "boolean" } }, strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args: process.argv.slice(2),
+      options: { dir: { type: "string" }, help: { type: "boolean" } },
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
   if (parsed.values.help) return console.log(USAGE);
   const groups = parsed.positionals;
-  if (groups.length === 0) throw new UsageError("name at least one group to install, e.g. npm run python-env -- jupyter.");
+  if (groups.length === 0)
+    throw new UsageError("name at least one group to install, e.g. npm run python-env -- jupyter.");
   for (const group of groups) {
-    if (!(group in PYTHON_GROUPS)) throw new UsageError(`unknown group "${group}"; the groups are ${Object.keys(PYTHON_GROUPS).join(", ")}.`);
+    if (!(group in PYTHON_GROUPS))
+      throw new UsageError(`unknown group "${group}"; the groups are ${Object.keys(PYTHON_GROUPS).join(", ")}.`);
   }
   const dir = path.resolve(parsed.values.dir ?? defaultPythonEnvDir(PROJECT_ROOT));
   const bin = ensurePythonEnv({ dir, groups: groups as PythonGroup[], log: (line) => console.error(line) });

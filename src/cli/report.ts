@@ -20,10 +20,22 @@ async function main(): Promise<void> {
   const values = parseFlags(process.argv.slice(2), SWEEP_FLAGS);
   if (values.help) return console.log(USAGE);
   const file = path.resolve(values.out ?? path.join(PROJECT_ROOT, "build", "report", "report.html"));
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`--out ${file} is a folder; name the HTML file to write, e.g. --out ${path.join(file, "report.html")}.`);
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory())
+    throw new UsageError(
+      `--out ${file} is a folder; name the HTML file to write, e.g. --out ${path.join(file, "report.html")}.`,
+    );
   const { data, result } = await sweepFromFlags(values, {
-    outputs: [{ dir: path.dirname(file), role: "the report's folder (--out)", elsewhere: "or name another file with --out FILE" }],
-    onRunStart: (event) => console.log(`${values.seeds !== undefined ? `seed ${event.seed}, ` : ""}c = ${event.klCoefficient}: ${event.cached ? "from the cache" : "training"}`),
+    outputs: [
+      {
+        dir: path.dirname(file),
+        role: "the report's folder (--out)",
+        elsewhere: "or name another file with --out FILE",
+      },
+    ],
+    onRunStart: (event) =>
+      console.log(
+        `${values.seeds !== undefined ? `seed ${event.seed}, ` : ""}c = ${event.klCoefficient}: ${event.cached ? "from the cache" : "training"}`,
+      ),
   });
   writeFileAtomic(file, reportHtml(result, data.xTest), "or name another file with --out FILE");
   console.log(`Report: ${file}`);

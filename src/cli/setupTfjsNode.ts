@@ -17,13 +17,24 @@ const USAGE = `usage: npm run setup-tfjs-node -- [options]
   --help             this text`;
 
 async function main(): Promise<void> {
-  const values = parseFlags(process.argv.slice(2), { "python-dir": { type: "string" }, force: { type: "boolean" }, help: { type: "boolean" } } as const);
+  const values = parseFlags(process.argv.slice(2), {
+    "python-dir": { type: "string" },
+    force: { type: "boolean" },
+    help: { type: "boolean" },
+  } as const);
   if (values.help) return console.log(USAGE);
   const pythonDir = path.resolve(values["python-dir"] ?? defaultPythonEnvDir(PROJECT_ROOT));
-  const result = setupTfjsNode({ projectRoot: PROJECT_ROOT, pythonDir, force: values.force, log: (line) => console.log(line) });
+  const result = setupTfjsNode({
+    projectRoot: PROJECT_ROOT,
+    pythonDir,
+    force: values.force,
+    log: (line) => console.log(line),
+  });
   if (result.built) console.log(`Built ${result.binding} in ${result.seconds.toFixed(0)} s`);
   const check = checkTfjsNode(PROJECT_ROOT);
-  console.log(`require("@tensorflow/tfjs-node") works: backend "${check.backend}", TensorFlow ${check.tensorflowVersion}; [[1, 2], [3, 4]] x [[5, 6], [7, 8]] = [[19, 22], [43, 50]]`);
+  console.log(
+    `require("@tensorflow/tfjs-node") works: backend "${check.backend}", TensorFlow ${check.tensorflowVersion}; [[1, 2], [3, 4]] x [[5, 6], [7, 8]] = [[19, 22], [43, 50]]`,
+  );
 }
 
 if (require.main === module) runMain(main, USAGE);

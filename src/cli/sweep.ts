@@ -12,12 +12,30 @@ import { DEFAULT_IDX_DIR, loadMnist, PROJECT_ROOT } from "../vae/data";
 import { missingIdxFiles } from "../vae/idx";
 import { ProgressPrinter, SweepProgress, summaryTable } from "../notebook/progress";
 import { releaseHeldLocks } from "../experiment/lock";
-import { DEFAULT_CACHE_DIR, entryName, resultsFileName, runSweep, sweepKey, trainingSeeds, writeResults, type SweepOptions } from "../experiment/sweep";
+import {
+  DEFAULT_CACHE_DIR,
+  entryName,
+  resultsFileName,
+  runSweep,
+  sweepKey,
+  trainingSeeds,
+  writeResults,
+  type SweepOptions,
+} from "../experiment/sweep";
 import { seedSpreads, spreadTable } from "../experiment/statistics";
 import { checkConclusionsAcrossSeeds, seedConclusionsReport } from "../experiment/conclusions";
 import { stopAllWorkers } from "../experiment/workers";
 import { checkOutputFolder, type FolderRole } from "../system/storage";
-import { checkEnvironment, parseBackendFlag, parseFlags, parseInteger, parseNumberList, parsePositive, runMain, UsageError } from "./args";
+import {
+  checkEnvironment,
+  parseBackendFlag,
+  parseFlags,
+  parseInteger,
+  parseNumberList,
+  parsePositive,
+  runMain,
+  UsageError,
+} from "./args";
 
 const USAGE = `usage: npm run sweep -- [options]
 
@@ -75,11 +93,16 @@ function inFlagTerms<T>(work: () => T): T {
     return work();
   } catch (error) {
     if (!(error instanceof ConfigError) || error.message.includes(PROFILE_ENV)) throw error;
-    throw new ConfigError(FLAG_OF_FIELD.reduce((message, [field, flag]) => message.replace(field, flag), error.message));
+    throw new ConfigError(
+      FLAG_OF_FIELD.reduce((message, [field, flag]) => message.replace(field, flag), error.message),
+    );
   }
 }
 
-export function configFromFlags(values: ReturnType<typeof parseFlags<typeof SWEEP_FLAGS>>, env?: Environment): VaeConfig {
+export function configFromFlags(
+  values: ReturnType<typeof parseFlags<typeof SWEEP_FLAGS>>,
+  env?: Environment,
+): VaeConfig {
   if (values.profile !== undefined && !isProfileName(values.profile)) {
     throw new UsageError(`--profile "${values.profile}" is not a profile; use tutorial or quick.`);
   }
@@ -94,7 +117,9 @@ export function configFromFlags(values: ReturnType<typeof parseFlags<typeof SWEE
     ...(values["test-size"] !== undefined && { testSize: parseInteger("test-size", values["test-size"]) }),
     ...(values.seed !== undefined && { seed: parseInteger("seed", values.seed, 0) }),
     ...(values.seeds !== undefined && { seeds: parseSeedList(values.seeds) }),
-    ...(values["learning-rate"] !== undefined && { learningRate: parsePositive("learning-rate", values["learning-rate"]) }),
+    ...(values["learning-rate"] !== undefined && {
+      learningRate: parsePositive("learning-rate", values["learning-rate"]),
+    }),
   };
   const profileEnv = values.profile !== undefined ? { ...env, [PROFILE_ENV]: values.profile } : env;
   return inFlagTerms(() => loadConfig(overrides, profileEnv));
@@ -105,16 +130,24 @@ export function configFromFlags(values: ReturnType<typeof parseFlags<typeof SWEE
  * seed is an error rather than a silently shorter list.
  */
 export function parseSeedList(value: string): number[] {
-  const parts = value.split(",").map((part) => part.trim()).filter((part) => part !== "");
-  if (parts.length === 0) throw new UsageError(`--seeds needs at least one seed, e.g. --seeds 42,43,44 or --seeds 42-46; got "${value}".`);
+  const parts = value
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part !== "");
+  if (parts.length === 0)
+    throw new UsageError(`--seeds needs at least one seed, e.g. --seeds 42,43,44 or --seeds 42-46; got "${value}".`);
   const seeds: number[] = [];
   for (const part of parts) {
     const range = /^(\d+)\s*-\s*(\d+)$/.exec(part);
     const [low, high] = range ? [Number(range[1]), Number(range[2])] : [Number(part), Number(part)];
-    if (!/^\d+$/.test(part) && !range) throw new UsageError(`--seeds: "${part}" is not a whole number >= 0 or a range A-B.`);
+    if (!/^\d+$/.test(part) && !range)
+      throw new UsageError(`--seeds: "${part}" is not a whole number >= 0 or a range A-B.`);
     if (high > 0xffffffff) throw new UsageError(`--seeds: "${part}" goes past 4294967295, the largest seed.`);
     if (high < low) throw new UsageError(`--seeds: the range "${part}" runs backwards; write ${high}-${low}.`);
-    if (high - low >= 1000) throw new UsageError(`--seeds: the range "${part}" holds ${high - low + 1} seeds; a sweep of more than 1000 seeds is surely a typo.`);
+    if (high - low >= 1000)
+      throw new UsageError(
+        `--seeds: the range "${part}" holds ${high - low + 1} seeds; a sweep of more than 1000 seeds is surely a typo.`,
+      );
     for (let seed = low; seed <= high; seed++) {
       if (seeds.includes(seed)) throw new UsageError(`--seeds: seed ${seed} is listed twice in "${value}".`);
       seeds.push(seed);
@@ -145,9 +178,12 @@ export interface SweepState {
 function jobsFromFlags(values: SweepFlagValues, cores: number): { asked?: number; autoJobs: number } {
   const auto = values.jobs === undefined || values.jobs === "auto";
   let asked = auto ? undefined : (parseInteger("jobs", values.jobs) as number);
-  if (asked !== undefined && asked > 1 && values["no-cache"]) throw new UsageError("--jobs needs the cache: the processes hand results over through it.");
+  if (asked !== undefined && asked > 1 && values["no-cache"])
+    throw new UsageError("--jobs needs the cache: the processes hand results over through it.");
   if (asked !== undefined && asked > cores) {
-    console.log(`--jobs ${asked}: this machine has ${cores} core${cores === 1 ? "" : "s"}, so ${cores} process${cores === 1 ? "" : "es"} at most.`);
+    console.log(
+      `--jobs ${asked}: this machine has ${cores} core${cores === 1 ? "" : "s"}, so ${cores} process${cores === 1 ? "" : "es"} at most.`,
+    );
     asked = cores;
   }
   // Two processes of one thread each train a sweep faster on wasm than one process of two threads
@@ -159,7 +195,8 @@ function jobsFromFlags(values: SweepFlagValues, cores: number): { asked?: number
 function dataNote(config: VaeConfig, source: string): string {
   if (config.dataSource !== "auto" || source !== "embedded") return "";
   const missing = missingIdxFiles(DEFAULT_IDX_DIR);
-  if (missing.length === 4) return ` (--data auto: no IDX files in ${DEFAULT_IDX_DIR}; \`npm run fetch-mnist\` gets the full MNIST)`;
+  if (missing.length === 4)
+    return ` (--data auto: no IDX files in ${DEFAULT_IDX_DIR}; \`npm run fetch-mnist\` gets the full MNIST)`;
   return ` (--data auto: the IDX set is incomplete, ${missing.map((file) => `${file}(.gz)`).join(", ")} ${missing.length === 1 ? "is" : "are"} missing; \`npm run fetch-mnist\` completes it)`;
 }
 
@@ -200,10 +237,15 @@ export async function sweepFromFlags(
   if (state && cacheDir) {
     const seeds = trainingSeeds(config);
     state.cacheFolder = path.join(cacheDir, sweepKey(config, data, backend, seeds[0]));
-    if (seeds.length > 1) state.seedFolders = seeds.map((seed) => ({ seed, folder: path.join(cacheDir, sweepKey(config, data, backend, seed)) }));
+    if (seeds.length > 1)
+      state.seedFolders = seeds.map((seed) => ({
+        seed,
+        folder: path.join(cacheDir, sweepKey(config, data, backend, seed)),
+      }));
   }
   onSweepStart?.({ config, jobs });
-  const track = (klCoefficient: number, epoch: number) => state?.started.set(klCoefficient, Math.max(epoch, state.started.get(klCoefficient) ?? 0));
+  const track = (klCoefficient: number, epoch: number) =>
+    state?.started.set(klCoefficient, Math.max(epoch, state.started.get(klCoefficient) ?? 0));
   const result = await runSweep({
     log: (line) => console.warn(line),
     ...sweepOptions,
@@ -234,17 +276,30 @@ export function interruptedLine(signal: string, state: SweepState): string {
   if (!config) return `Interrupted (${signal}) before the sweep started; nothing was trained.`;
   if (state.seedFolders) {
     // Several seeds: what each seed has cached; the runs in training are dropped.
-    const perSeed = state.seedFolders.map(({ seed, folder }) => ({ seed, kept: config.klCoefficients.filter((c) => fs.existsSync(path.join(folder, `${entryName(c)}.json`))) }));
+    const perSeed = state.seedFolders.map(({ seed, folder }) => ({
+      seed,
+      kept: config.klCoefficients.filter((c) => fs.existsSync(path.join(folder, `${entryName(c)}.json`))),
+    }));
     const total = perSeed.reduce((sum, s) => sum + s.kept.length, 0);
     const kept = perSeed.filter((s) => s.kept.length > 0).map((s) => `seed ${s.seed}: c = ${s.kept.join(", ")}`);
     return `Interrupted (${signal}): ${total} of ${perSeed.length * config.klCoefficients.length} (seed, c) runs are cached${kept.length > 0 ? ` (${kept.join("; ")})` : ""} and the next run resumes from them; the runs in training are dropped.`;
   }
-  const kept = cacheFolder ? config.klCoefficients.filter((c) => fs.existsSync(path.join(cacheFolder, `${entryName(c)}.json`))) : [];
+  const kept = cacheFolder
+    ? config.klCoefficients.filter((c) => fs.existsSync(path.join(cacheFolder, `${entryName(c)}.json`)))
+    : [];
   const dropped = config.klCoefficients.filter((c) => started.has(c) && !kept.includes(c));
   const untouched = config.klCoefficients.filter((c) => !started.has(c) && !kept.includes(c));
   const list = (cs: number[]) => `c = ${cs.join(", ")}`;
-  const keptPart = kept.length > 0 ? `${list(kept)} ${kept.length === 1 ? "is" : "are"} cached in ${cacheFolder} and the next run resumes from ${kept.length === 1 ? "it" : "them"}` : cacheFolder ? "nothing was cached yet" : "nothing is kept (--no-cache)";
-  const droppedPart = dropped.length > 0 ? `; dropped: ${dropped.map((c) => `c = ${c} (${started.get(c) ? `after epoch ${started.get(c)} of ${config.epochs}` : "starting"})`).join(", ")}` : "";
+  const keptPart =
+    kept.length > 0
+      ? `${list(kept)} ${kept.length === 1 ? "is" : "are"} cached in ${cacheFolder} and the next run resumes from ${kept.length === 1 ? "it" : "them"}`
+      : cacheFolder
+        ? "nothing was cached yet"
+        : "nothing is kept (--no-cache)";
+  const droppedPart =
+    dropped.length > 0
+      ? `; dropped: ${dropped.map((c) => `c = ${c} (${started.get(c) ? `after epoch ${started.get(c)} of ${config.epochs}` : "starting"})`).join(", ")}`
+      : "";
   const untouchedPart = untouched.length > 0 ? `; not started: ${list(untouched)}` : "";
   return `Interrupted (${signal}): ${keptPart}${droppedPart}${untouchedPart}.`;
 }
@@ -255,7 +310,10 @@ export function interruptedLine(signal: string, state: SweepState): string {
  * are written synchronously, so the handler runs between whole steps: nothing half-written is left.
  */
 export function exitOnSignals(state: SweepState): void {
-  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
     process.once(signal, () => {
       process.stderr.write(`\n${interruptedLine(signal, state)}\n`);
       stopAllWorkers();
@@ -267,7 +325,10 @@ export function exitOnSignals(state: SweepState): void {
 
 /** A stream that starts every line with "seed S ", so that the lines of several seeds' runs tell apart. */
 function seedStream(seed: number): NodeJS.WriteStream {
-  return { isTTY: false, write: (text: string) => process.stderr.write(text.replace(/^(?=.)/gm, `seed ${seed} `)) } as unknown as NodeJS.WriteStream;
+  return {
+    isTTY: false,
+    write: (text: string) => process.stderr.write(text.replace(/^(?=.)/gm, `seed ${seed} `)),
+  } as unknown as NodeJS.WriteStream;
 }
 
 async function main(): Promise<void> {
@@ -282,14 +343,20 @@ async function main(): Promise<void> {
     let printer = printers.get(seed);
     if (!printer && sweep) {
       const several = sweep.config.seeds.length > 1;
-      printer = new ProgressPrinter(new SweepProgress(sweep.config.klCoefficients, sweep.config.epochs, sweep.jobs), several ? seedStream(seed) : process.stderr, several ? false : undefined);
+      printer = new ProgressPrinter(
+        new SweepProgress(sweep.config.klCoefficients, sweep.config.epochs, sweep.jobs),
+        several ? seedStream(seed) : process.stderr,
+        several ? false : undefined,
+      );
       printers.set(seed, printer);
     }
     return printer;
   };
   const outDir = path.resolve(values.out ?? path.join(PROJECT_ROOT, "data", "results"));
   const { result } = await sweepFromFlags(values, {
-    outputs: [{ dir: outDir, role: "the results folder (--out)", elsewhere: "or name another results folder with --out DIR" }],
+    outputs: [
+      { dir: outDir, role: "the results folder (--out)", elsewhere: "or name another results folder with --out DIR" },
+    ],
     state,
     onSweepStart: (started) => (sweep = started),
     onRunStart: (event) => printer(event.seed)?.runStart(event),
@@ -298,7 +365,9 @@ async function main(): Promise<void> {
     onRunEnd: (run) => printer(run.seed)?.runEnd(run.klCoefficient),
   });
   if (result.seeds.length > 1) {
-    console.log(`\nOver ${result.seeds.length} training seeds (${result.seeds.map((s) => s.seed).join(", ")}), test set of seed ${result.config.seed}: mean ± sample standard deviation (n - 1), [min, max]\n`);
+    console.log(
+      `\nOver ${result.seeds.length} training seeds (${result.seeds.map((s) => s.seed).join(", ")}), test set of seed ${result.config.seed}: mean ± sample standard deviation (n - 1), [min, max]\n`,
+    );
     console.log(`${spreadTable(seedSpreads(result))}\n`);
     console.log(`${seedConclusionsReport(checkConclusionsAcrossSeeds(result))}\n`);
   } else console.log(`\n${summaryTable(result.runs)}\n`);

@@ -26,7 +26,8 @@ async function main(): Promise<void> {
     config,
     cacheDir,
     backend: await initBackend({ quiet: true }),
-    onRunStart: ({ klCoefficient, index, count, cached, seed }) => report({ type: "runStart", klCoefficient, index, count, cached, seed }),
+    onRunStart: ({ klCoefficient, index, count, cached, seed }) =>
+      report({ type: "runStart", klCoefficient, index, count, cached, seed }),
     onEpochEnd: (event) => report({ type: "epochEnd", event }),
     onBatchEnd: (event) => {
       // A few batch updates a second are enough for a progress bar.

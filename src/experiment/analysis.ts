@@ -17,7 +17,10 @@ export interface DigitRows {
   readonly columns: number;
 }
 
-function decodeWith(result: Pick<SweepResult, "config" | "runs">, rows: (model: ReturnType<typeof modelFromRun>) => Float32Array): Float32Array[] {
+function decodeWith(
+  result: Pick<SweepResult, "config" | "runs">,
+  rows: (model: ReturnType<typeof modelFromRun>) => Float32Array,
+): Float32Array[] {
   return result.runs.map((run) => {
     const model = modelFromRun(result.config, run);
     try {
@@ -32,13 +35,21 @@ function decodeWith(result: Pick<SweepResult, "config" | "runs">, rows: (model: 
  * The first `count` test digits and, for each c, their reconstruction decode(zMean(x)): the decoder
  * applied to the encoder's mean, so the picture has no sampling noise.
  */
-export function reconstructionRows(result: Pick<SweepResult, "config" | "runs">, xTest: Float32Array, count = 10): DigitRows {
+export function reconstructionRows(
+  result: Pick<SweepResult, "config" | "runs">,
+  xTest: Float32Array,
+  count = 10,
+): DigitRows {
   const { originalDim } = result.config;
   const originals = xTest.slice(0, count * originalDim);
   const reconstructions = decodeWith(result, (model) =>
     readValues(() => decode(model, encode(model, tf.tensor2d(originals, [count, originalDim])).zMean)),
   );
-  return stack(["original", ...result.runs.map((run) => `c = ${run.klCoefficient}`)], [originals, ...reconstructions], count);
+  return stack(
+    ["original", ...result.runs.map((run) => `c = ${run.klCoefficient}`)],
+    [originals, ...reconstructions],
+    count,
+  );
 }
 
 /**
@@ -46,9 +57,15 @@ export function reconstructionRows(result: Pick<SweepResult, "config" | "runs">,
  * generate with that coefficient.
  */
 export function priorSampleRows(result: Pick<SweepResult, "config" | "runs">, count = 10): DigitRows {
-  const z = new Random(deriveSeed(result.config.seed, RANDOM_STREAMS.priorSamples)).fillNormal(new Float32Array(count * 2));
+  const z = new Random(deriveSeed(result.config.seed, RANDOM_STREAMS.priorSamples)).fillNormal(
+    new Float32Array(count * 2),
+  );
   const samples = decodeWith(result, (model) => readValues(() => decode(model, tf.tensor2d(z, [count, 2]))));
-  return stack(result.runs.map((run) => `c = ${run.klCoefficient}`), samples, count);
+  return stack(
+    result.runs.map((run) => `c = ${run.klCoefficient}`),
+    samples,
+    count,
+  );
 }
 
 function stack(labels: string[], rows: Float32Array[], columns: number): DigitRows {

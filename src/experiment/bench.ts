@@ -142,7 +142,13 @@ export function pairedRatio(project: readonly number[], reference: readonly numb
  * test-set evaluation) for `epochs` epochs per coefficient, plus `tailSeconds` per coefficient (its
  * start, the zMean and manifold decodes, the metrics), with `jobs` coefficients trained at once.
  */
-export function projectSweepSeconds(options: { epochSeconds: number; epochs: number; tailSeconds: number; coefficients: number; jobs: number }): number {
+export function projectSweepSeconds(options: {
+  epochSeconds: number;
+  epochs: number;
+  tailSeconds: number;
+  coefficients: number;
+  jobs: number;
+}): number {
   const { epochSeconds, epochs, tailSeconds, coefficients, jobs } = options;
   return Math.ceil(coefficients / jobs) * (epochSeconds * epochs + tailSeconds);
 }

@@ -133,7 +133,8 @@ export class CacheCorruptError extends Error {
 }
 
 /** Advice completing a `StorageError` raised while writing the cache. */
-export const CACHE_ELSEWHERE = "or use another cache folder (--cache-dir DIR, VAE_CACHE_DIR in a notebook, cacheDir in runSweep) or none (--no-cache)";
+export const CACHE_ELSEWHERE =
+  "or use another cache folder (--cache-dir DIR, VAE_CACHE_DIR in a notebook, cacheDir in runSweep) or none (--no-cache)";
 
 const BLOB_NAME = /^[A-Za-z][A-Za-z0-9]*$/;
 
@@ -159,7 +160,8 @@ function readCacheFile(file: string, listedBy?: string): Buffer | undefined {
       if (listedBy) throw new CacheCorruptError(`${file}: missing (listed by ${listedBy}).`);
       return undefined;
     }
-    if (code === "EISDIR" || code === "ENOTDIR" || code === "ELOOP") throw new CacheCorruptError(`${file}: not a readable file (${code}).`);
+    if (code === "EISDIR" || code === "ENOTDIR" || code === "ELOOP")
+      throw new CacheCorruptError(`${file}: not a readable file (${code}).`);
     throw error;
   }
 }
@@ -190,13 +192,19 @@ export class EntryStore {
     try {
       const refs: Record<string, BlobRef> = {};
       for (const [blobName, array] of Object.entries(blobs)) {
-        if (!BLOB_NAME.test(blobName)) throw new RangeError(`Blob name "${blobName}" must be letters and digits, starting with a letter.`);
+        if (!BLOB_NAME.test(blobName))
+          throw new RangeError(`Blob name "${blobName}" must be letters and digits, starting with a letter.`);
         const bytes = asBytes(array);
         const file = `${name}.${blobName}.f32`;
         writeFileAtomic(path.join(this.dir, file), bytes, CACHE_ELSEWHERE);
         refs[blobName] = { file, length: array.length, sha256: sha256Hex(bytes) };
       }
-      const entry: EntryFile<M> = { cacheVersion: CACHE_VERSION, checksum: entryChecksum(meta, refs), meta, blobs: refs };
+      const entry: EntryFile<M> = {
+        cacheVersion: CACHE_VERSION,
+        checksum: entryChecksum(meta, refs),
+        meta,
+        blobs: refs,
+      };
       writeFileAtomic(this.jsonPath(name), JSON.stringify(entry), CACHE_ELSEWHERE);
     } catch (error) {
       // A failed write (a full disk) leaves no part of the entry behind: its blobs alone would only
@@ -225,23 +233,33 @@ export class EntryStore {
     } catch (error) {
       throw new CacheCorruptError(`${jsonFile}: not valid JSON (${(error as Error).message}).`);
     }
-    if (!isRecord(entry) || entry.cacheVersion !== CACHE_VERSION) throw new CacheCorruptError(`${jsonFile}: not a cache entry of version ${CACHE_VERSION}.`);
+    if (!isRecord(entry) || entry.cacheVersion !== CACHE_VERSION)
+      throw new CacheCorruptError(`${jsonFile}: not a cache entry of version ${CACHE_VERSION}.`);
     if (!isRecord(entry.blobs) || entry.meta === undefined || typeof entry.checksum !== "string") {
       throw new CacheCorruptError(`${jsonFile}: fields missing (meta, blobs, checksum).`);
     }
-    if (entryChecksum(entry.meta, entry.blobs) !== entry.checksum) throw new CacheCorruptError(`${jsonFile}: checksum mismatch; the entry was altered or damaged.`);
+    if (entryChecksum(entry.meta, entry.blobs) !== entry.checksum)
+      throw new CacheCorruptError(`${jsonFile}: checksum mismatch; the entry was altered or damaged.`);
     const blobs: Record<string, Float32Array> = {};
     for (const [blobName, ref] of Object.entries(entry.blobs)) {
       // The checksum matched, so these hold only if the entry was written by other code: still no
       // path outside this folder, no blob under another blob's name.
-      if (!BLOB_NAME.test(blobName) || !isRecord(ref) || ref.file !== `${name}.${blobName}.f32` || !Number.isSafeInteger(ref.length) || (ref.length as number) < 0) {
+      if (
+        !BLOB_NAME.test(blobName) ||
+        !isRecord(ref) ||
+        ref.file !== `${name}.${blobName}.f32` ||
+        !Number.isSafeInteger(ref.length) ||
+        (ref.length as number) < 0
+      ) {
         throw new CacheCorruptError(`${jsonFile}: blob "${blobName}" is not described as this cache writes it.`);
       }
       const file = path.join(this.dir, ref.file);
       const bytes = readCacheFile(file, jsonFile) as Buffer;
       const length = ref.length as number;
-      if (bytes.length !== length * 4) throw new CacheCorruptError(`${file}: ${bytes.length} bytes, expected ${length * 4}.`);
-      if (sha256Hex(bytes) !== ref.sha256) throw new CacheCorruptError(`${file}: checksum mismatch; the file was altered or damaged.`);
+      if (bytes.length !== length * 4)
+        throw new CacheCorruptError(`${file}: ${bytes.length} bytes, expected ${length * 4}.`);
+      if (sha256Hex(bytes) !== ref.sha256)
+        throw new CacheCorruptError(`${file}: checksum mismatch; the file was altered or damaged.`);
       const array = new Float32Array(length);
       new Uint8Array(array.buffer).set(bytes);
       blobs[blobName] = array;

@@ -17,7 +17,7 @@ export function spearman(a: readonly number[], b: readonly number[]): number {
   const ranks = (values: readonly number[]) => {
     const order = values.map((v, i) => [v, i] as const).sort((x, y) => x[0] - y[0]);
     const rank = new Array<number>(values.length);
-    for (let i = 0; i < order.length; ) {
+    for (let i = 0; i < order.length;) {
       let j = i;
       while (j + 1 < order.length && order[j + 1][0] === order[i][0]) j++;
       for (let k = i; k <= j; k++) rank[order[k][1]] = (i + j) / 2 + 1;
@@ -51,9 +51,18 @@ export function checkConclusions(result: MeasuredRuns): Conclusion[] {
   const last = metrics[metrics.length - 1];
   const mid = metrics.filter((m) => [0.5, 1, 2].includes(m.klCoefficient));
   const best = metrics.reduce((a, b) => (b.aggregateEnergyDistance < a.aggregateEnergyDistance ? b : a));
-  const rhoRadius = spearman(c, metrics.map((m) => m.latentRadius));
-  const rhoRate = spearman(c, metrics.map((m) => m.rate));
-  const rhoDistortion = spearman(c, metrics.map((m) => m.distortion));
+  const rhoRadius = spearman(
+    c,
+    metrics.map((m) => m.latentRadius),
+  );
+  const rhoRate = spearman(
+    c,
+    metrics.map((m) => m.rate),
+  );
+  const rhoDistortion = spearman(
+    c,
+    metrics.map((m) => m.distortion),
+  );
   const bestMidVariety = Math.max(...mid.map((m) => m.manifoldVariety), -Infinity);
   return [
     {
@@ -73,7 +82,8 @@ export function checkConclusions(result: MeasuredRuns): Conclusion[] {
       holds: rhoRate < 0 && rhoDistortion > 0,
     },
     {
-      claim: "A properly chosen coefficient brings the encoder output closer to the 2D standard normal than c = 0 or the largest c.",
+      claim:
+        "A properly chosen coefficient brings the encoder output closer to the 2D standard normal than c = 0 or the largest c.",
       evidence: `energy distance of the test zMean to as many N(0, I) samples per c: ${list(metrics, (m) => m.aggregateEnergyDistance, 4)}; smallest at c = ${best.klCoefficient}`,
       holds: best !== first && best !== last,
     },
@@ -81,7 +91,9 @@ export function checkConclusions(result: MeasuredRuns): Conclusion[] {
 }
 
 export function conclusionsReport(conclusions: readonly Conclusion[]): string {
-  return conclusions.map((c, i) => `${i + 1}. ${c.claim}\n   ${c.holds ? "HOLDS" : "DOES NOT HOLD"} here: ${c.evidence}`).join("\n\n");
+  return conclusions
+    .map((c, i) => `${i + 1}. ${c.claim}\n   ${c.holds ? "HOLDS" : "DOES NOT HOLD"} here: ${c.evidence}`)
+    .join("\n\n");
 }
 
 /** A conclusion checked on every training seed of a sweep. */
@@ -100,7 +112,11 @@ export function checkConclusionsAcrossSeeds(result: MeasuredSeeds): SeedConclusi
   const checks = result.seeds.map((s) => ({ seed: s.seed, conclusions: checkConclusions(s) }));
   if (checks.length === 0) throw new RangeError("checkConclusionsAcrossSeeds() needs a sweep with at least one seed.");
   return checks[0].conclusions.map((conclusion, i) => {
-    const perSeed = checks.map(({ seed, conclusions }) => ({ seed, holds: conclusions[i].holds, evidence: conclusions[i].evidence }));
+    const perSeed = checks.map(({ seed, conclusions }) => ({
+      seed,
+      holds: conclusions[i].holds,
+      evidence: conclusions[i].evidence,
+    }));
     return { claim: conclusion.claim, holdsIn: perSeed.filter((s) => s.holds).length, seeds: perSeed.length, perSeed };
   });
 }
@@ -110,7 +126,10 @@ export function seedConclusionsReport(conclusions: readonly SeedConclusion[]): s
   return conclusions
     .map((c, i) => {
       const failed = c.perSeed.filter((s) => !s.holds).map((s) => s.seed);
-      const which = failed.length > 0 && failed.length < c.seeds ? ` (not for seed${failed.length > 1 ? "s" : ""} ${failed.join(", ")})` : "";
+      const which =
+        failed.length > 0 && failed.length < c.seeds
+          ? ` (not for seed${failed.length > 1 ? "s" : ""} ${failed.join(", ")})`
+          : "";
       return `${i + 1}. ${c.claim}\n   holds for ${c.holdsIn} of ${c.seeds} seed${c.seeds === 1 ? "" : "s"}${which}`;
     })
     .join("\n\n");

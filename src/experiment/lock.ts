@@ -93,7 +93,12 @@ export function releaseLocksOnSignals(): void {
  * creating it. A folder that cannot be written raises a `StorageError`.
  */
 export function tryLock(file: string): (() => void) | undefined {
-  const info: LockInfo = { pid: process.pid, host: os.hostname(), createdAt: new Date().toISOString(), startTime: procStat(process.pid)?.startTime };
+  const info: LockInfo = {
+    pid: process.pid,
+    host: os.hostname(),
+    createdAt: new Date().toISOString(),
+    startTime: procStat(process.pid)?.startTime,
+  };
   const temporary = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
     removeDeadTemporaries(file);

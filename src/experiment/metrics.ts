@@ -20,7 +20,8 @@ export function meanAndCovariance(points: Float32Array, dim = 2): { mean: number
   const covariance = Array.from({ length: dim }, () => new Array(dim).fill(0));
   for (let i = 0; i < rows; i++) {
     for (let a = 0; a < dim; a++) {
-      for (let b = 0; b < dim; b++) covariance[a][b] += ((points[i * dim + a] - mean[a]) * (points[i * dim + b] - mean[b])) / rows;
+      for (let b = 0; b < dim; b++)
+        covariance[a][b] += ((points[i * dim + a] - mean[a]) * (points[i * dim + b] - mean[b])) / rows;
     }
   }
   return { mean, covariance };
@@ -134,7 +135,9 @@ export interface RunOutputs {
 /** Every metric of one coefficient's run; `seed` fixes the N(0, I) reference sample. */
 export function coefficientMetrics(run: RunOutputs, seed: number): CoefficientMetrics {
   const { mean, covariance } = meanAndCovariance(run.zMean);
-  const reference = new Random(deriveSeed(seed, RANDOM_STREAMS.referenceNormal)).fillNormal(new Float32Array(run.zMean.length));
+  const reference = new Random(deriveSeed(seed, RANDOM_STREAMS.referenceNormal)).fillNormal(
+    new Float32Array(run.zMean.length),
+  );
   return {
     klCoefficient: run.klCoefficient,
     distortion: run.test.reconstruction,
@@ -162,13 +165,26 @@ export interface MeasuredSeeds {
 }
 
 /** The metrics of every coefficient, as computed (and cached) with the sweep. */
-export function sweepMetrics(result: { readonly runs: readonly { readonly metrics: CoefficientMetrics }[] }): CoefficientMetrics[] {
+export function sweepMetrics(result: {
+  readonly runs: readonly { readonly metrics: CoefficientMetrics }[];
+}): CoefficientMetrics[] {
   return result.runs.map((run) => run.metrics);
 }
 
 /** A plain-text table of the metrics, one row per coefficient. */
 export function metricsTable(metrics: readonly CoefficientMetrics[]): string {
-  const header = ["c", "distortion", "rate", "-ELBO", "agg. KL", "energy dist.", "active", "radius", "variety", "sharpness"];
+  const header = [
+    "c",
+    "distortion",
+    "rate",
+    "-ELBO",
+    "agg. KL",
+    "energy dist.",
+    "active",
+    "radius",
+    "variety",
+    "sharpness",
+  ];
   const rows = metrics.map((m) => [
     String(m.klCoefficient),
     m.distortion.toFixed(2),

@@ -20,13 +20,17 @@ export function readResults(file: string): SweepResultsFile {
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (error) {
-    throw new ResultsFileError(`${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Run \`npm run sweep\` to write it.`);
+    throw new ResultsFileError(
+      `${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Run \`npm run sweep\` to write it.`,
+    );
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new ResultsFileError(`${file}: not valid JSON (${(error as Error).message}). Run \`npm run sweep\` to write it again.`);
+    throw new ResultsFileError(
+      `${file}: not valid JSON (${(error as Error).message}). Run \`npm run sweep\` to write it again.`,
+    );
   }
   const schema = typeof value === "object" && value !== null ? (value as { schema?: unknown }).schema : undefined;
   if (typeof schema !== "string" || !schema.startsWith("vae-kl-sweep/")) {
@@ -40,7 +44,9 @@ export function readResults(file: string): SweepResultsFile {
   }
   const results = value as SweepResultsFile;
   if (!Array.isArray(results.coefficients) || typeof results.config !== "object" || results.config === null) {
-    throw new ResultsFileError(`${file}: schema ${RESULTS_SCHEMA} but fields missing (config, coefficients); the file is damaged. Run \`npm run sweep\` to write it again.`);
+    throw new ResultsFileError(
+      `${file}: schema ${RESULTS_SCHEMA} but fields missing (config, coefficients); the file is damaged. Run \`npm run sweep\` to write it again.`,
+    );
   }
   return results;
 }

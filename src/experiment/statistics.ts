@@ -22,7 +22,13 @@ export function spread(values: readonly number[]): Spread {
   if (n === 0) throw new RangeError("spread() needs at least one value.");
   const mean = values.reduce((sum, x) => sum + x, 0) / n;
   const squares = values.reduce((sum, x) => sum + (x - mean) ** 2, 0);
-  return { n, mean, sd: n > 1 ? Math.sqrt(squares / (n - 1)) : null, min: Math.min(...values), max: Math.max(...values) };
+  return {
+    n,
+    mean,
+    sd: n > 1 ? Math.sqrt(squares / (n - 1)) : null,
+    min: Math.min(...values),
+    max: Math.max(...values),
+  };
 }
 
 /** The metrics given with their spread, as named in tables. */
@@ -38,7 +44,9 @@ export const SPREAD_METRICS = [
 export type SpreadMetric = (typeof SPREAD_METRICS)[number]["key"];
 
 /** One coefficient's metrics over the seeds. */
-export type CoefficientSpread = { readonly klCoefficient: number; readonly seeds: readonly number[] } & { readonly [K in SpreadMetric]: Spread };
+export type CoefficientSpread = { readonly klCoefficient: number; readonly seeds: readonly number[] } & {
+  readonly [K in SpreadMetric]: Spread;
+};
 
 /** Per coefficient, the spread of each metric of `SPREAD_METRICS` over the sweep's training seeds. */
 export function seedSpreads(result: MeasuredSeeds): CoefficientSpread[] {
@@ -46,7 +54,9 @@ export function seedSpreads(result: MeasuredSeeds): CoefficientSpread[] {
   if (!first) throw new RangeError("seedSpreads() needs a sweep with at least one seed.");
   return first.runs.map((run, index) => {
     const metrics: CoefficientMetrics[] = result.seeds.map((s) => s.runs[index].metrics);
-    const spreads = Object.fromEntries(SPREAD_METRICS.map(({ key }) => [key, spread(metrics.map((m) => m[key]))])) as { [K in SpreadMetric]: Spread };
+    const spreads = Object.fromEntries(SPREAD_METRICS.map(({ key }) => [key, spread(metrics.map((m) => m[key]))])) as {
+      [K in SpreadMetric]: Spread;
+    };
     return { klCoefficient: run.klCoefficient, seeds: result.seeds.map((s) => s.seed), ...spreads };
   });
 }
@@ -60,7 +70,10 @@ export function formatSpread(s: Spread, digits: number): string {
 /** A plain-text table: one row per coefficient, each metric as mean ± sample sd [min, max]. */
 export function spreadTable(spreads: readonly CoefficientSpread[]): string {
   const header = ["c", ...SPREAD_METRICS.map((m) => m.label)];
-  const rows = spreads.map((s) => [String(s.klCoefficient), ...SPREAD_METRICS.map((m) => formatSpread(s[m.key], m.digits))]);
+  const rows = spreads.map((s) => [
+    String(s.klCoefficient),
+    ...SPREAD_METRICS.map((m) => formatSpread(s[m.key], m.digits)),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i])).join(" | ")} |`;
   return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");

@@ -10,7 +10,15 @@ import * as path from "node:path";
 import { initBackend, type BackendInfo } from "../backend/select";
 import { crashPoint } from "../system/crashPoint";
 import { checkOutputFolder } from "../system/storage";
-import { CACHE_ELSEWHERE, CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, StorageError, writeFileAtomic } from "./cache";
+import {
+  CACHE_ELSEWHERE,
+  CACHE_VERSION,
+  CacheCorruptError,
+  EntryStore,
+  hashKey,
+  StorageError,
+  writeFileAtomic,
+} from "./cache";
 import { tryLock } from "./lock";
 import { startSweepWorkers, type WorkerProgress } from "./workers";
 import { setWasmGemmThreads } from "../backend/wasmThreadPool";
@@ -56,7 +64,12 @@ export interface SweepResult {
   readonly key: string;
   readonly config: VaeConfig;
   readonly backend: BackendInfo;
-  readonly data: { readonly source: string; readonly trainSize: number; readonly testSize: number; readonly fingerprint: string };
+  readonly data: {
+    readonly source: string;
+    readonly trainSize: number;
+    readonly testSize: number;
+    readonly fingerprint: string;
+  };
   readonly yTest: Uint8Array;
   readonly gridX: readonly number[];
   readonly gridY: readonly number[];
@@ -84,7 +97,14 @@ export interface SweepOptions {
   readonly cacheDir?: string | false;
   /** `worker` is the helper process (1-based) that trains the coefficient; absent for this process. */
   /** `index` and `count` number the coefficients of the run's training `seed`. */
-  readonly onRunStart?: (event: { klCoefficient: number; index: number; count: number; cached: boolean; worker?: number; seed: number }) => void;
+  readonly onRunStart?: (event: {
+    klCoefficient: number;
+    index: number;
+    count: number;
+    cached: boolean;
+    worker?: number;
+    seed: number;
+  }) => void;
   readonly onRunEnd?: (run: CoefficientRun, index: number) => void;
   readonly onEpochEnd?: (event: SeedEpochEndEvent) => void;
   readonly onBatchEnd?: (event: SeedBatchEndEvent) => void;
@@ -137,7 +157,15 @@ export function sweepKey(
   // On wasm the fused gradients are the default; tfjs's own differentiation (VAE_FUSED_GRADIENTS=0) differs in the last bits.
   const gradients = backend.fusedGradients === false ? { gradients: "tfjs" } : {};
   const split = seed === config.seed ? {} : { splitSeed: config.seed };
-  return hashKey({ cacheVersion: CACHE_VERSION, config: { ...rest, seed }, data: data.fingerprint, backend: backend.name, ...arithmetic, ...gradients, ...split });
+  return hashKey({
+    cacheVersion: CACHE_VERSION,
+    config: { ...rest, seed },
+    data: data.fingerprint,
+    backend: backend.name,
+    ...arithmetic,
+    ...gradients,
+    ...split,
+  });
 }
 
 export function entryName(klCoefficient: number): string {
@@ -237,15 +265,23 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   const tasks = seeds.flatMap((_, s) => coefficients.map((_c, index) => ({ s, index })));
 
   const workerCount = options.workers ?? 0;
-  if (!Number.isInteger(workerCount) || workerCount < 0) throw new RangeError(`workers must be a whole number >= 0; got ${String(workerCount)}.`);
-  if (workerCount > 0 && cacheRoot === undefined) throw new RangeError("workers need the cache (they hand results over through it); do not combine them with cacheDir: false.");
+  if (!Number.isInteger(workerCount) || workerCount < 0)
+    throw new RangeError(`workers must be a whole number >= 0; got ${String(workerCount)}.`);
+  if (workerCount > 0 && cacheRoot === undefined)
+    throw new RangeError(
+      "workers need the cache (they hand results over through it); do not combine them with cacheDir: false.",
+    );
   // Worker processes only when something is left to train: starting one costs about a second.
   const untrained = tasks.filter(({ s, index }) => !stores[s]?.has(entryName(coefficients[index]))).length;
   // Each cache folder is made and checked with a write before anything trains, within a time limit (a
   // folder under /proc, a file in its place, a hung mount): a cache that only serves complete entries
   // may be read-only.
   for (const [s, store] of stores.entries()) {
-    if (store && coefficients.some((c) => !store.has(entryName(c)))) await checkOutputFolder(store.dir, { role: seeds.length > 1 ? `the cache folder of seed ${seeds[s]}` : "the cache folder", elsewhere: CACHE_ELSEWHERE });
+    if (store && coefficients.some((c) => !store.has(entryName(c))))
+      await checkOutputFolder(store.dir, {
+        role: seeds.length > 1 ? `the cache folder of seed ${seeds[s]}` : "the cache folder",
+        elsewhere: CACHE_ELSEWHERE,
+      });
   }
   // The workers' progress is passed on to this sweep's callbacks, so that displays show every coefficient.
   const onProgress = (worker: number, progress: WorkerProgress) => {
@@ -257,14 +293,26 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   };
   const workers =
     workerCount > 0 && cacheRoot !== undefined && untrained > 1
-      ? startSweepWorkers({ config, cacheDir: cacheRoot, backend: backend.name, count: Math.min(workerCount, untrained - 1), onProgress })
+      ? startSweepWorkers({
+          config,
+          cacheDir: cacheRoot,
+          backend: backend.name,
+          count: Math.min(workerCount, untrained - 1),
+          onProgress,
+        })
       : undefined;
   // While helper processes fill the other cores, this process's products run on one thread (the
   // thread count changes no bit); the notebook's kernel, for one, started with a thread per core.
-  const restoreThreads = workers && backend.name === "wasm" && backend.threads > 1 ? (setWasmGemmThreads(1), () => setWasmGemmThreads(backend.threads)) : undefined;
+  const restoreThreads =
+    workers && backend.name === "wasm" && backend.threads > 1
+      ? (setWasmGemmThreads(1), () => setWasmGemmThreads(backend.threads))
+      : undefined;
   // A worker that fails leaves its coefficient to this process (its lock becomes stale), so the sweep
   // still completes; the failure is reported at the end.
-  const workerFailure = workers?.done.then(() => undefined, (error: Error) => error);
+  const workerFailure = workers?.done.then(
+    () => undefined,
+    (error: Error) => error,
+  );
 
   // The tutorial's `vae.save_weights('vae_init.h5')`: one snapshot per training seed, restored before every run.
   const models = new Map<number, { model: Vae; initial: WeightArray[] }>();
@@ -276,10 +324,18 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       built = { model, initial: snapshotWeights(model) };
       models.set(seed, built);
     }
-    return runCoefficient(built.model, built.initial, runConfig, data, klCoefficient, {
-      onEpochEnd: options.onEpochEnd && ((event) => options.onEpochEnd?.({ ...event, seed })),
-      onBatchEnd: options.onBatchEnd && ((event) => options.onBatchEnd?.({ ...event, seed })),
-    }, config.seed);
+    return runCoefficient(
+      built.model,
+      built.initial,
+      runConfig,
+      data,
+      klCoefficient,
+      {
+        onEpochEnd: options.onEpochEnd && ((event) => options.onEpochEnd?.({ ...event, seed })),
+        onBatchEnd: options.onBatchEnd && ((event) => options.onBatchEnd?.({ ...event, seed })),
+      },
+      config.seed,
+    );
   };
   const runs = new Map<number, CoefficientRun>();
   // Each coefficient is done under its lock: read from the cache if there, else trained and written.
@@ -294,7 +350,9 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     const release = store ? lockEntry(store, klCoefficient, finished) : () => undefined;
     if (!release) return false;
     try {
-      const cached = store ? readCachedRun(store, { config, testSize: data.testSize, klCoefficient, seed }, log) : undefined;
+      const cached = store
+        ? readCachedRun(store, { config, testSize: data.testSize, klCoefficient, seed }, log)
+        : undefined;
       // Under the lock no live process writes this entry: whatever part of it is on disk was left by
       // a killed run (blobs without their JSON, temporary files) and goes before training.
       if (store && !cached) store.remove(entryName(klCoefficient));
@@ -315,9 +373,13 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     while (pending.length > 0) {
       const skipped: number[] = [];
       for (const task of pending) if (!(await attempt(task))) skipped.push(task);
-      if (skipped.length > 0 && skipped.length === pending.length) await new Promise((resolve) => setTimeout(resolve, 500));
+      if (skipped.length > 0 && skipped.length === pending.length)
+        await new Promise((resolve) => setTimeout(resolve, 500));
       // Our own workers' coefficients are on the displays already; another run's are not.
-      else if (skipped.length > 0 && !workers) log(`${skipped.map((t) => pairName(seeds, tasks[t].s, coefficients[tasks[t].index])).join(", ")}: being trained by another process; coming back to it.`);
+      else if (skipped.length > 0 && !workers)
+        log(
+          `${skipped.map((t) => pairName(seeds, tasks[t].s, coefficients[tasks[t].index])).join(", ")}: being trained by another process; coming back to it.`,
+        );
       pending = skipped;
     }
   } finally {
@@ -328,7 +390,11 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   const failure = await workerFailure;
   if (failure) log(`${failure.message} Its coefficients were trained here instead.`);
   const { gridX, gridY } = manifoldGrid(config.manifoldSize, config.manifoldExtent);
-  const seedRuns = seeds.map((seed, s) => ({ seed, key: keys[s], runs: coefficients.map((_, index) => runs.get(s * count + index) as CoefficientRun) }));
+  const seedRuns = seeds.map((seed, s) => ({
+    seed,
+    key: keys[s],
+    runs: coefficients.map((_, index) => runs.get(s * count + index) as CoefficientRun),
+  }));
   return {
     schema: RESULTS_SCHEMA,
     key: keys[0],
@@ -346,7 +412,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
 
 /** `count` consecutive seeds from `first`: `seedRange(42, 5)` is 42, 43, 44, 45, 46. */
 export function seedRange(first: number, count: number): number[] {
-  if (!Number.isInteger(first) || first < 0 || !Number.isInteger(count) || count < 1) throw new RangeError(`seedRange needs a whole first seed >= 0 and count >= 1; got ${first}, ${count}.`);
+  if (!Number.isInteger(first) || first < 0 || !Number.isInteger(count) || count < 1)
+    throw new RangeError(`seedRange needs a whole first seed >= 0 and count >= 1; got ${first}, ${count}.`);
   return Array.from({ length: count }, (_, i) => first + i);
 }
 
@@ -366,14 +433,19 @@ export interface CachedSweep {
  * The sweep of `config` (over `trainingSeeds(config)`) when the cache holds every (seed, c), trained
  * by `npm run sweep -- --seeds ...` or an earlier call; nothing is trained. Otherwise the missing pairs.
  */
-export async function cachedSweep(options: Pick<SweepOptions, "config" | "data" | "backend" | "cacheDir" | "log">): Promise<CachedSweep> {
+export async function cachedSweep(
+  options: Pick<SweepOptions, "config" | "data" | "backend" | "cacheDir" | "log">,
+): Promise<CachedSweep> {
   const config = resolveConfig(options.config);
   const backend = options.backend ?? (await initBackend());
   const data = options.data ?? loadMnist(config);
   const cacheRoot = options.cacheDir === false ? undefined : (options.cacheDir ?? DEFAULT_CACHE_DIR);
   const missing = trainingSeeds(config).flatMap((seed) => {
-    const store = cacheRoot === undefined ? undefined : new EntryStore(path.join(cacheRoot, sweepKey(config, data, backend, seed)));
-    return config.klCoefficients.filter((c) => !store?.has(entryName(c))).map((klCoefficient) => ({ seed, klCoefficient }));
+    const store =
+      cacheRoot === undefined ? undefined : new EntryStore(path.join(cacheRoot, sweepKey(config, data, backend, seed)));
+    return config.klCoefficients
+      .filter((c) => !store?.has(entryName(c)))
+      .map((klCoefficient) => ({ seed, klCoefficient }));
   });
   if (missing.length > 0) return { missing };
   return { result: await runSweep({ ...options, config, backend, data }), missing };
@@ -386,7 +458,9 @@ function pairName(seeds: readonly number[], s: number, klCoefficient: number): s
 
 /** What finished coefficients become when the cache cannot be written: still there, named in the error. */
 function keptNote(store: EntryStore, finished: readonly number[]): string {
-  return finished.length > 0 ? ` Coefficients finished so far are kept in ${store.dir}: c = ${finished.join(", ")}.` : "";
+  return finished.length > 0
+    ? ` Coefficients finished so far are kept in ${store.dir}: c = ${finished.join(", ")}.`
+    : "";
 }
 
 /**
@@ -400,23 +474,42 @@ function lockEntry(store: EntryStore, klCoefficient: number, finished: readonly 
   } catch (error) {
     if (!(error instanceof StorageError)) throw error;
     if (store.has(entryName(klCoefficient))) return () => undefined;
-    throw new StorageError(`${error.message} c = ${klCoefficient} was not trained: its result could not be cached.${keptNote(store, finished)}`, error.file, error.code);
+    throw new StorageError(
+      `${error.message} c = ${klCoefficient} was not trained: its result could not be cached.${keptNote(store, finished)}`,
+      error.file,
+      error.code,
+    );
   }
 }
 
 function writeRun(store: EntryStore, run: CoefficientRun, finished: readonly number[]): void {
-  const meta: RunMeta = { klCoefficient: run.klCoefficient, history: [...run.history], test: run.test, metrics: run.metrics, trainSeconds: run.trainSeconds };
+  const meta: RunMeta = {
+    klCoefficient: run.klCoefficient,
+    history: [...run.history],
+    test: run.test,
+    metrics: run.metrics,
+    trainSeconds: run.trainSeconds,
+  };
   try {
     store.write(entryName(run.klCoefficient), meta, { zMean: run.zMean, manifold: run.manifold, weights: run.weights });
   } catch (error) {
     if (!(error instanceof StorageError)) throw error;
-    throw new StorageError(`${error.message} c = ${run.klCoefficient} was trained but not cached.${keptNote(store, finished)}`, error.file, error.code);
+    throw new StorageError(
+      `${error.message} c = ${run.klCoefficient} was trained but not cached.${keptNote(store, finished)}`,
+      error.file,
+      error.code,
+    );
   }
 }
 
 /** Values of every weight of the VAE, biases included: the two hidden layers, the two latent heads, the output layer. */
 function weightCount({ originalDim, intermediateDim, latentDim }: VaeConfig): number {
-  return (originalDim + 1) * intermediateDim + 2 * (intermediateDim + 1) * latentDim + (latentDim + 1) * intermediateDim + (intermediateDim + 1) * originalDim;
+  return (
+    (originalDim + 1) * intermediateDim +
+    2 * (intermediateDim + 1) * latentDim +
+    (latentDim + 1) * intermediateDim +
+    (intermediateDim + 1) * originalDim
+  );
 }
 
 /**
@@ -427,7 +520,12 @@ function weightCount({ originalDim, intermediateDim, latentDim }: VaeConfig): nu
  */
 export function readCachedRun(
   store: EntryStore,
-  { config, testSize, klCoefficient, seed = config.seed }: { config: VaeConfig; testSize: number; klCoefficient: number; seed?: number },
+  {
+    config,
+    testSize,
+    klCoefficient,
+    seed = config.seed,
+  }: { config: VaeConfig; testSize: number; klCoefficient: number; seed?: number },
   log: (line: string) => void,
 ): CoefficientRun | undefined {
   const name = entryName(klCoefficient);
@@ -435,15 +533,29 @@ export function readCachedRun(
     const entry = store.read<RunMeta>(name);
     if (!entry) return undefined;
     const { meta, blobs } = entry;
-    if (meta?.klCoefficient !== klCoefficient || !Array.isArray(meta.history) || !blobs.zMean || !blobs.manifold || !blobs.weights) {
+    if (
+      meta?.klCoefficient !== klCoefficient ||
+      !Array.isArray(meta.history) ||
+      !blobs.zMean ||
+      !blobs.manifold ||
+      !blobs.weights
+    ) {
       throw new CacheCorruptError(`${path.join(store.dir, name)}.json: fields missing or for another coefficient.`);
     }
     const { zMean, manifold, weights } = blobs;
-    const sizes = { zMean: testSize * config.latentDim, manifold: config.manifoldSize ** 2 * config.originalDim, weights: weightCount(config) };
+    const sizes = {
+      zMean: testSize * config.latentDim,
+      manifold: config.manifoldSize ** 2 * config.originalDim,
+      weights: weightCount(config),
+    };
     for (const [blobName, size] of Object.entries(sizes)) {
-      if (blobs[blobName].length !== size) throw new CacheCorruptError(`${path.join(store.dir, name)}.${blobName}.f32: ${blobs[blobName].length} values, this config needs ${size}.`);
+      if (blobs[blobName].length !== size)
+        throw new CacheCorruptError(
+          `${path.join(store.dir, name)}.${blobName}.f32: ${blobs[blobName].length} values, this config needs ${size}.`,
+        );
     }
-    const metrics = meta.metrics ?? coefficientMetrics({ klCoefficient, test: meta.test, zMean, manifold }, config.seed);
+    const metrics =
+      meta.metrics ?? coefficientMetrics({ klCoefficient, test: meta.test, zMean, manifold }, config.seed);
     return { ...meta, seed, metrics, zMean, manifold, weights, fromCache: true };
   } catch (error) {
     if (!(error instanceof CacheCorruptError)) throw error;
@@ -470,7 +582,12 @@ export function resultsSummary(result: SweepResult) {
     /** Per coefficient, each metric's mean, sample standard deviation (n - 1), min and max over the seeds. */
     statistics: seedSpreads(result),
     /** The tutorial's conclusions, checked seed by seed. */
-    conclusions: checkConclusionsAcrossSeeds(result).map(({ claim, holdsIn, seeds, perSeed }) => ({ claim, holdsIn, seeds, perSeed: perSeed.map(({ seed, holds }) => ({ seed, holds })) })),
+    conclusions: checkConclusionsAcrossSeeds(result).map(({ claim, holdsIn, seeds, perSeed }) => ({
+      claim,
+      holdsIn,
+      seeds,
+      perSeed: perSeed.map(({ seed, holds }) => ({ seed, holds })),
+    })),
   };
 }
 
@@ -496,6 +613,10 @@ export function resultsFileName(result: Pick<SweepResult, "key" | "seeds">): str
 
 /** Writes the results file atomically (a reader sees the old file or the new one, never a part); see `results.ts` to read it. */
 export function writeResults(file: string, result: SweepResult): string {
-  writeFileAtomic(file, `${JSON.stringify(resultsSummary(result), null, 2)}\n`, "or choose another results folder (--out DIR)");
+  writeFileAtomic(
+    file,
+    `${JSON.stringify(resultsSummary(result), null, 2)}\n`,
+    "or choose another results folder (--out DIR)",
+  );
   return file;
 }

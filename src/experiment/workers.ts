@@ -29,7 +29,14 @@ export interface WorkerOptions {
 
 /** What a worker reports while it trains (sent over the IPC channel by `src/cli/sweepWorker.ts`). */
 export type WorkerProgress =
-  | { readonly type: "runStart"; readonly klCoefficient: number; readonly index: number; readonly count: number; readonly cached: boolean; readonly seed: number }
+  | {
+      readonly type: "runStart";
+      readonly klCoefficient: number;
+      readonly index: number;
+      readonly count: number;
+      readonly cached: boolean;
+      readonly seed: number;
+    }
   | { readonly type: "batchEnd"; readonly event: BatchEndEvent & { readonly seed: number } }
   | { readonly type: "epochEnd"; readonly event: EpochEndEvent & { readonly seed: number } };
 
@@ -68,7 +75,9 @@ function running(pid: number): boolean {
  * process exits, and nothing else (no training step) must run meanwhile.
  */
 export function stopAllWorkers(timeoutMs = 10_000): void {
-  const pids = [...live].filter((child) => child.exitCode === null && child.signalCode === null).map((child) => child.pid as number);
+  const pids = [...live]
+    .filter((child) => child.exitCode === null && child.signalCode === null)
+    .map((child) => child.pid as number);
   for (const child of live) child.kill("SIGTERM");
   live.clear();
   const deadline = Date.now() + timeoutMs;
@@ -95,7 +104,11 @@ export function startSweepWorkers({ config, cacheDir, backend, count, onProgress
     child.on("exit", () => live.delete(child));
     exits.push(
       new Promise((resolve, reject) =>
-        child.on("exit", (code, signal) => (code === 0 || signal === "SIGTERM" || signal === "SIGINT" ? resolve() : reject(new Error(`Sweep worker ${i + 1} failed (code ${code}): ${stderr.trim()}`)))),
+        child.on("exit", (code, signal) =>
+          code === 0 || signal === "SIGTERM" || signal === "SIGINT"
+            ? resolve()
+            : reject(new Error(`Sweep worker ${i + 1} failed (code ${code}): ${stderr.trim()}`)),
+        ),
       ),
     );
   }

@@ -79,7 +79,8 @@ export function plotlyLoaderScript(): string {
 }
 
 /** Said under a static image when no plotly.js could be loaded. */
-const NO_PLOTLY_NOTE = "Static image: this Jupyter server does not serve the project's plotly.js; start it with npm run lab (or JUPYTER_PATH=./jupyter) for interactive charts.";
+const NO_PLOTLY_NOTE =
+  "Static image: this Jupyter server does not serve the project's plotly.js; start it with npm run lab (or JUPYTER_PATH=./jupyter) for interactive charts.";
 
 /**
  * Puts plotly.js on the page early (call in the first cell) and says where it came from; every figure
@@ -96,12 +97,15 @@ export function loadPlotly(): void {
     `    : ${JSON.stringify(NO_PLOTLY_NOTE)}; });`,
     `})();</script>`,
   ].join("\n");
-  displayBundle({ "text/html": html, "text/plain": `plotly.js ${plotlyVersion()} (cartesian bundle, loaded by the page from the Jupyter server)` });
+  displayBundle({
+    "text/html": html,
+    "text/plain": `plotly.js ${plotlyVersion()} (cartesian bundle, loaded by the page from the Jupyter server)`,
+  });
 }
 
 function figureTitle(figure: Figure): string {
   const t = figure.layout.title as { text?: string } | string | undefined;
-  return typeof t === "string" ? t : t?.text ?? "figure";
+  return typeof t === "string" ? t : (t?.text ?? "figure");
 }
 
 /** A static image of a figure: its bytes and MIME type. */
@@ -117,9 +121,15 @@ export interface StaticImage {
 export function tableFigureHtml(figure: Figure): string {
   const parts = figure.data.map((trace) => {
     const header = ((trace.header as { values?: unknown[] } | undefined)?.values ?? []).map(String);
-    const columns = ((trace.cells as { values?: unknown[][] } | undefined)?.values ?? []).map((column) => column.map(String));
+    const columns = ((trace.cells as { values?: unknown[][] } | undefined)?.values ?? []).map((column) =>
+      column.map(String),
+    );
     const rows = Math.max(0, ...columns.map((column) => column.length));
-    const body = Array.from({ length: rows }, (_, r) => `<tr>${columns.map((column) => `<td style="text-align:right">${escapeHtml(column[r] ?? "")}</td>`).join("")}</tr>`);
+    const body = Array.from(
+      { length: rows },
+      (_, r) =>
+        `<tr>${columns.map((column) => `<td style="text-align:right">${escapeHtml(column[r] ?? "")}</td>`).join("")}</tr>`,
+    );
     return `<table class="vae-table"><thead><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead><tbody>${body.join("")}</tbody></table>`;
   });
   return `<div class="vae-figure-table"><p><b>${escapeHtml(figureTitle(figure))}</b></p>${parts.join("")}</div>`;
@@ -131,14 +141,20 @@ export function tableFigureHtml(figure: Figure): string {
  */
 export function figureHtml(figure: Figure, image?: StaticImage): string {
   if (figure.data.length > 0 && figure.data.every((trace) => trace.type === "table")) return tableFigureHtml(figure);
-  if (!drawnByPagePlotly(figure)) throw new Error(`${figureTitle(figure)}: a trace type the pages' plotly.js bundle does not draw (${figure.data.map((t) => String(t.type)).join(", ")}).`);
+  if (!drawnByPagePlotly(figure))
+    throw new Error(
+      `${figureTitle(figure)}: a trace type the pages' plotly.js bundle does not draw (${figure.data.map((t) => String(t.type)).join(", ")}).`,
+    );
   const id = `vae-figure-${randomBytes(6).toString("hex")}`;
   const width = (figure.layout.width as number | undefined) ?? 700;
   const height = (figure.layout.height as number | undefined) ?? 500;
   const fallback = image
     ? `<img alt="${escapeHtml(figureTitle(figure))}" src="data:${image.mimeType};base64,${Buffer.from(image.bytes).toString("base64")}" width="${width}" height="${height}">`
     : `<p>${escapeHtml(figureTitle(figure))} (interactive chart; no static image)</p>`;
-  const spec = JSON.stringify({ data: figure.data, layout: figure.layout, frames: figure.frames ?? [] }).replace(/<\//g, "<\\/");
+  const spec = JSON.stringify({ data: figure.data, layout: figure.layout, frames: figure.frames ?? [] }).replace(
+    /<\//g,
+    "<\\/",
+  );
   return [
     `<div id="${id}" class="vae-figure" style="width:${width}px;min-height:${height}px">${fallback}</div>`,
     `<script type="text/javascript">(function () {`,
@@ -179,7 +195,12 @@ export const PLOTLY_MIME_TYPE = "application/vnd.plotly.v1+json";
  * ends with a plotly renderer, and the title as text. Each front end shows the richest type it draws.
  */
 export function figureBundle(figure: Figure, image?: StaticImage): MimeBundle {
-  const plotly = { data: figure.data, layout: figure.layout, config: { displaylogo: false }, ...(figure.frames?.length ? { frames: figure.frames } : {}) };
+  const plotly = {
+    data: figure.data,
+    layout: figure.layout,
+    config: { displaylogo: false },
+    ...(figure.frames?.length ? { frames: figure.frames } : {}),
+  };
   return { "text/html": figureHtml(figure, image), [PLOTLY_MIME_TYPE]: plotly, "text/plain": figureTitle(figure) };
 }
 
@@ -228,7 +249,8 @@ export class LiveProgress {
     private readonly coefficients: readonly number[],
     private readonly options: { epochs?: number; jobs?: number } = {},
   ) {
-    if (options.epochs !== undefined) this.progress = new SweepProgress(coefficients, options.epochs, options.jobs ?? 1);
+    if (options.epochs !== undefined)
+      this.progress = new SweepProgress(coefficients, options.epochs, options.jobs ?? 1);
   }
 
   private state(epochs: number): SweepProgress {
@@ -263,11 +285,17 @@ export class LiveProgress {
     // One block per line, left-aligned and wrapped at the output's width: a table cell took the classic
     // Notebook's output table style (right-aligned, fixed layout sized by the first row) and cut long lines.
     const rows = this.lines()
-      .map((line) => `<div class="vae-progress-line" style="font-family:monospace;white-space:pre-wrap;overflow-wrap:anywhere;text-align:left;margin:0">${escapeHtml(line)}</div>`)
+      .map(
+        (line) =>
+          `<div class="vae-progress-line" style="font-family:monospace;white-space:pre-wrap;overflow-wrap:anywhere;text-align:left;margin:0">${escapeHtml(line)}</div>`,
+      )
       .join("");
     const overall = this.progress ? `<div><b>${escapeHtml(this.progress.overall())}</b></div>` : "";
-    const history = current !== undefined ? this.histories.get(current) ?? [] : [];
-    const curve = history.length > 0 ? `<div>c = ${current}: total loss per epoch (train solid, test dashed)<br>${lossSparkline(history)}</div>` : "";
+    const history = current !== undefined ? (this.histories.get(current) ?? []) : [];
+    const curve =
+      history.length > 0
+        ? `<div>c = ${current}: total loss per epoch (train solid, test dashed)<br>${lossSparkline(history)}</div>`
+        : "";
     return `<div class="vae-progress"><progress max="${this.coefficients.length}" value="${done}"></progress>${overall}<div class="vae-progress-lines">${rows}</div>${curve}</div>`;
   }
 
@@ -276,7 +304,10 @@ export class LiveProgress {
   }
 
   private render(current?: number): void {
-    displayBundle({ "text/html": this.html(current), "text/plain": this.text() }, { displayId: this.displayId, update: this.shown });
+    displayBundle(
+      { "text/html": this.html(current), "text/plain": this.text() },
+      { displayId: this.displayId, update: this.shown },
+    );
     this.shown = true;
   }
 }
@@ -295,8 +326,14 @@ export class SweepInterruptedError extends Error {
    * epoch); `finished`: the coefficients done and cached.
    */
   constructor(klCoefficient: number, epoch: number | undefined, finished: readonly number[]) {
-    const dropped = epoch === undefined ? `before KL coefficient ${klCoefficient} started` : `KL coefficient ${klCoefficient} at epoch ${epoch} was not cached`;
-    const kept = finished.length > 0 ? `c = ${finished.join(", ")} ${finished.length === 1 ? "is" : "are"} cached and the next run resumes from them` : "nothing was cached yet";
+    const dropped =
+      epoch === undefined
+        ? `before KL coefficient ${klCoefficient} started`
+        : `KL coefficient ${klCoefficient} at epoch ${epoch} was not cached`;
+    const kept =
+      finished.length > 0
+        ? `c = ${finished.join(", ")} ${finished.length === 1 ? "is" : "are"} cached and the next run resumes from them`
+        : "nothing was cached yet";
     super(`${dropped}; ${kept}.`);
     // tslab prints a failed cell's error with console.error: one line, not a stack of kernel internals.
     this.stack = `${this.name}: ${this.message}`;
@@ -343,7 +380,10 @@ export async function withCooperativeInterrupt<T>(body: (stopRequested: () => bo
  * naming exactly what is cached; `{ workers: autoSweepJobs(backend.name) - 1 }` trains as many
  * coefficients at once as `npm run sweep` (helper processes), every running coefficient with its line.
  */
-export async function runSweepLive(config: VaeConfig, options: Omit<SweepOptions, "config"> = {}): Promise<SweepResult> {
+export async function runSweepLive(
+  config: VaeConfig,
+  options: Omit<SweepOptions, "config"> = {},
+): Promise<SweepResult> {
   const backend = options.backend ?? (await initBackend({ quiet: true }));
   const cacheDir = options.cacheDir ?? option("cacheDir");
   const workers = options.workers ?? 0;
@@ -368,7 +408,8 @@ export async function runSweepLive(config: VaeConfig, options: Omit<SweepOptions
         options.onRunStart?.(event);
       },
       onBatchEnd: (event) => {
-        if (event.klCoefficient === training && stopRequested()) throw new SweepInterruptedError(event.klCoefficient, event.epoch, finished);
+        if (event.klCoefficient === training && stopRequested())
+          throw new SweepInterruptedError(event.klCoefficient, event.epoch, finished);
         options.onBatchEnd?.(event);
       },
       onEpochEnd: (event) => {

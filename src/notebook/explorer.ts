@@ -4,7 +4,13 @@
  * do not run.
  */
 import type { SweepResult } from "../experiment/sweep";
-import { buildExplorer, describeExplorer, explorerHtml, explorerSummary, type ExplorerOptions } from "../plots/explorer";
+import {
+  buildExplorer,
+  describeExplorer,
+  explorerHtml,
+  explorerSummary,
+  type ExplorerOptions,
+} from "../plots/explorer";
 import { displayBundle } from "./display";
 
 /**
@@ -14,7 +20,10 @@ import { displayBundle } from "./display";
 export function showLatentExplorer(result: SweepResult, options: ExplorerOptions = {}): void {
   const explorer = buildExplorer(result, options);
   const html = explorerHtml(result, explorer);
-  displayBundle({ "text/html": html, "text/plain": `Latent explorer for KL coefficients ${result.runs.map((run) => run.klCoefficient).join(", ")}` });
+  displayBundle({
+    "text/html": html,
+    "text/plain": `Latent explorer for KL coefficients ${result.runs.map((run) => run.klCoefficient).join(", ")}`,
+  });
   const summary = explorerSummary(result, explorer, html);
   console.log(describeExplorer(summary));
 }

@@ -43,7 +43,11 @@ export interface InstalledFrontEnd {
 }
 
 /** The executable each front end is started with (`jupyter lab` runs `jupyter-lab`). */
-const EXECUTABLE: Readonly<Record<FrontEnd, string>> = { lab: "jupyter-lab", notebook7: "jupyter-notebook", classic: "jupyter-notebook" };
+const EXECUTABLE: Readonly<Record<FrontEnd, string>> = {
+  lab: "jupyter-lab",
+  notebook7: "jupyter-notebook",
+  classic: "jupyter-notebook",
+};
 
 /** Whether a version string (`jupyter-x --version`) is the given front end's: `jupyter-notebook` is either Notebook. */
 export function versionMatches(frontEnd: FrontEnd, version: string): boolean {
@@ -54,7 +58,10 @@ export function versionMatches(frontEnd: FrontEnd, version: string): boolean {
 }
 
 /** Where to look for a front end's executable: the project's environment first, then each `PATH` folder. */
-export function candidateDirs(env: NodeJS.ProcessEnv = process.env, pythonEnvDir = defaultPythonEnvDir(PROJECT_ROOT)): string[] {
+export function candidateDirs(
+  env: NodeJS.ProcessEnv = process.env,
+  pythonEnvDir = defaultPythonEnvDir(PROJECT_ROOT),
+): string[] {
   const dirs = [pythonEnvBin(pythonEnvDir), ...(env.PATH ?? "").split(path.delimiter).filter(Boolean)];
   return [...new Set(dirs.map((dir) => path.resolve(dir)))];
 }
@@ -74,7 +81,11 @@ export function findFrontEnd(
   frontEnd: FrontEnd,
   options: { env?: NodeJS.ProcessEnv; pythonEnvDir?: string; probe?: (executable: string) => string | undefined } = {},
 ): InstalledFrontEnd | undefined {
-  const { env = process.env, pythonEnvDir, probe = (file: string) => (fs.existsSync(file) ? versionOf(file) : undefined) } = options;
+  const {
+    env = process.env,
+    pythonEnvDir,
+    probe = (file: string) => (fs.existsSync(file) ? versionOf(file) : undefined),
+  } = options;
   for (const dir of candidateDirs(env, pythonEnvDir)) {
     const executable = path.join(dir, EXECUTABLE[frontEnd]);
     const version = probe(executable);
@@ -90,13 +101,19 @@ export interface FrontEndChoice {
 }
 
 /** JupyterLab when installed, else Notebook 7, else the classic Notebook, else none; the reason says which and why. */
-export function chooseFrontEnd(find: (frontEnd: FrontEnd) => InstalledFrontEnd | undefined = (f) => findFrontEnd(f)): FrontEndChoice {
+export function chooseFrontEnd(
+  find: (frontEnd: FrontEnd) => InstalledFrontEnd | undefined = (f) => findFrontEnd(f),
+): FrontEndChoice {
   const lab = find("lab");
   if (lab) return { installed: lab, reason: `Starting JupyterLab ${lab.version} (${lab.executable}).` };
   const setUp = `${PYTHON_ENV_COMMAND} sets up JupyterLab 4 in the project's venv (build/python), or npm run lab -- --install does it and starts it`;
   for (const frontEnd of ["notebook7", "classic"] as const) {
     const found = find(frontEnd);
-    if (found) return { installed: found, reason: `Starting ${FRONT_END_NAMES[frontEnd]} (${found.version}, ${found.executable}): JupyterLab is not installed (${setUp}).` };
+    if (found)
+      return {
+        installed: found,
+        reason: `Starting ${FRONT_END_NAMES[frontEnd]} (${found.version}, ${found.executable}): JupyterLab is not installed (${setUp}).`,
+      };
   }
   return { installed: undefined, reason: `No Jupyter is installed: ${setUp}.` };
 }
@@ -121,16 +138,21 @@ export function jupyterServerArgs(frontEnd: FrontEnd, options: ServerOptions = {
   const classic = frontEnd === "classic";
   const args = classic
     ? [`--notebook-dir=${PROJECT_ROOT}`, "--NotebookApp.default_url=/tree/notebooks"]
-    : [`--ServerApp.root_dir=${PROJECT_ROOT}`, `--ServerApp.default_url=${frontEnd === "lab" ? "/lab/tree/notebooks" : "/tree/notebooks"}`];
+    : [
+        `--ServerApp.root_dir=${PROJECT_ROOT}`,
+        `--ServerApp.default_url=${frontEnd === "lab" ? "/lab/tree/notebooks" : "/tree/notebooks"}`,
+      ];
   if (options.port !== undefined) args.push(`--port=${options.port}`, "--port-retries=0");
   if (options.ip !== undefined) args.push(`--ip=${options.ip}`);
-  if (options.token !== undefined) args.push(classic ? `--NotebookApp.token=${options.token}` : `--IdentityProvider.token=${options.token}`);
+  if (options.token !== undefined)
+    args.push(classic ? `--NotebookApp.token=${options.token}` : `--IdentityProvider.token=${options.token}`);
   if (options.openBrowser === false) args.push("--no-browser");
   // Jupyter refuses to run as root (containers, CI) unless told.
   if (process.getuid?.() === 0) args.push("--allow-root");
   // JupyterLab and Notebook 7 hand their application object to the page only when asked: the browser test drives it.
   if (options.openBrowser === false && frontEnd === "lab") args.push("--LabApp.expose_app_in_browser=True");
-  if (options.openBrowser === false && frontEnd === "notebook7") args.push("--JupyterNotebookApp.expose_app_in_browser=True");
+  if (options.openBrowser === false && frontEnd === "notebook7")
+    args.push("--JupyterNotebookApp.expose_app_in_browser=True");
   return args;
 }
 
@@ -161,25 +183,33 @@ export interface RunningServer {
  * with its own configuration, data and runtime folders (no user settings or saved JupyterLab workspace
  * apply). `env` reaches the kernels it starts.
  */
-export async function startJupyterServer(installed: InstalledFrontEnd, env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<RunningServer> {
+export async function startJupyterServer(
+  installed: InstalledFrontEnd,
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 60_000,
+): Promise<RunningServer> {
   const { frontEnd, executable } = installed;
   const port = await freePort();
   const token = Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "vae-jupyter-"));
-  const child: ChildProcess = spawn(executable, jupyterServerArgs(frontEnd, { port, ip: "127.0.0.1", token, openBrowser: false }), {
-    cwd: PROJECT_ROOT,
-    env: {
-      ...process.env,
-      ...env,
-      JUPYTER_PATH: projectJupyterPath(env.JUPYTER_PATH === undefined ? process.env : env),
-      JUPYTER_CONFIG_DIR: path.join(home, "config"),
-      JUPYTER_RUNTIME_DIR: path.join(home, "runtime"),
-      JUPYTER_DATA_DIR: path.join(home, "data"),
-      IPYTHONDIR: path.join(home, "ipython"),
+  const child: ChildProcess = spawn(
+    executable,
+    jupyterServerArgs(frontEnd, { port, ip: "127.0.0.1", token, openBrowser: false }),
+    {
+      cwd: PROJECT_ROOT,
+      env: {
+        ...process.env,
+        ...env,
+        JUPYTER_PATH: projectJupyterPath(env.JUPYTER_PATH === undefined ? process.env : env),
+        JUPYTER_CONFIG_DIR: path.join(home, "config"),
+        JUPYTER_RUNTIME_DIR: path.join(home, "runtime"),
+        JUPYTER_DATA_DIR: path.join(home, "data"),
+        IPYTHONDIR: path.join(home, "ipython"),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
+  );
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -189,7 +219,10 @@ export async function startJupyterServer(installed: InstalledFrontEnd, env: Node
     if (child.exitCode === null && child.pid !== undefined) {
       // The server's kernels run in their own sessions; stopping the server shuts them down.
       process.kill(-child.pid, "SIGTERM");
-      const killed = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 10_000))]);
+      const killed = await Promise.race([
+        exited.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 10_000)),
+      ]);
       if (!killed) process.kill(-child.pid, "SIGKILL");
     }
     fs.rmSync(home, { recursive: true, force: true });

@@ -21,7 +21,12 @@ export const KERNEL_DIR = path.join(PROJECT_ROOT, "jupyter", "kernels", KERNEL_N
 export type Output =
   | { output_type: "stream"; name: string; text: string }
   | { output_type: "display_data"; data: Record<string, unknown>; metadata: Record<string, unknown> }
-  | { output_type: "execute_result"; data: Record<string, unknown>; metadata: Record<string, unknown>; execution_count: number | null }
+  | {
+      output_type: "execute_result";
+      data: Record<string, unknown>;
+      metadata: Record<string, unknown>;
+      execution_count: number | null;
+    }
   | { output_type: "error"; ename: string; evalue: string; traceback: string[] };
 
 export interface ExecuteResult {
@@ -91,9 +96,25 @@ export class KernelClient {
   static async start(options: { env?: NodeJS.ProcessEnv; startTimeoutMs?: number } = {}): Promise<KernelClient> {
     const zmq = await import("zeromq");
     const key = randomBytes(16).toString("hex");
-    const ports = { shell_port: await freePort(), iopub_port: await freePort(), stdin_port: await freePort(), control_port: await freePort(), hb_port: await freePort() };
+    const ports = {
+      shell_port: await freePort(),
+      iopub_port: await freePort(),
+      stdin_port: await freePort(),
+      control_port: await freePort(),
+      hb_port: await freePort(),
+    };
     const connectionFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vae-kernel-")), "connection.json");
-    fs.writeFileSync(connectionFile, JSON.stringify({ ...ports, ip: "127.0.0.1", transport: "tcp", key, signature_scheme: "hmac-sha256", kernel_name: KERNEL_NAME }));
+    fs.writeFileSync(
+      connectionFile,
+      JSON.stringify({
+        ...ports,
+        ip: "127.0.0.1",
+        transport: "tcp",
+        key,
+        signature_scheme: "hmac-sha256",
+        kernel_name: KERNEL_NAME,
+      }),
+    );
     const child = spawn(process.execPath, [path.join(KERNEL_DIR, "launch.js"), connectionFile], {
       env: { ...process.env, ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
@@ -129,7 +150,14 @@ export class KernelClient {
 
   private message(msgType: string, content: Record<string, unknown>): Message {
     return {
-      header: { msg_id: randomUUID(), msg_type: msgType, session: this.session, username: "vae", date: new Date().toISOString(), version: "5.3" },
+      header: {
+        msg_id: randomUUID(),
+        msg_type: msgType,
+        session: this.session,
+        username: "vae",
+        date: new Date().toISOString(),
+        version: "5.3",
+      },
       parent_header: {},
       metadata: {},
       content,
@@ -137,7 +165,9 @@ export class KernelClient {
   }
 
   private async send(message: Message): Promise<void> {
-    const parts = [message.header, message.parent_header, message.metadata, message.content].map((part) => JSON.stringify(part));
+    const parts = [message.header, message.parent_header, message.metadata, message.content].map((part) =>
+      JSON.stringify(part),
+    );
     await this.shell.send([DELIMITER, this.sign(parts), ...parts]);
   }
 
@@ -149,7 +179,12 @@ export class KernelClient {
         if (at < 0) continue;
         const [signature, header, parent, metadata, content] = strings.slice(at + 1);
         if (signature !== this.sign([header, parent, metadata, content])) continue;
-        handle({ header: JSON.parse(header), parent_header: JSON.parse(parent), metadata: JSON.parse(metadata), content: JSON.parse(content) });
+        handle({
+          header: JSON.parse(header),
+          parent_header: JSON.parse(parent),
+          metadata: JSON.parse(metadata),
+          content: JSON.parse(content),
+        });
       }
     } catch {
       // The socket was closed on shutdown.
@@ -194,7 +229,11 @@ export class KernelClient {
       if (last && last.output_type === "stream" && last.name === name) last.text += text;
       else pending.outputs.push({ output_type: "stream", name, text });
     } else if (type === "display_data") {
-      const output: Output = { output_type: "display_data", data: content.data as Record<string, unknown>, metadata: (content.metadata as Record<string, unknown>) ?? {} };
+      const output: Output = {
+        output_type: "display_data",
+        data: content.data as Record<string, unknown>,
+        metadata: (content.metadata as Record<string, unknown>) ?? {},
+      };
       pending.outputs.push(output);
       const id = (content.transient as { display_id?: string } | undefined)?.display_id;
       if (id) this.displays.set(id, [...(this.displays.get(id) ?? []), output]);
@@ -206,7 +245,12 @@ export class KernelClient {
         execution_count: (content.execution_count as number) ?? null,
       });
     } else if (type === "error") {
-      pending.outputs.push({ output_type: "error", ename: String(content.ename), evalue: String(content.evalue), traceback: (content.traceback as string[]) ?? [] });
+      pending.outputs.push({
+        output_type: "error",
+        ename: String(content.ename),
+        evalue: String(content.evalue),
+        traceback: (content.traceback as string[]) ?? [],
+      });
     }
   }
 
@@ -216,7 +260,14 @@ export class KernelClient {
    */
   async execute(code: string, timeoutMs?: number): Promise<ExecuteResult> {
     if (this.exited) throw new Error(`Cannot execute: ${this.exited}.\n${this.kernelLog}`);
-    const request = this.message("execute_request", { code, silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true });
+    const request = this.message("execute_request", {
+      code,
+      silent: false,
+      store_history: true,
+      user_expressions: {},
+      allow_stdin: false,
+      stop_on_error: true,
+    });
     const pending: Pending = { outputs: [], stderr: "", idle: () => undefined };
     const idle = new Promise<void>((resolve) => (pending.idle = resolve));
     const reply = new Promise<Message | undefined>((resolve) => this.replies.set(request.header.msg_id, resolve));
@@ -238,10 +289,20 @@ export class KernelClient {
     }
     const [message] = settled;
     if (!message) {
-      return { status: "error", executionCount: null, outputs: pending.outputs, stderr: `${pending.stderr}${this.exited ?? "the kernel died"}\n${this.kernelLog}` };
+      return {
+        status: "error",
+        executionCount: null,
+        outputs: pending.outputs,
+        stderr: `${pending.stderr}${this.exited ?? "the kernel died"}\n${this.kernelLog}`,
+      };
     }
     const status = message.content.status as ExecuteResult["status"];
-    return { status, executionCount: (message.content.execution_count as number) ?? null, outputs: pending.outputs, stderr: pending.stderr };
+    return {
+      status,
+      executionCount: (message.content.execution_count as number) ?? null,
+      outputs: pending.outputs,
+      stderr: pending.stderr,
+    };
   }
 
   /** Asks the kernel to shut down, then makes sure the process is gone. */

@@ -35,7 +35,13 @@ type CoefficientState =
   | { readonly state: "waiting" }
   | { readonly state: "cached" }
   | { readonly state: "done"; readonly seconds: number; readonly last?: EpochEndEvent }
-  | { readonly state: "training"; readonly worker?: number; readonly since: number; readonly last?: EpochEndEvent; readonly batch?: BatchEndEvent };
+  | {
+      readonly state: "training";
+      readonly worker?: number;
+      readonly since: number;
+      readonly last?: EpochEndEvent;
+      readonly batch?: BatchEndEvent;
+    };
 
 /**
  * The state of a sweep as its displays show it: every coefficient waiting, training (in which process,
@@ -63,10 +69,14 @@ export class SweepProgress {
     // A helper's coefficient is read from the cache once the helper has written it: it is done. This
     // process reads it only between its own coefficients, so the helper's training time is the one shown.
     if (event.cached && previous?.state === "training") {
-      this.states.set(event.klCoefficient, { state: "done", seconds: previous.last?.elapsedSeconds ?? this.now() - previous.since, last: previous.last });
-    }
-    else if (event.cached && previous?.state !== "done") this.states.set(event.klCoefficient, { state: "cached" });
-    else if (!event.cached) this.states.set(event.klCoefficient, { state: "training", worker: event.worker, since: this.now() });
+      this.states.set(event.klCoefficient, {
+        state: "done",
+        seconds: previous.last?.elapsedSeconds ?? this.now() - previous.since,
+        last: previous.last,
+      });
+    } else if (event.cached && previous?.state !== "done") this.states.set(event.klCoefficient, { state: "cached" });
+    else if (!event.cached)
+      this.states.set(event.klCoefficient, { state: "training", worker: event.worker, since: this.now() });
   }
 
   batchEnd(event: BatchEndEvent): void {
@@ -85,7 +95,8 @@ export class SweepProgress {
   /** This process finished the coefficient (trained, decoded, measured, cached). */
   runEnd(klCoefficient: number): void {
     const previous = this.states.get(klCoefficient);
-    if (previous?.state === "training") this.states.set(klCoefficient, { state: "done", seconds: this.now() - previous.since, last: previous.last });
+    if (previous?.state === "training")
+      this.states.set(klCoefficient, { state: "done", seconds: this.now() - previous.since, last: previous.last });
   }
 
   /** Whether the coefficient is done or was loaded from the cache. */
@@ -127,12 +138,17 @@ export class SweepProgress {
     const name = `c = ${c}`;
     if (entry.state === "waiting") return `${name}: waiting`;
     if (entry.state === "cached") return `${name}: loaded from the cache`;
-    if (entry.state === "done") return `${name}: done in ${formatSeconds(entry.seconds)}${entry.last ? ` ${terms("test", entry.last.record.test)}` : ""}`;
+    if (entry.state === "done")
+      return `${name}: done in ${formatSeconds(entry.seconds)}${entry.last ? ` ${terms("test", entry.last.record.test)}` : ""}`;
     const where = entry.worker ? ` (process ${entry.worker + 1})` : "";
     const last = entry.last;
     const batch = entry.batch && (!last || entry.batch.epoch > last.record.epoch) ? entry.batch : undefined;
-    const fraction = batch ? (batch.epoch - 1 + batch.batch / batch.batches) / this.epochs : this.epochsDone(c) / this.epochs;
-    const position = batch ? `epoch ${batch.epoch}/${this.epochs} batch ${batch.batch}/${batch.batches}` : `epoch ${last?.record.epoch ?? 0}/${this.epochs}`;
+    const fraction = batch
+      ? (batch.epoch - 1 + batch.batch / batch.batches) / this.epochs
+      : this.epochsDone(c) / this.epochs;
+    const position = batch
+      ? `epoch ${batch.epoch}/${this.epochs} batch ${batch.batch}/${batch.batches}`
+      : `epoch ${last?.record.epoch ?? 0}/${this.epochs}`;
     const losses = last
       ? ` ${terms("train", last.record.train)} | ${terms("test", last.record.test)} | ${last.record.seconds.toFixed(1)}s/epoch ETA ${formatSeconds(last.etaSeconds)}`
       : batch
@@ -143,7 +159,8 @@ export class SweepProgress {
 
   /** The sweep's line: coefficients done, training and waiting, and the ETA of the whole. */
   overall(): string {
-    const count = (state: CoefficientState["state"]) => this.coefficients.filter((c) => this.states.get(c)?.state === state).length;
+    const count = (state: CoefficientState["state"]) =>
+      this.coefficients.filter((c) => this.states.get(c)?.state === state).length;
     const finished = count("done") + count("cached");
     return `sweep: ${finished}/${this.coefficients.length} coefficients done, ${count("training")} training, ${count("waiting")} waiting; ETA ${formatSeconds(this.etaSeconds())}`;
   }
@@ -169,7 +186,9 @@ export class ProgressPrinter {
     this.progress.runStart(event);
     if (!this.live && !(event.cached && this.reported.has(event.klCoefficient))) {
       const where = event.worker ? ` in process ${event.worker + 1}` : "";
-      this.stream.write(`[${event.index + 1}/${event.count}] KL coefficient ${event.klCoefficient}${event.cached ? ": loaded from cache" : `: training${where}`}\n`);
+      this.stream.write(
+        `[${event.index + 1}/${event.count}] KL coefficient ${event.klCoefficient}${event.cached ? ": loaded from cache" : `: training${where}`}\n`,
+      );
     }
     this.draw(true);
   }
@@ -201,7 +220,11 @@ export class ProgressPrinter {
     this.lastDraw = now;
     // Finished coefficients are written once, above the block, and stay.
     const finished = this.progress.coefficients.filter((c) => !this.reported.has(c) && this.progress.finished(c));
-    const lines = [...finished.map((c) => this.progress.line(c)), ...this.progress.running().map((c) => this.progress.line(c)), this.progress.overall()];
+    const lines = [
+      ...finished.map((c) => this.progress.line(c)),
+      ...this.progress.running().map((c) => this.progress.line(c)),
+      this.progress.overall(),
+    ];
     for (const c of finished) this.reported.add(c);
     const up = this.drawnLines > 0 ? `\x1b[${this.drawnLines}A` : "";
     // A line wider than the terminal would wrap, and the block would no longer be redrawn in place.
@@ -213,7 +236,17 @@ export class ProgressPrinter {
 
 /** The final table: one row per coefficient with its last epoch's train and test terms. */
 export function summaryTable(runs: readonly CoefficientRun[]): string {
-  const header = ["c", "train rec", "train KL", "train total", "test rec", "test KL", "test total", "train s", "cached"];
+  const header = [
+    "c",
+    "train rec",
+    "train KL",
+    "train total",
+    "test rec",
+    "test KL",
+    "test total",
+    "train s",
+    "cached",
+  ];
   const rows = runs.map((run) => {
     const last = run.history[run.history.length - 1];
     return [

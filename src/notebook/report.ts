@@ -39,17 +39,55 @@ export function analysisFigures(result: SweepResult, xTest: Float32Array): Named
   const metrics = sweepMetrics(result);
   const seeds: NamedFigure[] =
     result.seeds.length > 1
-      ? [{ name: "rate-distortion-seeds", caption: `Per c, the mean over ${result.seeds.length} training seeds with error bars of one sample standard deviation both ways; each seed's point faint behind it.`, figure: rateDistortionSeedsFigure(result) }]
+      ? [
+          {
+            name: "rate-distortion-seeds",
+            caption: `Per c, the mean over ${result.seeds.length} training seeds with error bars of one sample standard deviation both ways; each seed's point faint behind it.`,
+            figure: rateDistortionSeedsFigure(result),
+          },
+        ]
       : [];
   return [
-    { name: "metrics-table", caption: "The metrics of every coefficient on the test set.", figure: metricsTableFigure(metrics) },
-    { name: "rate-distortion", caption: "Each point is one coefficient: a larger c buys a lower rate with a higher distortion.", figure: rateDistortionFigure(metrics) },
-    { name: "loss-curves", caption: "Training (solid) and test (dotted) loss terms per epoch.", figure: allLossCurvesFigure(result.runs) },
-    { name: "encoder-grid", caption: "The encoder's test-set zMean for every c, side by side (axes differ per panel).", figure: scatterGridFigure(result) },
-    { name: "decoder-grid", caption: "The decoded 30 x 30 manifold over [-3, 3]^2 for every c.", figure: manifoldGridFigure(result) },
-    { name: "encoder-slider", caption: "Move the slider to morph the encoder output from one coefficient to the next.", figure: scatterSliderFigure(result) },
-    { name: "reconstructions", caption: "Test digits (top row) and their reconstructions decode(zMean(x)) for every c.", figure: digitRowsFigure(reconstructionRows(result, xTest), "Test digits and their reconstructions") },
-    { name: "prior-samples", caption: "Digits decoded from the same ten samples of N(0, I) for every c: what each VAE generates.", figure: digitRowsFigure(priorSampleRows(result), "Decoded samples of the prior N(0, I)") },
+    {
+      name: "metrics-table",
+      caption: "The metrics of every coefficient on the test set.",
+      figure: metricsTableFigure(metrics),
+    },
+    {
+      name: "rate-distortion",
+      caption: "Each point is one coefficient: a larger c buys a lower rate with a higher distortion.",
+      figure: rateDistortionFigure(metrics),
+    },
+    {
+      name: "loss-curves",
+      caption: "Training (solid) and test (dotted) loss terms per epoch.",
+      figure: allLossCurvesFigure(result.runs),
+    },
+    {
+      name: "encoder-grid",
+      caption: "The encoder's test-set zMean for every c, side by side (axes differ per panel).",
+      figure: scatterGridFigure(result),
+    },
+    {
+      name: "decoder-grid",
+      caption: "The decoded 30 x 30 manifold over [-3, 3]^2 for every c.",
+      figure: manifoldGridFigure(result),
+    },
+    {
+      name: "encoder-slider",
+      caption: "Move the slider to morph the encoder output from one coefficient to the next.",
+      figure: scatterSliderFigure(result),
+    },
+    {
+      name: "reconstructions",
+      caption: "Test digits (top row) and their reconstructions decode(zMean(x)) for every c.",
+      figure: digitRowsFigure(reconstructionRows(result, xTest), "Test digits and their reconstructions"),
+    },
+    {
+      name: "prior-samples",
+      caption: "Digits decoded from the same ten samples of N(0, I) for every c: what each VAE generates.",
+      figure: digitRowsFigure(priorSampleRows(result), "Decoded samples of the prior N(0, I)"),
+    },
     ...seeds,
   ];
 }
@@ -63,12 +101,28 @@ function seedsSection(result: SweepResult): string {
 <p>Seeds ${seeds.join(", ")}: each draws its own initial weights, shuffles and sampling noise; all are measured on the same test digits (the split of seed ${result.config.seed}). Each cell: mean ± sample standard deviation (n - 1) [min, max]. The other tables and charts show seed ${seeds[0]}.</p>
 ${table(
   ["c", ...SPREAD_METRICS.map((m) => m.label)],
-  seedSpreads(result).map((s) => [String(s.klCoefficient), ...SPREAD_METRICS.map((m) => formatSpread(s[m.key], m.digits))]),
+  seedSpreads(result).map((s) => [
+    String(s.klCoefficient),
+    ...SPREAD_METRICS.map((m) => formatSpread(s[m.key], m.digits)),
+  ]),
 )}
 <p>The tutorial's conclusions, checked on each seed alone:</p>
-<ol>${conclusions.map((c) => `<li><b>${escapeHtml(c.claim)}</b><br><span class="${c.holdsIn === c.seeds ? "holds" : "fails"}">Holds for ${c.holdsIn} of ${c.seeds} seeds</span>${c.holdsIn < c.seeds ? ` (not for ${escapeHtml(c.perSeed.filter((p) => !p.holds).map((p) => p.seed).join(", "))})` : ""}</li>`).join("")}</ol>`;
+<ol>${conclusions
+    .map(
+      (c) =>
+        `<li><b>${escapeHtml(c.claim)}</b><br><span class="${c.holdsIn === c.seeds ? "holds" : "fails"}">Holds for ${c.holdsIn} of ${c.seeds} seeds</span>${
+          c.holdsIn < c.seeds
+            ? ` (not for ${escapeHtml(
+                c.perSeed
+                  .filter((p) => !p.holds)
+                  .map((p) => p.seed)
+                  .join(", "),
+              )})`
+            : ""
+        }</li>`,
+    )
+    .join("")}</ol>`;
 }
-
 
 function table(header: string[], rows: string[][]): string {
   const head = `<tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr>`;
@@ -80,7 +134,9 @@ export function reportHtml(result: SweepResult, xTest: Float32Array, createdAt =
   const metrics = sweepMetrics(result);
   const conclusions = checkConclusions(result);
   const figures = analysisFigures(result, xTest).filter((f) => f.name !== "metrics-table");
-  const sections = figures.map((f) => `<section><p class="caption">${escapeHtml(f.caption)}</p>${figureHtml(f.figure)}</section>`).join("\n");
+  const sections = figures
+    .map((f) => `<section><p class="caption">${escapeHtml(f.caption)}</p>${figureHtml(f.figure)}</section>`)
+    .join("\n");
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>KL coefficient sweep report</title>
 <style>
@@ -94,12 +150,37 @@ ${plotlyScriptTag()}
 <h1>How the KL coefficient shapes a VAE: sweep report</h1>
 <p>${escapeHtml(describeBackend(result.backend))}; plotly.js ${plotlyVersion()}; data ${escapeHtml(result.data.source)} (${result.data.trainSize} train / ${result.data.testSize} test); cache key ${result.key}; written ${createdAt.toISOString()}.</p>
 <h2>Configuration</h2>
-${table(["setting", "value"], configRows(result.config).map(([k, v]) => [k, v]))}
+${table(
+  ["setting", "value"],
+  configRows(result.config).map(([k, v]) => [k, v]),
+)}
 <h2>Metrics on the test set</h2>
 <p>Distortion is the reconstruction term (784 x mean binary cross-entropy, nats per digit); rate is the KL term; their sum is the negative ELBO. The last columns compare the aggregate encoder output (zMean over the test set) with N(0, I).</p>
 ${table(
-  ["c", "distortion", "rate", "-ELBO", "KL of fitted Gaussian", "energy distance", "active units", "mean |zMean|", "manifold variety", "train s"],
-  metrics.map((m, i) => [String(m.klCoefficient), m.distortion.toFixed(2), m.rate.toFixed(2), m.negativeElbo.toFixed(2), m.aggregateGaussianKl.toFixed(3), m.aggregateEnergyDistance.toFixed(4), String(m.activeUnits), m.latentRadius.toFixed(2), m.manifoldVariety.toFixed(3), result.runs[i].trainSeconds.toFixed(1)]),
+  [
+    "c",
+    "distortion",
+    "rate",
+    "-ELBO",
+    "KL of fitted Gaussian",
+    "energy distance",
+    "active units",
+    "mean |zMean|",
+    "manifold variety",
+    "train s",
+  ],
+  metrics.map((m, i) => [
+    String(m.klCoefficient),
+    m.distortion.toFixed(2),
+    m.rate.toFixed(2),
+    m.negativeElbo.toFixed(2),
+    m.aggregateGaussianKl.toFixed(3),
+    m.aggregateEnergyDistance.toFixed(4),
+    String(m.activeUnits),
+    m.latentRadius.toFixed(2),
+    m.manifoldVariety.toFixed(3),
+    result.runs[i].trainSeconds.toFixed(1),
+  ]),
 )}
 <h2>The tutorial's conclusions, checked</h2>
 <ol>${conclusions.map((c) => `<li><b>${escapeHtml(c.claim)}</b><br><span class="${c.holds ? "holds" : "fails"}">${c.holds ? "Holds" : "Does not hold"}</span>: ${escapeHtml(c.evidence)}</li>`).join("")}</ol>

@@ -40,7 +40,9 @@ export class CellError extends Error {
     readonly code: string,
     readonly detail: string,
   ) {
-    super(`${notebook}, cell ${cellIndex + 1} failed:\n${indent(code)}\n--- error ---\n${detail.trim() || "(tslab printed no message)"}`);
+    super(
+      `${notebook}, cell ${cellIndex + 1} failed:\n${indent(code)}\n--- error ---\n${detail.trim() || "(tslab printed no message)"}`,
+    );
   }
 }
 
@@ -62,7 +64,8 @@ export function readNotebook(file: string): Notebook {
   } catch (error) {
     throw new Error(`${file}: not a readable notebook (${(error as Error).message}).`);
   }
-  if (!Array.isArray(notebook.cells) || notebook.nbformat !== 4) throw new Error(`${file}: not an nbformat 4 notebook.`);
+  if (!Array.isArray(notebook.cells) || notebook.nbformat !== 4)
+    throw new Error(`${file}: not an nbformat 4 notebook.`);
   return notebook;
 }
 
@@ -126,12 +129,16 @@ export async function executeNotebook(
       cell.outputs = result.outputs;
       cell.execution_count = result.executionCount;
       if (result.status !== "ok") {
-        const detail = result.stderr || result.outputs.map((o) => (o.output_type === "error" ? `${o.ename}: ${o.evalue}` : "")).join("\n");
+        const detail =
+          result.stderr ||
+          result.outputs.map((o) => (o.output_type === "error" ? `${o.ename}: ${o.evalue}` : "")).join("\n");
         cell.outputs.push({ output_type: "error", ename: "CellError", evalue: detail.trim(), traceback: [] });
         writeExecuted(notebook, ipynbPath, htmlPath);
         throw new CellError(name, index, code, detail);
       }
-      log(`${name}: cell ${index + 1}/${notebook.cells.length} ok (${((performance.now() - cellStarted) / 1000).toFixed(1)} s)`);
+      log(
+        `${name}: cell ${index + 1}/${notebook.cells.length} ok (${((performance.now() - cellStarted) / 1000).toFixed(1)} s)`,
+      );
     }
   } finally {
     await kernel.shutdown();
@@ -144,7 +151,6 @@ function writeExecuted(notebook: Notebook, ipynbPath: string, htmlPath: string):
   fs.writeFileSync(ipynbPath, `${JSON.stringify(notebook, null, 1)}\n`);
   fs.writeFileSync(htmlPath, notebookHtml(notebook, path.basename(ipynbPath, ".ipynb")));
 }
-
 
 function joinText(value: unknown): string {
   return Array.isArray(value) ? value.join("") : String(value ?? "");
@@ -176,7 +182,8 @@ export function notebookHtml(notebook: Notebook, title: string): string {
   const body = notebook.cells
     .map((cell) => {
       const source = cellSource(cell);
-      if (cell.cell_type === "markdown") return `<section class="markdown">${marked.parse(source, { async: false }) as string}</section>`;
+      if (cell.cell_type === "markdown")
+        return `<section class="markdown">${marked.parse(source, { async: false }) as string}</section>`;
       if (cell.cell_type !== "code") return "";
       const outputs = (cell.outputs ?? []).map(outputHtml).join("\n");
       return `<section class="code"><div class="prompt">[${cell.execution_count ?? " "}]</div><pre class="source"><code>${escapeHtml(source)}</code></pre><div class="outputs">${outputs}</div></section>`;

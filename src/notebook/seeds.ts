@@ -32,10 +32,18 @@ export function seedSweepCommand(config: Pick<VaeConfig, "seeds">, profile = pro
  * conclusions counted per seed, and draws the rate-distortion plot with error bars; the seeds come from
  * the cache only. Returns the sweep, or undefined (after printing the command to run) when not cached.
  */
-export async function showSeedSweep(config: VaeConfig, options: SeedSweepOptions = {}): Promise<SweepResult | undefined> {
+export async function showSeedSweep(
+  config: VaeConfig,
+  options: SeedSweepOptions = {},
+): Promise<SweepResult | undefined> {
   const seeded = resolveConfig({ ...config, seeds: seedRange(config.seed, options.count ?? 5) });
   const cacheDir = options.cacheDir ?? option("cacheDir");
-  const { result, missing } = await cachedSweep({ config: seeded, data: options.data, backend: options.backend, cacheDir });
+  const { result, missing } = await cachedSweep({
+    config: seeded,
+    data: options.data,
+    backend: options.backend,
+    cacheDir,
+  });
   if (!result) {
     const seeds = [...new Set(missing.map((m) => m.seed))];
     console.log(
@@ -44,7 +52,9 @@ export async function showSeedSweep(config: VaeConfig, options: SeedSweepOptions
     );
     return undefined;
   }
-  console.log(`Over ${result.seeds.length} training seeds (${seedsFlag(seeded.seeds)}), all measured on the test digits of seed ${seeded.seed}: mean ± sample standard deviation (n - 1) [min, max]\n`);
+  console.log(
+    `Over ${result.seeds.length} training seeds (${seedsFlag(seeded.seeds)}), all measured on the test digits of seed ${seeded.seed}: mean ± sample standard deviation (n - 1) [min, max]\n`,
+  );
   console.log(spreadTable(seedSpreads(result)));
   console.log(`\n${seedConclusionsReport(checkConclusionsAcrossSeeds(result))}`);
   await showFigure(rateDistortionSeedsFigure(result));

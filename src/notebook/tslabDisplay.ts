@@ -44,11 +44,15 @@ function changed(what: string): Error {
  * Checks the shape of tslab's module that holds the sender (it exports `lastWriteDisplayData`, null
  * between cells or a function of `(content, update)`), throwing a message that says tslab changed it.
  */
-export function checkDisplayModule(jupyter: Record<string, unknown>): { lastWriteDisplayData: WriteDisplayData | null } {
+export function checkDisplayModule(jupyter: Record<string, unknown>): {
+  lastWriteDisplayData: WriteDisplayData | null;
+} {
   if (!("lastWriteDisplayData" in jupyter)) throw changed(`${MODULE} no longer exports lastWriteDisplayData`);
   const sender = jupyter.lastWriteDisplayData;
-  if (sender !== null && typeof sender !== "function") throw changed(`${MODULE}'s lastWriteDisplayData is a ${typeof sender}, not a function`);
-  if (typeof sender === "function" && sender.length !== 2) throw changed(`lastWriteDisplayData takes ${sender.length} arguments, not (content, update)`);
+  if (sender !== null && typeof sender !== "function")
+    throw changed(`${MODULE}'s lastWriteDisplayData is a ${typeof sender}, not a function`);
+  if (typeof sender === "function" && sender.length !== 2)
+    throw changed(`lastWriteDisplayData takes ${sender.length} arguments, not (content, update)`);
   return jupyter as { lastWriteDisplayData: WriteDisplayData | null };
 }
 
@@ -62,7 +66,9 @@ function tslabJupyter(): { lastWriteDisplayData: WriteDisplayData | null } {
   } catch {
     throw isTslabInstalled()
       ? changed(`${MODULE} cannot be loaded`)
-      : new Error("Displaying needs the tslab kernel: run this in a notebook (npm run lab) or use src/plots/render.ts for files.");
+      : new Error(
+          "Displaying needs the tslab kernel: run this in a notebook (npm run lab) or use src/plots/render.ts for files.",
+        );
   }
   return checkDisplayModule(jupyter);
 }
@@ -88,5 +94,8 @@ export function checkTslabDisplayChannel(): void {
 export function sendDisplayData(data: MimeBundle, options: { displayId?: string; update?: boolean } = {}): void {
   const sender = tslabJupyter().lastWriteDisplayData;
   if (!sender) throw new Error("Displaying needs a running tslab kernel cell; none is executing.");
-  sender({ data, metadata: {}, transient: options.displayId ? { display_id: options.displayId } : {} }, Boolean(options.update));
+  sender(
+    { data, metadata: {}, transient: options.displayId ? { display_id: options.displayId } : {} },
+    Boolean(options.update),
+  );
 }

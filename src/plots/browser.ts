@@ -7,7 +7,12 @@ import * as fs from "node:fs";
 import type { Browser } from "playwright-core";
 
 export const CHROMIUM_ENV = OPTIONS.chromiumPath.name;
-const CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable"];
+const CANDIDATES = [
+  "/usr/bin/chromium",
+  "/usr/bin/chromium-browser",
+  "/usr/bin/google-chrome",
+  "/usr/bin/google-chrome-stable",
+];
 
 /**
  * Extra flags (playwright adds --headless): no background connections on a machine without a network,
@@ -35,7 +40,9 @@ export function findChromium(env?: Environment): string | undefined {
 export async function launchChromium(): Promise<Browser> {
   const executablePath = findChromium();
   if (!executablePath) {
-    throw new Error(`No Chromium found (looked for ${CANDIDATES.join(", ")}). Install it (Debian: apt-get install chromium) or set ${CHROMIUM_ENV}.`);
+    throw new Error(
+      `No Chromium found (looked for ${CANDIDATES.join(", ")}). Install it (Debian: apt-get install chromium) or set ${CHROMIUM_ENV}.`,
+    );
   }
   const { chromium } = await import("playwright-core");
   // playwright would otherwise answer SIGINT by closing the browser and exiting the process: in a

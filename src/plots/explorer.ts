@@ -48,11 +48,23 @@ export function decoderWeightsFromFlat(flat: Float32Array, dims: DecoderDims): D
   const sizes = [latentDim * intermediateDim, intermediateDim, intermediateDim * originalDim, originalDim];
   const expected = encoderSize + sizes.reduce((a, b) => a + b, 0);
   if (flat.length !== expected) {
-    throw new Error(`The flat weights hold ${flat.length} values, but a ${originalDim}-${intermediateDim}-${latentDim} VAE has ${expected}: they come from another configuration.`);
+    throw new Error(
+      `The flat weights hold ${flat.length} values, but a ${originalDim}-${intermediateDim}-${latentDim} VAE has ${expected}: they come from another configuration.`,
+    );
   }
   let offset = encoderSize;
-  const [hiddenKernel, hiddenBias, outputKernel, outputBias] = sizes.map((size) => flat.slice(offset, (offset += size)));
-  return { latentDim, hiddenDim: intermediateDim, outputDim: originalDim, hiddenKernel, hiddenBias, outputKernel, outputBias };
+  const [hiddenKernel, hiddenBias, outputKernel, outputBias] = sizes.map((size) =>
+    flat.slice(offset, (offset += size)),
+  );
+  return {
+    latentDim,
+    hiddenDim: intermediateDim,
+    outputDim: originalDim,
+    hiddenKernel,
+    hiddenBias,
+    outputKernel,
+    outputBias,
+  };
 }
 
 /**
@@ -62,7 +74,9 @@ export function decoderWeightsFromFlat(flat: Float32Array, dims: DecoderDims): D
 export function flatWithDecoder(flat: Float32Array, decoder: DecoderWeights, dims: DecoderDims): Float32Array {
   decoderWeightsFromFlat(flat, dims);
   const out = Float32Array.from(flat);
-  let offset = flat.length - (decoder.hiddenKernel.length + decoder.hiddenBias.length + decoder.outputKernel.length + decoder.outputBias.length);
+  let offset =
+    flat.length -
+    (decoder.hiddenKernel.length + decoder.hiddenBias.length + decoder.outputKernel.length + decoder.outputBias.length);
   for (const values of [decoder.hiddenKernel, decoder.hiddenBias, decoder.outputKernel, decoder.outputBias]) {
     out.set(values, offset);
     offset += values.length;
@@ -84,14 +98,19 @@ export interface QuantizedColumns {
  * error is at most half its column's step, (max - min) / (2^bits - 1) / 2.
  */
 export function quantizeColumns(matrix: ArrayLike<number>, rows: number, cols: number, bits: number): QuantizedColumns {
-  if (!Number.isInteger(bits) || bits < 1 || bits > 16) throw new RangeError(`bits must be a whole number from 1 to 16; got ${bits}.`);
-  if (matrix.length !== rows * cols) throw new RangeError(`A ${rows} x ${cols} matrix has ${rows * cols} values, not ${matrix.length}.`);
+  if (!Number.isInteger(bits) || bits < 1 || bits > 16)
+    throw new RangeError(`bits must be a whole number from 1 to 16; got ${bits}.`);
+  if (matrix.length !== rows * cols)
+    throw new RangeError(`A ${rows} x ${cols} matrix has ${rows * cols} values, not ${matrix.length}.`);
   const levels = 2 ** bits - 1;
   const low = new Float32Array(cols).fill(Infinity);
   const high = new Float32Array(cols).fill(-Infinity);
   for (let i = 0; i < rows * cols; i++) {
     const value = matrix[i];
-    if (!Number.isFinite(value)) throw new RangeError(`The matrix holds a non-finite value (${value}) at row ${Math.floor(i / cols)}, column ${i % cols}: the weights are broken.`);
+    if (!Number.isFinite(value))
+      throw new RangeError(
+        `The matrix holds a non-finite value (${value}) at row ${Math.floor(i / cols)}, column ${i % cols}: the weights are broken.`,
+      );
     low[i % cols] = Math.min(low[i % cols], value);
     high[i % cols] = Math.max(high[i % cols], value);
   }
@@ -188,7 +207,8 @@ const POWER_ITERATIONS = 4;
  */
 export function logitBasis(weights: DecoderWeights, z: Float32Array, rank: number, seed = 1): Float64Array {
   const { hiddenDim, outputDim } = weights;
-  if (!Number.isInteger(rank) || rank < 1 || rank > outputDim) throw new RangeError(`rank must be a whole number from 1 to ${outputDim}; got ${rank}.`);
+  if (!Number.isInteger(rank) || rank < 1 || rank > outputDim)
+    throw new RangeError(`rank must be a whole number from 1 to ${outputDim}; got ${rank}.`);
   const hidden = hiddenActivations(weights, z);
   const count = z.length / weights.latentDim;
   const gram = gramMatrix(hidden, count, hiddenDim);
@@ -197,14 +217,26 @@ export function logitBasis(weights: DecoderWeights, z: Float32Array, rank: numbe
   orthonormalizeColumns(basis, outputDim, rank);
   for (let iteration = 0; iteration < POWER_ITERATIONS; iteration++) {
     const projected = multiply(weights.outputKernel, basis, hiddenDim, outputDim, rank);
-    basis = multiply(kernelTransposed, multiply(gram, projected, hiddenDim, hiddenDim, rank), outputDim, hiddenDim, rank);
+    basis = multiply(
+      kernelTransposed,
+      multiply(gram, projected, hiddenDim, hiddenDim, rank),
+      outputDim,
+      hiddenDim,
+      rank,
+    );
     orthonormalizeColumns(basis, outputDim, rank);
   }
   return basis;
 }
 
 /** left [rows, rank] times right [cols, rank] transposed, summed in float64 in a fixed order and rounded to float32 (as the page does). */
-export function lowRankProduct(left: Float32Array, right: Float32Array, rows: number, cols: number, rank: number): Float32Array {
+export function lowRankProduct(
+  left: Float32Array,
+  right: Float32Array,
+  rows: number,
+  cols: number,
+  rank: number,
+): Float32Array {
   const out = new Float32Array(rows * cols);
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) {
@@ -267,11 +299,20 @@ export const EXPLORER_PACKING: PackingOptions = Object.freeze({ rank: 48, bits: 
  * two factors, A = W2 V [hiddenDim, rank] and V [outputDim, rank], each quantised per column to `bits`
  * bits and deflated. The small arrays (2 x 512 kernel, both biases) stay float32.
  */
-export function packDecoder(weights: DecoderWeights, z: Float32Array, options: PackingOptions = EXPLORER_PACKING): PackedResult {
+export function packDecoder(
+  weights: DecoderWeights,
+  z: Float32Array,
+  options: PackingOptions = EXPLORER_PACKING,
+): PackedResult {
   const { rank, bits } = options;
   const { hiddenDim, outputDim } = weights;
   const basis = logitBasis(weights, z, rank);
-  const left = quantizeColumns(multiply(weights.outputKernel, basis, hiddenDim, outputDim, rank), hiddenDim, rank, bits);
+  const left = quantizeColumns(
+    multiply(weights.outputKernel, basis, hiddenDim, outputDim, rank),
+    hiddenDim,
+    rank,
+    bits,
+  );
   const right = quantizeColumns(basis, outputDim, rank, bits);
   const codes = Buffer.alloc(2 * (left.codes.length + right.codes.length));
   [...left.codes, ...right.codes].forEach((code, i) => codes.writeUInt16LE(code, 2 * i));
@@ -294,7 +335,14 @@ export function packDecoder(weights: DecoderWeights, z: Float32Array, options: P
 
 /** Characters a packed decoder adds to the page (all base64 fields). */
 export function packedSize(packed: PackedDecoder): number {
-  return packed.hiddenKernel.length + packed.hiddenBias.length + packed.outputBias.length + packed.low.length + packed.step.length + packed.codes.length;
+  return (
+    packed.hiddenKernel.length +
+    packed.hiddenBias.length +
+    packed.outputBias.length +
+    packed.low.length +
+    packed.step.length +
+    packed.codes.length
+  );
 }
 
 /**
@@ -419,25 +467,47 @@ export function sweepDecoders(result: Pick<SweepResult, "config" | "runs">): Dec
 export interface Explorer {
   readonly spec: ExplorerSpec;
   /** Per coefficient: the float32 decoder and the page's (dequantised) decoder. */
-  readonly decoders: readonly { readonly klCoefficient: number; readonly exact: DecoderWeights; readonly page: DecoderWeights; readonly window: [number, number] }[];
+  readonly decoders: readonly {
+    readonly klCoefficient: number;
+    readonly exact: DecoderWeights;
+    readonly page: DecoderWeights;
+    readonly window: [number, number];
+  }[];
 }
 
 export function buildExplorer(result: ExplorerResult, options: ExplorerOptions = {}): Explorer {
-  const initialIndex = options.initialCoefficient === undefined ? 0 : result.runs.findIndex((run) => run.klCoefficient === options.initialCoefficient);
+  const initialIndex =
+    options.initialCoefficient === undefined
+      ? 0
+      : result.runs.findIndex((run) => run.klCoefficient === options.initialCoefficient);
   if (initialIndex < 0) {
-    throw new RangeError(`initialCoefficient ${options.initialCoefficient} is not in the sweep (c in ${result.runs.map((run) => run.klCoefficient).join(", ")}).`);
+    throw new RangeError(
+      `initialCoefficient ${options.initialCoefficient} is not in the sweep (c in ${result.runs.map((run) => run.klCoefficient).join(", ")}).`,
+    );
   }
   const exact = sweepDecoders(result);
   const windows = result.runs.map((run) => explorerWindow(run.zMean, result.config.manifoldExtent));
-  const packs = exact.map((weights, index) => packDecoder(weights, packingPoints(windows[index], result.runs[index].zMean), options.packing));
+  const packs = exact.map((weights, index) =>
+    packDecoder(weights, packingPoints(windows[index], result.runs[index].zMean), options.packing),
+  );
   return {
     spec: {
       digitSide: Math.round(Math.sqrt(result.config.originalDim)),
       initialIndex,
       labels: Buffer.from(result.yTest).toString("base64"),
-      coefficients: result.runs.map((run, index) => ({ klCoefficient: run.klCoefficient, window: windows[index], ...packPoints(run.zMean), decoder: packs[index].packed })),
+      coefficients: result.runs.map((run, index) => ({
+        klCoefficient: run.klCoefficient,
+        window: windows[index],
+        ...packPoints(run.zMean),
+        decoder: packs[index].packed,
+      })),
     },
-    decoders: result.runs.map((run, index) => ({ klCoefficient: run.klCoefficient, exact: exact[index], page: packs[index].decoder, window: windows[index] })),
+    decoders: result.runs.map((run, index) => ({
+      klCoefficient: run.klCoefficient,
+      exact: exact[index],
+      page: packs[index].decoder,
+      window: windows[index],
+    })),
   };
 }
 
@@ -456,10 +526,23 @@ export function fallbackGridHtml(result: Pick<SweepResult, "runs" | "gridX">, st
   const cells = result.runs.map((run) => {
     const size = run.manifold.length / (n * n);
     const digits = new Float32Array(kept.length * kept.length * size);
-    kept.forEach((row, i) => kept.forEach((col, j) => digits.set(run.manifold.subarray((row * n + col) * size, (row * n + col + 1) * size), (i * kept.length + j) * size)));
+    kept.forEach((row, i) =>
+      kept.forEach((col, j) =>
+        digits.set(
+          run.manifold.subarray((row * n + col) * size, (row * n + col + 1) * size),
+          (i * kept.length + j) * size,
+        ),
+      ),
+    );
     const { width, height, pixels } = tileDigits(digits, kept.length, kept.length, Math.round(Math.sqrt(size)));
     // 16 grey levels (multiples of 17) deflate to about half the bytes of 256 and look the same at this size.
-    const png = Buffer.from(encodeGreyPng(width, height, pixels.map((grey) => Math.round(grey / 17) * 17))).toString("base64");
+    const png = Buffer.from(
+      encodeGreyPng(
+        width,
+        height,
+        pixels.map((grey) => Math.round(grey / 17) * 17),
+      ),
+    ).toString("base64");
     return `<figure style="margin:4px"><img alt="Decoder output for KL coefficient = ${run.klCoefficient}" src="data:image/png;base64,${png}" width="210" height="210"><figcaption style="text-align:center">c = ${run.klCoefficient}</figcaption></figure>`;
   });
   return `<p>Decoder output over [-3, 3]^2 for each coefficient (a static grid: the latent explorer needs scripts to run).</p><div style="display:flex;flex-wrap:wrap">${cells.join("")}</div>`;
@@ -494,26 +577,53 @@ export interface ExplorerSummary {
 
 function combine(errors: readonly PixelError[]): PixelError {
   const points = errors.reduce((sum, e) => sum + e.points, 0);
-  return { points, maxAbs: Math.max(...errors.map((e) => e.maxAbs)), meanAbs: errors.reduce((sum, e) => sum + e.meanAbs * e.points, 0) / points };
+  return {
+    points,
+    maxAbs: Math.max(...errors.map((e) => e.maxAbs)),
+    meanAbs: errors.reduce((sum, e) => sum + e.meanAbs * e.points, 0) / points,
+  };
 }
 
 /** Every `stride`-th point of row-major [count, 2] codes, so that at most `count` remain. */
 export function samplePoints(zMean: Float32Array, count: number): Float32Array {
   const total = zMean.length / 2;
   const stride = Math.max(1, Math.ceil(total / count));
-  return Float32Array.from({ length: Math.ceil(total / stride) * 2 }, (_, i) => zMean[2 * stride * Math.floor(i / 2) + (i % 2)]);
+  return Float32Array.from(
+    { length: Math.ceil(total / stride) * 2 },
+    (_, i) => zMean[2 * stride * Math.floor(i / 2) + (i % 2)],
+  );
 }
 
 /**
  * Sizes and errors; the error at the test codes is measured on at most `testCodes` of them per
  * coefficient, evenly spread (every code costs two decodes in plain JavaScript).
  */
-export function explorerSummary(result: ExplorerResult, explorer: Explorer, html: string, testCodes = 250): ExplorerSummary {
+export function explorerSummary(
+  result: ExplorerResult,
+  explorer: Explorer,
+  html: string,
+  testCodes = 250,
+): ExplorerSummary {
   return {
     weightChars: explorer.spec.coefficients.reduce((sum, c) => sum + packedSize(c.decoder), 0),
     htmlChars: html.length,
-    float32Chars: explorer.decoders.reduce((sum, d) => sum + 4 * Math.ceil((4 * (d.exact.hiddenKernel.length + d.exact.hiddenBias.length + d.exact.outputKernel.length + d.exact.outputBias.length)) / 3), 0),
-    atTestCodes: combine(explorer.decoders.map((d, i) => pixelError(d.exact, d.page, samplePoints(result.runs[i].zMean, testCodes)))),
+    float32Chars: explorer.decoders.reduce(
+      (sum, d) =>
+        sum +
+        4 *
+          Math.ceil(
+            (4 *
+              (d.exact.hiddenKernel.length +
+                d.exact.hiddenBias.length +
+                d.exact.outputKernel.length +
+                d.exact.outputBias.length)) /
+              3,
+          ),
+      0,
+    ),
+    atTestCodes: combine(
+      explorer.decoders.map((d, i) => pixelError(d.exact, d.page, samplePoints(result.runs[i].zMean, testCodes))),
+    ),
     onWindowGrid: combine(explorer.decoders.map((d) => pixelError(d.exact, d.page, windowGrid(d.window, 15)))),
   };
 }

@@ -51,7 +51,16 @@ function round(value: number): number {
 export function normalSamplesFigure(samples: Float32Array): Figure {
   const { x, y } = columns(samples);
   return {
-    data: [{ type: "scatter", mode: "markers", x, y, marker: { size: 4, color: "#1f77b4", opacity: 0.6 }, name: "z ~ N(0, I)" }],
+    data: [
+      {
+        type: "scatter",
+        mode: "markers",
+        x,
+        y,
+        marker: { size: 4, color: "#1f77b4", opacity: 0.6 },
+        name: "z ~ N(0, I)",
+      },
+    ],
     layout: {
       title: title(`Samples from a 2D standard multivariate normal distribution (n = ${x.length})`),
       xaxis: { title: { text: "z[0]" }, zeroline: true },
@@ -122,11 +131,33 @@ export function manifoldFigure(
   const n = gridX.length;
   const { width, height, pixels } = tileDigits(manifold, n, n, digitSize);
   return {
-    data: [{ type: "image", source: pngDataUri(encodeGreyPng(width, height, pixels, 4)), x0: 0, y0: 0, dx: 1, dy: 1, hoverinfo: "skip" }],
+    data: [
+      {
+        type: "image",
+        source: pngDataUri(encodeGreyPng(width, height, pixels, 4)),
+        x0: 0,
+        y0: 0,
+        dx: 1,
+        dy: 1,
+        hoverinfo: "skip",
+      },
+    ],
     layout: {
       title: title(`Decoder output for KL coefficient = ${formatCoefficient(klCoefficient)}`),
-      xaxis: { title: { text: "z[0]" }, ...gridTicks(gridX, digitSize), tickangle: -90, showgrid: false, range: [0, width] },
-      yaxis: { title: { text: "z[1]" }, ...gridTicks(gridY, digitSize), showgrid: false, range: [height, 0], scaleanchor: "x" },
+      xaxis: {
+        title: { text: "z[0]" },
+        ...gridTicks(gridX, digitSize),
+        tickangle: -90,
+        showgrid: false,
+        range: [0, width],
+      },
+      yaxis: {
+        title: { text: "z[1]" },
+        ...gridTicks(gridY, digitSize),
+        showgrid: false,
+        range: [height, 0],
+        scaleanchor: "x",
+      },
       width: 760,
       height: 760,
       font: FONT,
@@ -148,12 +179,38 @@ export function lossCurvesFigure(history: readonly EpochRecord[], klCoefficient:
   });
   return {
     data: [
-      line("train total", history.map((r) => r.train.total), "solid"),
-      line("test total", history.map((r) => r.test.total), "dot"),
-      line("train reconstruction", history.map((r) => r.train.reconstruction), "solid"),
-      line("test reconstruction", history.map((r) => r.test.reconstruction), "dot"),
-      line("train KL", history.map((r) => r.train.kl), "solid", "y2"),
-      line("test KL", history.map((r) => r.test.kl), "dot", "y2"),
+      line(
+        "train total",
+        history.map((r) => r.train.total),
+        "solid",
+      ),
+      line(
+        "test total",
+        history.map((r) => r.test.total),
+        "dot",
+      ),
+      line(
+        "train reconstruction",
+        history.map((r) => r.train.reconstruction),
+        "solid",
+      ),
+      line(
+        "test reconstruction",
+        history.map((r) => r.test.reconstruction),
+        "dot",
+      ),
+      line(
+        "train KL",
+        history.map((r) => r.train.kl),
+        "solid",
+        "y2",
+      ),
+      line(
+        "test KL",
+        history.map((r) => r.test.kl),
+        "dot",
+        "y2",
+      ),
     ],
     layout: {
       title: title(`Loss per epoch for KL coefficient = ${formatCoefficient(klCoefficient)}`, 16),
@@ -196,7 +253,20 @@ export function plotlySource(cacheDir = path.join(PROJECT_ROOT, "data", "cache")
  * against 4.8 MB for the full one), which pages load: every chart of the notebooks and the report is
  * built from these. A table is shown as an HTML table instead (`src/notebook/display.ts`).
  */
-export const PAGE_TRACE_TYPES = Object.freeze(["bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image", "pie", "scatter", "scatterternary", "violin"]);
+export const PAGE_TRACE_TYPES = Object.freeze([
+  "bar",
+  "box",
+  "contour",
+  "heatmap",
+  "histogram",
+  "histogram2d",
+  "histogram2dcontour",
+  "image",
+  "pie",
+  "scatter",
+  "scatterternary",
+  "violin",
+]);
 
 /** The file of the cartesian bundle that pages load (served by Jupyter, inlined in HTML files). */
 export function pagePlotlyFile(): string {
@@ -219,5 +289,6 @@ export function drawnByPagePlotly(figure: Figure): boolean {
 }
 
 export function plotlyVersion(): string {
-  return (JSON.parse(fs.readFileSync(require.resolve("plotly.js-dist/package.json"), "utf8")) as { version: string }).version;
+  return (JSON.parse(fs.readFileSync(require.resolve("plotly.js-dist/package.json"), "utf8")) as { version: string })
+    .version;
 }

@@ -11,7 +11,18 @@ import type { CoefficientRun, SweepResult } from "../experiment/sweep";
 
 const FONT = { family: "DejaVu Sans, Arial, sans-serif" };
 /** One colour per coefficient, from light to dark as c grows. */
-const PALETTE = ["#fde725", "#b5de2b", "#6ece58", "#35b779", "#1f9e89", "#26828e", "#31688e", "#3e4989", "#482878", "#440154"];
+const PALETTE = [
+  "#fde725",
+  "#b5de2b",
+  "#6ece58",
+  "#35b779",
+  "#1f9e89",
+  "#26828e",
+  "#31688e",
+  "#3e4989",
+  "#482878",
+  "#440154",
+];
 
 function colour(index: number, count: number): string {
   return PALETTE[Math.round((index / Math.max(1, count - 1)) * (PALETTE.length - 1))];
@@ -33,7 +44,17 @@ function points(zMean: Float32Array): { x: number[]; y: number[] } {
 
 /** The metrics table as a plotly table. */
 export function metricsTableFigure(metrics: readonly CoefficientMetrics[]): Figure {
-  const header = ["c", "distortion (nats)", "rate (nats)", "-ELBO", "KL of fitted Gaussian", "energy distance", "active units", "mean |zMean|", "manifold variety"];
+  const header = [
+    "c",
+    "distortion (nats)",
+    "rate (nats)",
+    "-ELBO",
+    "KL of fitted Gaussian",
+    "energy distance",
+    "active units",
+    "mean |zMean|",
+    "manifold variety",
+  ];
   const columns = [
     metrics.map((m) => String(m.klCoefficient)),
     metrics.map((m) => m.distortion.toFixed(2)),
@@ -46,8 +67,20 @@ export function metricsTableFigure(metrics: readonly CoefficientMetrics[]): Figu
     metrics.map((m) => m.manifoldVariety.toFixed(3)),
   ];
   return {
-    data: [{ type: "table", header: { values: header, fill: { color: "#e8eef7" }, align: "center" }, cells: { values: columns, align: "right", height: 26 } }],
-    layout: { title: title("Test-set metrics per KL coefficient"), width: 1000, height: 120 + 28 * metrics.length, margin: { l: 10, r: 10, t: 50, b: 10 }, font: FONT },
+    data: [
+      {
+        type: "table",
+        header: { values: header, fill: { color: "#e8eef7" }, align: "center" },
+        cells: { values: columns, align: "right", height: 26 },
+      },
+    ],
+    layout: {
+      title: title("Test-set metrics per KL coefficient"),
+      width: 1000,
+      height: 120 + 28 * metrics.length,
+      margin: { l: 10, r: 10, t: 50, b: 10 },
+      font: FONT,
+    },
   };
 }
 
@@ -62,7 +95,11 @@ export function rateDistortionFigure(metrics: readonly CoefficientMetrics[]): Fi
         y: metrics.map((m) => m.distortion),
         text: metrics.map((m) => `c = ${m.klCoefficient}`),
         textposition: "top right",
-        marker: { size: 10, color: metrics.map((_, i) => colour(i, metrics.length)), line: { color: "#333", width: 1 } },
+        marker: {
+          size: 10,
+          color: metrics.map((_, i) => colour(i, metrics.length)),
+          line: { color: "#333", width: 1 },
+        },
         line: { color: "#999", dash: "dot" },
         hovertemplate: "%{text}<br>rate %{x:.2f} nats<br>distortion %{y:.2f} nats<extra></extra>",
       },
@@ -85,7 +122,15 @@ export function rateDistortionFigure(metrics: readonly CoefficientMetrics[]): Fi
 export function rateDistortionSeedsFigure(result: MeasuredSeeds): Figure {
   const spreads = seedSpreads(result);
   const count = spreads.length;
-  const seedPoints = result.seeds.flatMap((s) => s.runs.map((run, i) => ({ seed: s.seed, i, klCoefficient: run.klCoefficient, rate: run.metrics.rate, distortion: run.metrics.distortion })));
+  const seedPoints = result.seeds.flatMap((s) =>
+    s.runs.map((run, i) => ({
+      seed: s.seed,
+      i,
+      klCoefficient: run.klCoefficient,
+      rate: run.metrics.rate,
+      distortion: run.metrics.distortion,
+    })),
+  );
   const seeds = result.seeds.length;
   return {
     data: [
@@ -107,12 +152,25 @@ export function rateDistortionSeedsFigure(result: MeasuredSeeds): Figure {
         y: spreads.map((s) => s.distortion.mean),
         text: spreads.map((s) => `c = ${s.klCoefficient}`),
         textposition: "top right",
-        error_x: { type: "data", array: spreads.map((s) => s.rate.sd ?? 0), visible: true, color: "#555", thickness: 1.2 },
-        error_y: { type: "data", array: spreads.map((s) => s.distortion.sd ?? 0), visible: true, color: "#555", thickness: 1.2 },
+        error_x: {
+          type: "data",
+          array: spreads.map((s) => s.rate.sd ?? 0),
+          visible: true,
+          color: "#555",
+          thickness: 1.2,
+        },
+        error_y: {
+          type: "data",
+          array: spreads.map((s) => s.distortion.sd ?? 0),
+          visible: true,
+          color: "#555",
+          thickness: 1.2,
+        },
         customdata: spreads.map((s) => [s.rate.sd ?? NaN, s.distortion.sd ?? NaN]),
         marker: { size: 10, color: spreads.map((_, i) => colour(i, count)), line: { color: "#333", width: 1 } },
         line: { color: "#999", dash: "dot" },
-        hovertemplate: "%{text}<br>rate %{x:.2f} ± %{customdata[0]:.2f} nats<br>distortion %{y:.2f} ± %{customdata[1]:.2f} nats<extra></extra>",
+        hovertemplate:
+          "%{text}<br>rate %{x:.2f} ± %{customdata[0]:.2f} nats<br>distortion %{y:.2f} ± %{customdata[1]:.2f} nats<extra></extra>",
       },
     ],
     layout: {
@@ -145,7 +203,12 @@ export function allLossCurvesFigure(runs: readonly CoefficientRun[]): Figure {
       xaxis: axis === "1" ? "x" : "x2",
       yaxis: axis === "1" ? "y" : "y2",
     });
-    return [trace("train", "reconstruction", "1"), trace("test", "reconstruction", "1"), trace("train", "kl", "2"), trace("test", "kl", "2")];
+    return [
+      trace("train", "reconstruction", "1"),
+      trace("test", "reconstruction", "1"),
+      trace("train", "kl", "2"),
+      trace("test", "kl", "2"),
+    ];
   });
   return {
     data,
@@ -197,7 +260,15 @@ export function scatterGridFigure(result: Pick<SweepResult, "runs" | "yTest">, c
     xaxis: axisName("x", i),
     yaxis: axisName("y", i),
     name: `c = ${run.klCoefficient}`,
-    marker: { size: 2.5, color: labels, colorscale: VIRIDIS, cmin: 0, cmax: 9, showscale: i === 0, colorbar: { title: { text: "digit" } } },
+    marker: {
+      size: 2.5,
+      color: labels,
+      colorscale: VIRIDIS,
+      cmin: 0,
+      cmax: 9,
+      showscale: i === 0,
+      colorbar: { title: { text: "digit" } },
+    },
     showlegend: false,
     hoverinfo: "skip",
   }));
@@ -219,12 +290,23 @@ export function manifoldGridFigure(result: Pick<SweepResult, "runs" | "gridX">, 
   const n = result.gridX.length;
   const data = result.runs.map((run, i) => {
     const { width, height, pixels } = tileDigits(run.manifold, n, n);
-    return { type: "image", source: pngDataUri(encodeGreyPng(width, height, pixels, 4)), xaxis: axisName("x", i), yaxis: axisName("y", i), hoverinfo: "skip" };
+    return {
+      type: "image",
+      source: pngDataUri(encodeGreyPng(width, height, pixels, 4)),
+      xaxis: axisName("x", i),
+      yaxis: axisName("y", i),
+      hoverinfo: "skip",
+    };
   });
   const axes: Record<string, unknown> = {};
   result.runs.forEach((_, i) => {
     axes[i === 0 ? "xaxis" : `xaxis${i + 1}`] = { showticklabels: false, showgrid: false, zeroline: false };
-    axes[i === 0 ? "yaxis" : `yaxis${i + 1}`] = { showticklabels: false, showgrid: false, zeroline: false, scaleanchor: axisName("x", i) };
+    axes[i === 0 ? "yaxis" : `yaxis${i + 1}`] = {
+      showticklabels: false,
+      showgrid: false,
+      zeroline: false,
+      scaleanchor: axisName("x", i),
+    };
   });
   return {
     data,
@@ -255,13 +337,25 @@ function extent(zMean: Float32Array): [number, number, number, number] {
 /** One scatter with a slider over c: moving it morphs the encoder output from one coefficient to the next. */
 export function scatterSliderFigure(result: Pick<SweepResult, "runs" | "yTest">): Figure {
   const labels = Array.from(result.yTest);
-  const marker = { size: 4, color: labels, colorscale: VIRIDIS, cmin: 0, cmax: 9, showscale: true, colorbar: { title: { text: "digit" } } };
+  const marker = {
+    size: 4,
+    color: labels,
+    colorscale: VIRIDIS,
+    cmin: 0,
+    cmax: 9,
+    showscale: true,
+    colorbar: { title: { text: "digit" } },
+  };
   const frames = result.runs.map((run) => {
     const [x0, x1, y0, y1] = extent(run.zMean);
     return {
       name: `c = ${run.klCoefficient}`,
       data: [{ type: "scatter", mode: "markers", ...points(run.zMean), marker }],
-      layout: { xaxis: { range: [x0, x1], title: { text: "z[0]" } }, yaxis: { range: [y0, y1], title: { text: "z[1]" } }, title: title(`Encoder output for KL coefficient = ${run.klCoefficient}`) },
+      layout: {
+        xaxis: { range: [x0, x1], title: { text: "z[0]" } },
+        yaxis: { range: [y0, y1], title: { text: "z[1]" } },
+        title: title(`Encoder output for KL coefficient = ${run.klCoefficient}`),
+      },
     };
   });
   const first = frames[0];
@@ -281,7 +375,10 @@ export function scatterSliderFigure(result: Pick<SweepResult, "runs" | "yTest">)
           steps: frames.map((frame) => ({
             label: frame.name.replace("c = ", ""),
             method: "animate",
-            args: [[frame.name], { mode: "immediate", frame: { duration: 300, redraw: true }, transition: { duration: 300 } }],
+            args: [
+              [frame.name],
+              { mode: "immediate", frame: { duration: 300, redraw: true }, transition: { duration: 300 } },
+            ],
           })),
         },
       ],
@@ -298,7 +395,14 @@ export function digitRowsFigure(rows: DigitRows, titleText: string): Figure {
     layout: {
       title: title(titleText),
       xaxis: { showticklabels: false, showgrid: false, zeroline: false, range: [0, width] },
-      yaxis: { tickvals: gridTicks(rows.labels.map(() => 0)).tickvals, ticktext: rows.labels, showgrid: false, zeroline: false, range: [height, 0], scaleanchor: "x" },
+      yaxis: {
+        tickvals: gridTicks(rows.labels.map(() => 0)).tickvals,
+        ticktext: rows.labels,
+        showgrid: false,
+        zeroline: false,
+        range: [height, 0],
+        scaleanchor: "x",
+      },
       width: 120 + rows.columns * 56,
       height: 100 + count * 56,
       margin: { l: 90, r: 20, t: 60, b: 20 },

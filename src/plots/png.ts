@@ -41,8 +41,10 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
  * visible at screen size, which matters in a notebook holding eight of them.
  */
 export function encodeGreyPng(width: number, height: number, pixels: Uint8Array, bitDepth: 8 | 4 = 8): Uint8Array {
-  if (pixels.length !== width * height) throw new Error(`encodeGreyPng: ${pixels.length} pixels for a ${width} x ${height} image.`);
-  if (bitDepth !== 8 && bitDepth !== 4) throw new RangeError(`encodeGreyPng: bit depth must be 8 or 4; got ${String(bitDepth)}.`);
+  if (pixels.length !== width * height)
+    throw new Error(`encodeGreyPng: ${pixels.length} pixels for a ${width} x ${height} image.`);
+  if (bitDepth !== 8 && bitDepth !== 4)
+    throw new RangeError(`encodeGreyPng: bit depth must be 8 or 4; got ${String(bitDepth)}.`);
   const header = new Uint8Array(13);
   const view = new DataView(header.buffer);
   view.setUint32(0, width);
@@ -58,7 +60,12 @@ export function encodeGreyPng(width: number, height: number, pixels: Uint8Array,
     // Two samples per byte, the first in the high nibble (PNG specification, section 7.2).
     else for (let x = 0; x < width; x++) raw[offset + (x >> 1)] |= Math.round(row[x] / 17) << (x & 1 ? 0 : 4);
   }
-  const parts = [SIGNATURE, chunk("IHDR", header), chunk("IDAT", deflateSync(raw, { level: 9 })), chunk("IEND", new Uint8Array(0))];
+  const parts = [
+    SIGNATURE,
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(raw, { level: 9 })),
+    chunk("IEND", new Uint8Array(0)),
+  ];
   const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
   let offset = 0;
   for (const part of parts) {
@@ -76,7 +83,12 @@ export function pngDataUri(png: Uint8Array): string {
  * Tiles digits (row-major [count, side * side] values in [0, 1]) into a grid image of `rows` x `cols`
  * digits, as the tutorial's `figure[i * digit_size: (i + 1) * digit_size, ...] = digit`.
  */
-export function tileDigits(digits: Float32Array, rows: number, cols: number, side = 28): { width: number; height: number; pixels: Uint8Array } {
+export function tileDigits(
+  digits: Float32Array,
+  rows: number,
+  cols: number,
+  side = 28,
+): { width: number; height: number; pixels: Uint8Array } {
   const width = cols * side;
   const height = rows * side;
   const pixels = new Uint8Array(width * height);

@@ -45,14 +45,18 @@ export class FigureRenderer {
     const height = (figure.layout.height as number | undefined) ?? 500;
     const drawing = this.page.evaluate(
       async ({ data, layout, width, height, scale, format }) => {
-        const plotly = (globalThis as unknown as { Plotly: { toImage(fig: unknown, options: unknown): Promise<string> } }).Plotly;
+        const plotly = (
+          globalThis as unknown as { Plotly: { toImage(fig: unknown, options: unknown): Promise<string> } }
+        ).Plotly;
         return plotly.toImage({ data, layout }, { format, width, height, scale });
       },
       { data: figure.data, layout: figure.layout, width, height, scale, format },
     );
     // playwright puts no limit on evaluate: a browser that stops answering must not stall a notebook.
     const dataUrl = await withTimeLimit(drawing, RENDER_TIMEOUT_MS, () => {
-      throw new Error(`Chromium drew no image within ${RENDER_TIMEOUT_MS / 1000} s (set VAE_STATIC_IMAGES=0 to skip the static images).`);
+      throw new Error(
+        `Chromium drew no image within ${RENDER_TIMEOUT_MS / 1000} s (set VAE_STATIC_IMAGES=0 to skip the static images).`,
+      );
     });
     return Buffer.from(dataUrl.slice(dataUrl.indexOf(",") + 1), "base64");
   }

@@ -50,7 +50,9 @@ export function parseBackendChoice(raw: string, source = "the backend"): Backend
   if (name === "node" || name === "tfjs-node") return "tensorflow";
   if ((BACKEND_CHOICES as readonly string[]).includes(name)) return name as BackendChoice;
   const where = source === "the backend" ? "" : `${source}="${raw}": `;
-  throw new OptionError(`${where}Unknown backend "${raw}"; use one of: ${BACKEND_CHOICES.join(", ")} (tfjs-node is "tensorflow").`);
+  throw new OptionError(
+    `${where}Unknown backend "${raw}"; use one of: ${BACKEND_CHOICES.join(", ")} (tfjs-node is "tensorflow").`,
+  );
 }
 
 /** A time limit in seconds (0: none); also the `--cell-timeout` flag's parser. */
@@ -192,7 +194,9 @@ export function readOption<K extends OptionKey>(key: K, env: Environment): Optio
 export function readOptions(env: Environment): Options {
   for (const [old, key] of Object.entries(RENAMED)) {
     if (env[old] !== undefined) {
-      throw new OptionError(`${old} was renamed ${OPTIONS[key].name} (it switches more than its old name said); set that instead.`);
+      throw new OptionError(
+        `${old} was renamed ${OPTIONS[key].name} (it switches more than its old name said); set that instead.`,
+      );
     }
   }
   const values = {} as Record<OptionKey, unknown>;
@@ -215,6 +219,8 @@ export function option<K extends OptionKey>(key: K, env?: Environment): OptionVa
 
 /** The table as Markdown, as the README shows it. */
 export function optionsTable(): string {
-  const rows = Object.values(OPTIONS).map((o: OptionSpec<unknown>) => `| \`${o.name}\` | ${o.shownDefault} | ${o.meaning} |`);
+  const rows = Object.values(OPTIONS).map(
+    (o: OptionSpec<unknown>) => `| \`${o.name}\` | ${o.shownDefault} | ${o.meaning} |`,
+  );
   return ["| variable | default | meaning |", "| --- | --- | --- |", ...rows].join("\n");
 }

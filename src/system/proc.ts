@@ -54,5 +54,7 @@ export function procThreads(pid: number): ProcStat[] {
   } catch {
     return [];
   }
-  return tids.map((tid) => readProcStat(`/proc/${pid}/task/${tid}/stat`)).filter((stat): stat is ProcStat => stat !== undefined);
+  return tids
+    .map((tid) => readProcStat(`/proc/${pid}/task/${tid}/stat`))
+    .filter((stat): stat is ProcStat => stat !== undefined);
 }

@@ -88,8 +88,16 @@ export function ensurePythonEnv(options: PythonEnvOptions): string {
     run(python, ["-m", "venv", dir], "Creating the virtual environment");
   }
   const packages = groups.flatMap((group) => PYTHON_GROUPS[group]);
-  const sources = localPipSources(spawnSync(python, ["-m", "pip", "config", "list"], { encoding: "utf8" }).stdout ?? "");
-  log(`Installing ${packages.join(", ")}${sources.length ? ` from ${sources.filter((s) => !s.startsWith("--")).join(", ")}` : ""}`);
-  run(pip, ["install", "--quiet", "--disable-pip-version-check", ...sources, ...packages], "Installing Python packages");
+  const sources = localPipSources(
+    spawnSync(python, ["-m", "pip", "config", "list"], { encoding: "utf8" }).stdout ?? "",
+  );
+  log(
+    `Installing ${packages.join(", ")}${sources.length ? ` from ${sources.filter((s) => !s.startsWith("--")).join(", ")}` : ""}`,
+  );
+  run(
+    pip,
+    ["install", "--quiet", "--disable-pip-version-check", ...sources, ...packages],
+    "Installing Python packages",
+  );
   return bin;
 }

@@ -60,12 +60,31 @@ export function asStorageError(error: unknown, file: string, elsewhere: string =
   if (error instanceof StorageError || typeof code !== "string" || !/^E[A-Z0-9]+$/.test(code)) return error;
   // The path the system names may be a component of `file` (the file standing where a folder belongs).
   const where = (error as NodeJS.ErrnoException).path;
-  return storageError(`Cannot write ${file}`, code, where && where !== file ? where : undefined, elsewhere, "Nothing half-written was kept.", file);
+  return storageError(
+    `Cannot write ${file}`,
+    code,
+    where && where !== file ? where : undefined,
+    elsewhere,
+    "Nothing half-written was kept.",
+    file,
+  );
 }
 
-function storageError(what: string, code: string, at: string | undefined, elsewhere: string, tail: string, file: string, reason?: string): StorageError {
+function storageError(
+  what: string,
+  code: string,
+  at: string | undefined,
+  elsewhere: string,
+  tail: string,
+  file: string,
+  reason?: string,
+): StorageError {
   const fault = STORAGE_FAULTS[code] ?? { reason: "the system refused it", fix: "Check the path" };
-  return new StorageError(`${what}: ${reason ?? fault.reason} (${code}${at ? ` at ${at}` : ""}). ${fault.fix}, ${elsewhere}. ${tail}`, file, code);
+  return new StorageError(
+    `${what}: ${reason ?? fault.reason} (${code}${at ? ` at ${at}` : ""}). ${fault.fix}, ${elsewhere}. ${tail}`,
+    file,
+    code,
+  );
 }
 
 /**
@@ -152,7 +171,10 @@ export interface FolderRole {
  * when it can; rejects with a `StorageError` naming the folder, the component at fault, the cause and
  * what to do. Changes nothing but the folders it makes.
  */
-export function checkOutputFolder(dir: string, { role, elsewhere, timeoutMs = STORAGE_TIMEOUT_MS }: FolderRole): Promise<void> {
+export function checkOutputFolder(
+  dir: string,
+  { role, elsewhere, timeoutMs = STORAGE_TIMEOUT_MS }: FolderRole,
+): Promise<void> {
   const absolute = path.resolve(dir);
   const what = `Cannot use ${absolute} as ${role}`;
   const tail = "Nothing was trained.";
@@ -175,7 +197,9 @@ export function checkOutputFolder(dir: string, { role, elsewhere, timeoutMs = ST
       child.unref();
       child.stdout.destroy();
       const started = stdout !== "";
-      const waited = started ? `It did not answer within ${(timeoutMs / 1000).toFixed(1)} s.` : `The process checking it did not start within ${STARTUP_TIMEOUT_MS / 1000} s.`;
+      const waited = started
+        ? `It did not answer within ${(timeoutMs / 1000).toFixed(1)} s.`
+        : `The process checking it did not start within ${STARTUP_TIMEOUT_MS / 1000} s.`;
       reject(storageError(what, "ETIMEDOUT", undefined, elsewhere, `${waited} ${tail}`, absolute));
     };
     arm(STARTUP_TIMEOUT_MS);
@@ -189,7 +213,16 @@ export function checkOutputFolder(dir: string, { role, elsewhere, timeoutMs = ST
       try {
         outcome = JSON.parse(stdout.trim()) as typeof outcome;
       } catch {
-        return reject(storageError(what, "EIO", undefined, elsewhere, `The check of the folder ended without an answer. ${tail}`, absolute));
+        return reject(
+          storageError(
+            what,
+            "EIO",
+            undefined,
+            elsewhere,
+            `The check of the folder ended without an answer. ${tail}`,
+            absolute,
+          ),
+        );
       }
       const at = outcome.at && outcome.at !== absolute ? outcome.at : undefined;
       if (outcome.ok) resolve();

@@ -40,7 +40,9 @@ export function findTensorflowLibrary(dir: string, version: string): TensorflowL
   const needed = [library.cc, library.framework, path.join(library.includeDir, "tensorflow", "c", "eager", "c_api.h")];
   const missing = needed.filter((file) => !fs.existsSync(file));
   if (missing.length > 0) {
-    throw new Error(`The TensorFlow package at ${dir} lacks ${missing.map((file) => path.relative(dir, file)).join(", ")}: tfjs-node's binding needs a Linux tensorflow-cpu wheel that carries the C library (2.x from pip).`);
+    throw new Error(
+      `The TensorFlow package at ${dir} lacks ${missing.map((file) => path.relative(dir, file)).join(", ")}: tfjs-node's binding needs a Linux tensorflow-cpu wheel that carries the C library (2.x from pip).`,
+    );
   }
   return { ...library, version };
 }
@@ -60,7 +62,10 @@ export function tensorflowPackage(pythonBin: string): { dir: string; version: st
   ].join("\n");
   const result = spawnSync(python, ["-c", script], { encoding: "utf8" });
   const [dir = "", version = "?"] = (result.stdout ?? "").trim().split("\n");
-  if (result.status !== 0 || dir === "") throw new Error(`No tensorflow package in the Python environment ${path.dirname(pythonBin)} (${(result.stderr ?? "").trim() || "find_spec found nothing"}).`);
+  if (result.status !== 0 || dir === "")
+    throw new Error(
+      `No tensorflow package in the Python environment ${path.dirname(pythonBin)} (${(result.stderr ?? "").trim() || "find_spec found nothing"}).`,
+    );
   return { dir, version };
 }
 
@@ -68,11 +73,18 @@ export function tensorflowPackage(pythonBin: string): { dir: string; version: st
 export function findNodeGyp(env: NodeJS.ProcessEnv = process.env): string {
   const candidates: string[] = [];
   // Under `npm run`, npm_execpath is npm's own bin/npm-cli.js.
-  if (env.npm_execpath) candidates.push(path.join(path.dirname(path.dirname(env.npm_execpath)), "node_modules", "node-gyp", "bin", "node-gyp.js"));
+  if (env.npm_execpath)
+    candidates.push(
+      path.join(path.dirname(path.dirname(env.npm_execpath)), "node_modules", "node-gyp", "bin", "node-gyp.js"),
+    );
   const npm = spawnSync("npm", ["root", "-g"], { encoding: "utf8" });
-  if (npm.status === 0) candidates.push(path.join(npm.stdout.trim(), "npm", "node_modules", "node-gyp", "bin", "node-gyp.js"));
+  if (npm.status === 0)
+    candidates.push(path.join(npm.stdout.trim(), "npm", "node_modules", "node-gyp", "bin", "node-gyp.js"));
   const found = candidates.find((file) => fs.existsSync(file));
-  if (!found) throw new Error(`node-gyp was not found beside npm (looked at ${candidates.join(", ") || "nothing"}); install npm with Node (it ships node-gyp).`);
+  if (!found)
+    throw new Error(
+      `node-gyp was not found beside npm (looked at ${candidates.join(", ") || "nothing"}); install npm with Node (it ships node-gyp).`,
+    );
   return found;
 }
 
@@ -81,14 +93,24 @@ export function findNodeGyp(env: NodeJS.ProcessEnv = process.env): string {
  * `include/node` (Debian's and the official tarballs have it); node-gyp would otherwise download them.
  */
 export function findNodeDir(configured: string | undefined, execPath: string = process.execPath): string {
-  const candidates = [configured, path.dirname(path.dirname(execPath))].filter((dir): dir is string => Boolean(dir && dir !== "undefined"));
+  const candidates = [configured, path.dirname(path.dirname(execPath))].filter((dir): dir is string =>
+    Boolean(dir && dir !== "undefined"),
+  );
   const found = candidates.find((dir) => fs.existsSync(path.join(dir, "include", "node", "node_api.h")));
-  if (!found) throw new Error(`Node's headers (include/node/node_api.h) are not under ${candidates.join(" or ")}: install them (Debian: apt-get install libnode-dev) or set npm's nodedir.`);
+  if (!found)
+    throw new Error(
+      `Node's headers (include/node/node_api.h) are not under ${candidates.join(" or ")}: install them (Debian: apt-get install libnode-dev) or set npm's nodedir.`,
+    );
   return found;
 }
 
 function run(command: string, args: string[], options: { cwd: string; what: string }): void {
-  const result = spawnSync(command, args, { cwd: options.cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+  const result = spawnSync(command, args, {
+    cwd: options.cwd,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    maxBuffer: 64 << 20,
+  });
   if (result.error) throw new Error(`${options.what}: could not run ${command} (${result.error.message}).`);
   if (result.status !== 0) {
     const tail = `${result.stdout}\n${result.stderr}`.trim().split("\n").slice(-25).join("\n");
@@ -117,10 +139,17 @@ export interface SetupTfjsNodeResult {
 export function tfjsNodePackageDir(projectRoot: string): string {
   const dir = path.join(projectRoot, "node_modules", "@tensorflow", "tfjs-node");
   const manifest = path.join(dir, "package.json");
-  if (!fs.existsSync(manifest)) throw new Error(`@tensorflow/tfjs-node is not installed in ${path.dirname(dir)}: run npm install (it is an optional dependency) first.`);
+  if (!fs.existsSync(manifest))
+    throw new Error(
+      `@tensorflow/tfjs-node is not installed in ${path.dirname(dir)}: run npm install (it is an optional dependency) first.`,
+    );
   const version = (JSON.parse(fs.readFileSync(manifest, "utf8")) as { version: string }).version;
-  if (version !== TFJS_NODE_VERSION) throw new Error(`@tensorflow/tfjs-node ${version} is installed; this setup builds ${TFJS_NODE_VERSION}'s binding. Run npm install to get the version package.json names.`);
-  if (!fs.existsSync(path.join(dir, "binding.gyp"))) throw new Error(`${dir} has no binding.gyp: the package's binding source is missing; reinstall it (npm install).`);
+  if (version !== TFJS_NODE_VERSION)
+    throw new Error(
+      `@tensorflow/tfjs-node ${version} is installed; this setup builds ${TFJS_NODE_VERSION}'s binding. Run npm install to get the version package.json names.`,
+    );
+  if (!fs.existsSync(path.join(dir, "binding.gyp")))
+    throw new Error(`${dir} has no binding.gyp: the package's binding source is missing; reinstall it (npm install).`);
   return dir;
 }
 
@@ -134,7 +163,10 @@ export function setupTfjsNode(options: SetupTfjsNodeOptions): SetupTfjsNodeResul
   const { projectRoot, pythonDir, force = false, log = () => undefined } = options;
   const started = performance.now();
   const packageDir = tfjsNodePackageDir(projectRoot);
-  const bin = fs.existsSync(path.join(pythonEnvBin(pythonDir), "python")) && !force ? pythonEnvBin(pythonDir) : ensurePythonEnv({ dir: pythonDir, groups: ["tensorflow"], log });
+  const bin =
+    fs.existsSync(path.join(pythonEnvBin(pythonDir), "python")) && !force
+      ? pythonEnvBin(pythonDir)
+      : ensurePythonEnv({ dir: pythonDir, groups: ["tensorflow"], log });
   let found: { dir: string; version: string };
   try {
     found = tensorflowPackage(bin);
@@ -163,14 +195,25 @@ export function setupTfjsNode(options: SetupTfjsNodeOptions): SetupTfjsNodeResul
   const moduleDir = path.join(packageDir, "lib", `napi-v${NAPI_BUILD_VERSION}`);
   const binding = path.join(moduleDir, "tfjs_binding.node");
   const stampFile = path.join(moduleDir, "build-stamp.json");
-  const sources = ["binding.gyp", ...fs.readdirSync(path.join(packageDir, "binding")).sort().map((file) => path.join("binding", file))];
+  const sources = [
+    "binding.gyp",
+    ...fs
+      .readdirSync(path.join(packageDir, "binding"))
+      .sort()
+      .map((file) => path.join("binding", file)),
+  ];
   const hash = createHash("sha256");
   for (const file of sources) hash.update(file).update(fs.readFileSync(path.join(packageDir, file)));
   const stamp = JSON.stringify({
     tfjsNode: TFJS_NODE_VERSION,
     node: process.versions.modules,
     tensorflow: tensorflow.version,
-    library: [tensorflow.cc, fs.statSync(tensorflow.cc).size, tensorflow.framework, fs.statSync(tensorflow.framework).size],
+    library: [
+      tensorflow.cc,
+      fs.statSync(tensorflow.cc).size,
+      tensorflow.framework,
+      fs.statSync(tensorflow.framework).size,
+    ],
     source: hash.digest("hex"),
   });
   if (!force && fs.existsSync(binding) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, "utf8") === stamp) {
@@ -193,7 +236,14 @@ export function setupTfjsNode(options: SetupTfjsNodeOptions): SetupTfjsNodeResul
   log(`Compiling the binding with ${nodeGyp} (Node headers from ${nodeDir})`);
   run(
     process.execPath,
-    [nodeGyp, "rebuild", `--nodedir=${nodeDir}`, `--napi_build_version=${NAPI_BUILD_VERSION}`, "--module_name=tfjs_binding", `--module_path=${moduleDir}`],
+    [
+      nodeGyp,
+      "rebuild",
+      `--nodedir=${nodeDir}`,
+      `--napi_build_version=${NAPI_BUILD_VERSION}`,
+      "--module_name=tfjs_binding",
+      `--module_path=${moduleDir}`,
+    ],
     { cwd: work, what: "Building tfjs-node's binding" },
   );
   if (!fs.existsSync(binding)) throw new Error(`node-gyp finished but ${binding} is missing.`);
@@ -215,14 +265,24 @@ export function checkTfjsNode(projectRoot: string): { backend: string; tensorflo
     const largeOk = large.length === 90000 && large.every((v) => v === 300);
     console.log(JSON.stringify({ backend: tf.getBackend(), small, largeOk, tensorflowVersion: tf.backend().binding.TF_Version }));
   `;
-  const result = spawnSync(process.execPath, ["-e", script], { cwd: projectRoot, encoding: "utf8", env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "2" } });
+  const result = spawnSync(process.execPath, ["-e", script], {
+    cwd: projectRoot,
+    encoding: "utf8",
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "2" },
+  });
   const line = (result.stdout ?? "").trim().split("\n").pop() ?? "";
   if (result.status !== 0 || !line.startsWith("{")) {
-    throw new Error(`require("@tensorflow/tfjs-node") failed after the build:\n${(result.stderr ?? "").trim().split("\n").slice(-15).join("\n")}`);
+    throw new Error(
+      `require("@tensorflow/tfjs-node") failed after the build:\n${(result.stderr ?? "").trim().split("\n").slice(-15).join("\n")}`,
+    );
   }
   const answer = JSON.parse(line) as { backend: string; small: number[]; largeOk: boolean; tensorflowVersion: string };
-  if (answer.backend !== "tensorflow") throw new Error(`tfjs-node loaded but the active backend is "${answer.backend}", not "tensorflow".`);
-  if (answer.small.join(",") !== "19,22,43,50") throw new Error(`tfjs-node computed [[1, 2], [3, 4]] x [[5, 6], [7, 8]] as ${answer.small.join(", ")}, not 19, 22, 43, 50.`);
+  if (answer.backend !== "tensorflow")
+    throw new Error(`tfjs-node loaded but the active backend is "${answer.backend}", not "tensorflow".`);
+  if (answer.small.join(",") !== "19,22,43,50")
+    throw new Error(
+      `tfjs-node computed [[1, 2], [3, 4]] x [[5, 6], [7, 8]] as ${answer.small.join(", ")}, not 19, 22, 43, 50.`,
+    );
   if (!answer.largeOk) throw new Error("tfjs-node's 300 x 300 product of ones did not read back as 300 everywhere.");
   return { backend: answer.backend, tensorflowVersion: answer.tensorflowVersion };
 }

@@ -144,15 +144,29 @@ export function resolveConfig(candidate: Partial<VaeConfig>): VaeConfig {
   if (typeof config.learningRate !== "number" || !Number.isFinite(config.learningRate) || config.learningRate <= 0) {
     throw new ConfigError(`learningRate must be a finite number > 0; got ${String(config.learningRate)}.`);
   }
-  if (typeof config.manifoldExtent !== "number" || !Number.isFinite(config.manifoldExtent) || config.manifoldExtent <= 0) {
+  if (
+    typeof config.manifoldExtent !== "number" ||
+    !Number.isFinite(config.manifoldExtent) ||
+    config.manifoldExtent <= 0
+  ) {
     throw new ConfigError(`manifoldExtent must be a finite number > 0; got ${String(config.manifoldExtent)}.`);
   }
-  if (typeof config.seed !== "number" || !Number.isInteger(config.seed) || config.seed < 0 || config.seed > 0xffffffff) {
+  if (
+    typeof config.seed !== "number" ||
+    !Number.isInteger(config.seed) ||
+    config.seed < 0 ||
+    config.seed > 0xffffffff
+  ) {
     throw new ConfigError(`seed must be a whole number from 0 to 4294967295; got ${String(config.seed)}.`);
   }
   const seeds = config.seeds as unknown;
-  if (!Array.isArray(seeds) || seeds.some((s) => typeof s !== "number" || !Number.isInteger(s) || s < 0 || s > 0xffffffff)) {
-    throw new ConfigError(`seeds must be a list of whole numbers from 0 to 4294967295 (empty: seed alone); got ${JSON.stringify(seeds)}.`);
+  if (
+    !Array.isArray(seeds) ||
+    seeds.some((s) => typeof s !== "number" || !Number.isInteger(s) || s < 0 || s > 0xffffffff)
+  ) {
+    throw new ConfigError(
+      `seeds must be a list of whole numbers from 0 to 4294967295 (empty: seed alone); got ${JSON.stringify(seeds)}.`,
+    );
   }
   if (new Set(seeds).size !== seeds.length) {
     throw new ConfigError(`seeds must not repeat a value; got [${seeds.join(", ")}].`);
@@ -162,15 +176,23 @@ export function resolveConfig(candidate: Partial<VaeConfig>): VaeConfig {
   }
   const coefficients = config.klCoefficients;
   if (!Array.isArray(coefficients) || coefficients.length === 0) {
-    throw new ConfigError(`klCoefficients must be a non-empty list of numbers >= 0; got ${JSON.stringify(coefficients)}.`);
+    throw new ConfigError(
+      `klCoefficients must be a non-empty list of numbers >= 0; got ${JSON.stringify(coefficients)}.`,
+    );
   }
   for (const c of coefficients as unknown[]) {
     if (typeof c !== "number" || !Number.isFinite(c) || c < 0) {
-      throw new ConfigError(`klCoefficients must hold finite numbers >= 0; got ${String(c)} in [${coefficients.join(", ")}].`);
+      throw new ConfigError(
+        `klCoefficients must hold finite numbers >= 0; got ${String(c)} in [${coefficients.join(", ")}].`,
+      );
     }
   }
   if (new Set(coefficients).size !== coefficients.length) {
     throw new ConfigError(`klCoefficients must not repeat a value; got [${coefficients.join(", ")}].`);
   }
-  return Object.freeze({ ...config, klCoefficients: Object.freeze([...coefficients]), seeds: Object.freeze([...(seeds as number[])]) });
+  return Object.freeze({
+    ...config,
+    klCoefficients: Object.freeze([...coefficients]),
+    seeds: Object.freeze([...(seeds as number[])]),
+  });
 }

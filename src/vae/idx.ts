@@ -40,17 +40,24 @@ interface IdxHeader {
 
 /** Reads and checks the header of an IDX buffer; `file` names it in every error. Allocates nothing. */
 function parseIdxHeader(buffer: Uint8Array, file: string): IdxHeader {
-  if (buffer.length < 4) throw new IdxError(`${file}: ${buffer.length} bytes is too short for an IDX header (4 bytes of magic number).`);
+  if (buffer.length < 4)
+    throw new IdxError(`${file}: ${buffer.length} bytes is too short for an IDX header (4 bytes of magic number).`);
   if (buffer[0] !== 0 || buffer[1] !== 0) {
     const gz = buffer[0] === 0x1f && buffer[1] === 0x8b ? " It looks gzipped: name it with a .gz suffix." : "";
-    const remedy = gz || " It is not an MNIST IDX file (or it is damaged): delete it and run `npm run fetch-mnist`, or use the embedded digits (--data embedded).";
+    const remedy =
+      gz ||
+      " It is not an MNIST IDX file (or it is damaged): delete it and run `npm run fetch-mnist`, or use the embedded digits (--data embedded).";
     throw new IdxError(`${file}: wrong magic number 0x${hex(buffer, 4)}; an IDX file starts with 0x0000.${remedy}`);
   }
-  if (buffer[2] !== 0x08) throw new IdxError(`${file}: element type 0x${buffer[2].toString(16)} is not 0x08 (unsigned byte), the type of MNIST files.`);
+  if (buffer[2] !== 0x08)
+    throw new IdxError(
+      `${file}: element type 0x${buffer[2].toString(16)} is not 0x08 (unsigned byte), the type of MNIST files.`,
+    );
   const rank = buffer[3];
   if (rank < 1 || rank > 3) throw new IdxError(`${file}: rank ${rank} is not 1 (labels) or 3 (images).`);
   const headerLength = 4 + 4 * rank;
-  if (buffer.length < headerLength) throw new IdxError(`${file}: truncated header (${buffer.length} of ${headerLength} bytes).`);
+  if (buffer.length < headerLength)
+    throw new IdxError(`${file}: truncated header (${buffer.length} of ${headerLength} bytes).`);
   const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   const shape = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i, false));
   return { shape, headerLength, bodyLength: shape.reduce((a, b) => a * b, 1) };
@@ -65,9 +72,14 @@ export function parseIdx(buffer: Uint8Array, file: string): IdxArray {
   const { shape, headerLength, bodyLength: expected } = parseIdxHeader(buffer, file);
   const body = buffer.length - headerLength;
   if (body < expected) {
-    throw new IdxError(`${file}: truncated: the header promises ${shape.join(" x ")} = ${expected} bytes but the body has ${body}. Delete it and fetch it again.`);
+    throw new IdxError(
+      `${file}: truncated: the header promises ${shape.join(" x ")} = ${expected} bytes but the body has ${body}. Delete it and fetch it again.`,
+    );
   }
-  if (body > expected) throw new IdxError(`${file}: ${body - expected} bytes follow the ${shape.join(" x ")} body; the file is not a valid IDX file.`);
+  if (body > expected)
+    throw new IdxError(
+      `${file}: ${body - expected} bytes follow the ${shape.join(" x ")} body; the file is not a valid IDX file.`,
+    );
   return { shape, data: buffer.subarray(headerLength) };
 }
 
@@ -88,7 +100,9 @@ function peekGunzip(bytes: Uint8Array, file: string): Uint8Array {
       // A sync flush returns what the prefix decodes to instead of failing on the stream's missing end.
       start = gunzipSync(part, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: 2 ** 20 });
     } catch (error) {
-      throw new IdxError(`${file}: not a valid gzip stream (${(error as Error).message}); it may be damaged. Delete it and fetch it again.`);
+      throw new IdxError(
+        `${file}: not a valid gzip stream (${(error as Error).message}); it may be damaged. Delete it and fetch it again.`,
+      );
     }
     if (start.length >= largestHeader || part.length === bytes.length) return start;
   }
@@ -113,9 +127,13 @@ function gunzipIdx(bytes: Uint8Array, file: string): Uint8Array {
     return gunzipSync(bytes, { maxOutputLength: Math.min(claimed + 1, bufferConstants.MAX_LENGTH) });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
-      throw new IdxError(`${file}: decompresses to more than the ${claimed} bytes its ${shape.join(" x ")} header promises; the file is not a valid IDX file.`);
+      throw new IdxError(
+        `${file}: decompresses to more than the ${claimed} bytes its ${shape.join(" x ")} header promises; the file is not a valid IDX file.`,
+      );
     }
-    throw new IdxError(`${file}: not a valid gzip stream (${(error as Error).message}); it may be truncated. Delete it and fetch it again.`);
+    throw new IdxError(
+      `${file}: not a valid gzip stream (${(error as Error).message}); it may be truncated. Delete it and fetch it again.`,
+    );
   }
 }
 
@@ -151,7 +169,9 @@ export function hasIdxMnist(dir: string): boolean {
 
 /** The paths (without `.gz`) of the four files that are in neither form, in `IDX_FILES` order. */
 export function missingIdxFiles(dir: string): string[] {
-  return (Object.keys(IDX_FILES) as IdxRole[]).filter((role) => findIdxFile(dir, role) === undefined).map((role) => path.join(dir, IDX_FILES[role]));
+  return (Object.keys(IDX_FILES) as IdxRole[])
+    .filter((role) => findIdxFile(dir, role) === undefined)
+    .map((role) => path.join(dir, IDX_FILES[role]));
 }
 
 /** Reads one IDX file, raw or gzipped (by its `.gz` suffix); every fault is an `IdxError` naming the file. */
@@ -160,7 +180,9 @@ export function readIdxFile(file: string): IdxArray {
   try {
     bytes = fs.readFileSync(file);
   } catch (error) {
-    throw new IdxError(`${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`);
+    throw new IdxError(
+      `${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`,
+    );
   }
   return parseIdx(file.endsWith(".gz") ? gunzipIdx(bytes, file) : bytes, file);
 }
@@ -179,9 +201,12 @@ export function readIdxPair(imagesFile: string, labelsFile: string): IdxSplit {
   if (images.shape.length !== 3 || images.shape[1] !== 28 || images.shape[2] !== 28) {
     throw new IdxError(`${imagesFile}: images must have shape N x 28 x 28; got ${images.shape.join(" x ")}.`);
   }
-  if (labels.shape.length !== 1) throw new IdxError(`${labelsFile}: labels must have rank 1; got shape ${labels.shape.join(" x ")}.`);
+  if (labels.shape.length !== 1)
+    throw new IdxError(`${labelsFile}: labels must have rank 1; got shape ${labels.shape.join(" x ")}.`);
   if (images.shape[0] !== labels.shape[0]) {
-    throw new IdxError(`${imagesFile} holds ${images.shape[0]} images but ${labelsFile} holds ${labels.shape[0]} labels; they must match.`);
+    throw new IdxError(
+      `${imagesFile} holds ${images.shape[0]} images but ${labelsFile} holds ${labels.shape[0]} labels; they must match.`,
+    );
   }
   const bad = labels.data.findIndex((label) => label > 9);
   if (bad >= 0) throw new IdxError(`${labelsFile}: label ${labels.data[bad]} at row ${bad} is not a digit 0-9.`);
@@ -191,7 +216,10 @@ export function readIdxPair(imagesFile: string, labelsFile: string): IdxSplit {
 export function readIdxMnist(dir: string): { train: IdxSplit; test: IdxSplit } {
   const need = (role: IdxRole): string => {
     const file = findIdxFile(dir, role);
-    if (!file) throw new IdxError(`${path.join(dir, IDX_FILES[role])}(.gz) is missing; run \`npm run fetch-mnist\` or use the embedded data.`);
+    if (!file)
+      throw new IdxError(
+        `${path.join(dir, IDX_FILES[role])}(.gz) is missing; run \`npm run fetch-mnist\` or use the embedded data.`,
+      );
     return file;
   };
   return {
@@ -232,9 +260,12 @@ export async function downloadIdxMnist(
     try {
       response = await fetchImpl(url);
     } catch (error) {
-      throw new IdxError(`Could not download ${url}: ${(error as Error).message}. Check the network or pass --base-url.`);
+      throw new IdxError(
+        `Could not download ${url}: ${(error as Error).message}. Check the network or pass --base-url.`,
+      );
     }
-    if (!response.ok) throw new IdxError(`Could not download ${url}: HTTP ${response.status}. Check the address or pass --base-url.`);
+    if (!response.ok)
+      throw new IdxError(`Could not download ${url}: HTTP ${response.status}. Check the address or pass --base-url.`);
     const bytes = new Uint8Array(await response.arrayBuffer());
     const temporary = `${target}.${process.pid}.tmp`;
     fs.writeFileSync(temporary, bytes);

@@ -25,7 +25,11 @@ export function encodeMeans(model: Vae, x: Float32Array, originalDim: number, ba
   const out = new Float32Array(rows * latentDim);
   for (let start = 0; start < rows; start += batchRows) {
     const end = Math.min(rows, start + batchRows);
-    const values = readValues(() => encode(model, tf.tensor2d(x.subarray(start * originalDim, end * originalDim), [end - start, originalDim])).zMean);
+    const values = readValues(
+      () =>
+        encode(model, tf.tensor2d(x.subarray(start * originalDim, end * originalDim), [end - start, originalDim]))
+          .zMean,
+    );
     out.set(values, start * latentDim);
   }
   return out;

@@ -73,7 +73,10 @@ function reconstructionLossFused(x: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar
   const rows = x.shape[0];
   const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [l, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const [sum, grad] = tf.engine().runKernel(BCE_LOGITS_KERNEL, { logits: l, x }, {}) as unknown as [tf.Scalar, tf.Tensor];
+    const [sum, grad] = tf.engine().runKernel(BCE_LOGITS_KERNEL, { logits: l, x }, {}) as unknown as [
+      tf.Scalar,
+      tf.Tensor,
+    ];
     save([grad]);
     const value = tf.div(sum, rows) as tf.Scalar;
     sum.dispose();

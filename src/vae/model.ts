@@ -21,7 +21,10 @@ export class Sampling extends tf.layers.Layer {
   static className = "Sampling";
   private draws = 0;
 
-  constructor(private readonly seed: number, config?: { name?: string }) {
+  constructor(
+    private readonly seed: number,
+    config?: { name?: string },
+  ) {
     super(config ?? {});
   }
 
@@ -119,7 +122,11 @@ export function initialWeights(model: Vae, seed: number): WeightArray[] {
 export function snapshotWeights(model: Vae): WeightArray[] {
   return model.vae.weights.map((weight) => {
     const tensor = weight.read();
-    return { name: weight.originalName, shape: tensor.shape, values: Float32Array.from(tensor.dataSync() as Float32Array) };
+    return {
+      name: weight.originalName,
+      shape: tensor.shape,
+      values: Float32Array.from(tensor.dataSync() as Float32Array),
+    };
   });
 }
 
@@ -127,7 +134,9 @@ export function snapshotWeights(model: Vae): WeightArray[] {
 export function setWeights(model: Vae, weights: readonly WeightArray[]): void {
   const current = model.vae.weights;
   if (weights.length !== current.length) {
-    throw new Error(`Weight snapshot has ${weights.length} arrays but the model has ${current.length}; it was saved from another architecture.`);
+    throw new Error(
+      `Weight snapshot has ${weights.length} arrays but the model has ${current.length}; it was saved from another architecture.`,
+    );
   }
   const tensors = weights.map((weight, i) => {
     const expected = current[i].shape.join("x");

@@ -35,9 +35,17 @@ export function hasFusedKerasAdam(backendName: string = tf.getBackend()): boolea
  * they are). Throws when the active backend has no such kernel (see `hasFusedKerasAdam`); all four
  * tensors must be float32 and hold the same number of elements.
  */
-export function kerasAdamUpdateFused(w: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, attrs: KerasAdamAttrs): [tf.Tensor, tf.Tensor, tf.Tensor] {
+export function kerasAdamUpdateFused(
+  w: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  g: tf.Tensor,
+  attrs: KerasAdamAttrs,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
   const { alpha, beta1, beta2, epsilon } = attrs;
-  const out = tf.engine().runKernel(KERAS_ADAM_KERNEL, { w, m, v, g }, { alpha, beta1, beta2, epsilon }) as unknown as tf.Tensor[];
+  const out = tf
+    .engine()
+    .runKernel(KERAS_ADAM_KERNEL, { w, m, v, g }, { alpha, beta1, beta2, epsilon }) as unknown as tf.Tensor[];
   return [out[0], out[1], out[2]];
 }
 
@@ -45,7 +53,13 @@ export function kerasAdamUpdateFused(w: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g
  * The same update composed from ordinary tf ops (12 element-wise ops), for backends without the fused
  * kernel. Does not flush denormals (see the module comment).
  */
-export function kerasAdamUpdateComposed(w: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, attrs: KerasAdamAttrs): [tf.Tensor, tf.Tensor, tf.Tensor] {
+export function kerasAdamUpdateComposed(
+  w: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  g: tf.Tensor,
+  attrs: KerasAdamAttrs,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
   const { alpha, beta1, beta2, epsilon } = attrs;
   return tf.tidy(() => {
     const newM = tf.add(m, tf.mul(tf.sub(g, m), 1 - beta1));
@@ -56,7 +70,13 @@ export function kerasAdamUpdateComposed(w: tf.Tensor, m: tf.Tensor, v: tf.Tensor
 }
 
 /** One update: fused where the active backend has the kernel and the tensors are float32, else composed. */
-export function kerasAdamUpdate(w: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, attrs: KerasAdamAttrs): [tf.Tensor, tf.Tensor, tf.Tensor] {
+export function kerasAdamUpdate(
+  w: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  g: tf.Tensor,
+  attrs: KerasAdamAttrs,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
   const fused = hasFusedKerasAdam() && [w, m, v, g].every((x) => x.dtype === "float32");
   return (fused ? kerasAdamUpdateFused : kerasAdamUpdateComposed)(w, m, v, g, attrs);
 }
@@ -106,11 +126,17 @@ export class KerasAdam extends tf.Optimizer {
    * `src/backend/fusedGradients.ts`): the next step's scalars and each variable's moments (zeros on
    * first use). The caller assigns the new weights and moments, then calls `endStep`.
    */
-  beginStep(variables: readonly tf.Variable[]): { attrs: KerasAdamAttrs; moments: { m: tf.Variable; v: tf.Variable }[] } {
-    return { attrs: this.stepAttrs(), moments: variables.map((variable) => {
-      const { m, v } = this.momentsOf(variable.name, variable);
-      return { m: m.variable, v: v.variable };
-    }) };
+  beginStep(variables: readonly tf.Variable[]): {
+    attrs: KerasAdamAttrs;
+    moments: { m: tf.Variable; v: tf.Variable }[];
+  } {
+    return {
+      attrs: this.stepAttrs(),
+      moments: variables.map((variable) => {
+        const { m, v } = this.momentsOf(variable.name, variable);
+        return { m: m.variable, v: v.variable };
+      }),
+    };
   }
 
   /** Counts a step whose update `beginStep` handed out. */
@@ -150,7 +176,9 @@ export class KerasAdam extends tf.Optimizer {
       }));
       this.moments.set(name, moments);
     } else if (moments.m.variable.size !== variable.size || moments.v.variable.size !== variable.size) {
-      throw new Error(`KerasAdam's moments for "${name}" have shape [${moments.m.variable.shape}], the variable [${variable.shape}].`);
+      throw new Error(
+        `KerasAdam's moments for "${name}" have shape [${moments.m.variable.shape}], the variable [${variable.shape}].`,
+      );
     }
     return moments;
   }
@@ -167,7 +195,10 @@ export class KerasAdam extends tf.Optimizer {
    */
   override async getWeights(): Promise<NamedTensor[]> {
     const moments = [...this.moments.values()];
-    const named = (x: { originalName: string; variable: tf.Variable }): NamedTensor => ({ name: x.originalName, tensor: x.variable });
+    const named = (x: { originalName: string; variable: tf.Variable }): NamedTensor => ({
+      name: x.originalName,
+      tensor: x.variable,
+    });
     return [await this.saveIterations(), ...moments.map(({ m }) => named(m)), ...moments.map(({ v }) => named(v))];
   }
 
@@ -178,7 +209,8 @@ export class KerasAdam extends tf.Optimizer {
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const values = await this.extractIterations(weightValues);
-    if (values.length % 2 !== 0) throw new Error(`KerasAdam.setWeights expects as many first as second moments; got ${values.length} tensors.`);
+    if (values.length % 2 !== 0)
+      throw new Error(`KerasAdam.setWeights expects as many first as second moments; got ${values.length} tensors.`);
     const half = values.length / 2;
     const firsts = values.slice(0, half);
     const seconds = values.slice(half);
@@ -187,7 +219,9 @@ export class KerasAdam extends tf.Optimizer {
       const second = seconds[i];
       const name = first.name.endsWith("/m") ? first.name.slice(0, -2) : undefined;
       if (name === undefined || second.name !== `${name}/v`) {
-        throw new Error(`KerasAdam.setWeights expects moments named "<variable>/m" and "<variable>/v" in matching order; got "${first.name}" and "${second.name}".`);
+        throw new Error(
+          `KerasAdam.setWeights expects moments named "<variable>/m" and "<variable>/v" in matching order; got "${first.name}" and "${second.name}".`,
+        );
       }
       restored.set(name, {
         m: { originalName: first.name, variable: first.tensor.variable(false) },
@@ -205,7 +239,10 @@ export class KerasAdam extends tf.Optimizer {
     return { learningRate: this.learningRate, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon };
   }
 
-  static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
+  ): T {
     return new cls(config.learningRate, config.beta1, config.beta2, config.epsilon);
   }
 }

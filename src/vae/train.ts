@@ -65,15 +65,30 @@ export class TrainingDivergedError extends Error {
 }
 
 /** The noise of one batch: its own seeded stream, so a batch's epsilon never depends on other runs. */
-export function batchEpsilon(seed: number, epoch: number, batch: number, rows: number, latentDim: number): Float32Array {
-  return new Random(deriveSeed(seed, RANDOM_STREAMS.batchNoise, epoch, batch)).fillNormal(new Float32Array(rows * latentDim));
+export function batchEpsilon(
+  seed: number,
+  epoch: number,
+  batch: number,
+  rows: number,
+  latentDim: number,
+): Float32Array {
+  return new Random(deriveSeed(seed, RANDOM_STREAMS.batchNoise, epoch, batch)).fillNormal(
+    new Float32Array(rows * latentDim),
+  );
 }
 
 /**
  * Copies the rows `order[start..end)` of a row-major matrix into one batch buffer: a new one, or the
  * start of `into` when given (it must hold the rows).
  */
-export function gatherRows(x: Float32Array, order: ArrayLike<number>, start: number, end: number, width: number, into?: Float32Array): Float32Array {
+export function gatherRows(
+  x: Float32Array,
+  order: ArrayLike<number>,
+  start: number,
+  end: number,
+  width: number,
+  into?: Float32Array,
+): Float32Array {
   const out = into ? into.subarray(0, (end - start) * width) : new Float32Array((end - start) * width);
   for (let i = start; i < end; i++) out.set(x.subarray(order[i] * width, (order[i] + 1) * width), (i - start) * width);
   return out;
@@ -210,16 +225,22 @@ export function checkTrainOptions(options: TrainOptions): void {
     throw new RangeError(`klCoefficient must be a finite number >= 0; got ${String(klCoefficient)}.`);
   }
   for (const key of ["batchSize", "epochs"] as const) {
-    if (!Number.isInteger(config[key]) || config[key] < 1) throw new RangeError(`${key} must be a whole number >= 1; got ${String(config[key])}.`);
+    if (!Number.isInteger(config[key]) || config[key] < 1)
+      throw new RangeError(`${key} must be a whole number >= 1; got ${String(config[key])}.`);
   }
-  for (const [name, x] of [["xTrain", options.xTrain], ["xTest", options.xTest]] as const) {
+  for (const [name, x] of [
+    ["xTrain", options.xTrain],
+    ["xTest", options.xTest],
+  ] as const) {
     if (x.length === 0 || x.length % config.originalDim !== 0) {
       throw new RangeError(`${name} must hold whole rows of ${config.originalDim} pixels; got ${x.length} values.`);
     }
     const bad = x.findIndex((value) => !(value >= 0 && value <= 1));
     if (bad >= 0) {
       const row = Math.floor(bad / config.originalDim);
-      throw new RangeError(`${name} row ${row}, pixel ${bad % config.originalDim} is ${x[bad]}; pixels must be finite numbers in [0, 1].`);
+      throw new RangeError(
+        `${name} row ${row}, pixel ${bad % config.originalDim} is ${x[bad]}; pixels must be finite numbers in [0, 1].`,
+      );
     }
   }
 }
@@ -246,7 +267,12 @@ export async function train(model: Vae, options: TrainOptions): Promise<EpochRec
       const epochStarted = performance.now();
       const trainTerms = trainEpoch(model, optimizer, options, epoch, variables);
       const testTerms = evaluate(model, xTest, { ...config, klCoefficient });
-      const record: EpochRecord = { epoch, train: trainTerms, test: testTerms, seconds: (performance.now() - epochStarted) / 1000 };
+      const record: EpochRecord = {
+        epoch,
+        train: trainTerms,
+        test: testTerms,
+        seconds: (performance.now() - epochStarted) / 1000,
+      };
       history.push(record);
       const elapsedSeconds = (performance.now() - started) / 1000;
       onEpochEnd?.({

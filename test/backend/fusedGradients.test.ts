@@ -8,7 +8,16 @@ import { loadMnist } from "../../src/vae/data";
 import { buildModel, snapshotWeights, setWeights, trainableVariables, type Vae } from "../../src/vae/model";
 import { kerasAdam } from "../../src/vae/optimizer";
 import { Random } from "../../src/vae/random";
-import { FUSED_GRADIENTS_ENV, fusedGradientsWanted, fusedLossGradients, fusedTrainStep, hasFusedGradients, setFusedGradients, VAE_GRADIENTS_KERNEL, VAE_TRAIN_STEP_KERNEL } from "../../src/backend/fusedTrainStep";
+import {
+  FUSED_GRADIENTS_ENV,
+  fusedGradientsWanted,
+  fusedLossGradients,
+  fusedTrainStep,
+  hasFusedGradients,
+  setFusedGradients,
+  VAE_GRADIENTS_KERNEL,
+  VAE_TRAIN_STEP_KERNEL,
+} from "../../src/backend/fusedTrainStep";
 import { forwardLoss, trainStep } from "../../src/vae/train";
 
 before(async () => {
@@ -55,9 +64,16 @@ test("the kernel is registered on wasm, and VAE_FUSED_GRADIENTS switches it, nam
   assert.equal(hasFusedGradients("tensorflow"), false);
   assert.equal(fusedGradientsWanted({}), true);
   assert.equal(fusedGradientsWanted({ [FUSED_GRADIENTS_ENV]: "0" }), false);
-  assert.throws(() => fusedGradientsWanted({ [FUSED_GRADIENTS_ENV]: "off" }), /VAE_FUSED_GRADIENTS must be 0 .* or 1 .*got "off"/);
+  assert.throws(
+    () => fusedGradientsWanted({ [FUSED_GRADIENTS_ENV]: "off" }),
+    /VAE_FUSED_GRADIENTS must be 0 .* or 1 .*got "off"/,
+  );
   const data = { fingerprint: "f" };
-  assert.notEqual(sweepKey(TUTORIAL_CONFIG, data, { name: "wasm", fma: false, fusedGradients: true }), sweepKey(TUTORIAL_CONFIG, data, { name: "wasm", fma: false, fusedGradients: false }), "the two ways of differentiating have keys of their own");
+  assert.notEqual(
+    sweepKey(TUTORIAL_CONFIG, data, { name: "wasm", fma: false, fusedGradients: true }),
+    sweepKey(TUTORIAL_CONFIG, data, { name: "wasm", fma: false, fusedGradients: false }),
+    "the two ways of differentiating have keys of their own",
+  );
 });
 
 for (const c of [0, 1, 20]) {
@@ -73,7 +89,10 @@ for (const c of [0, 1, 20]) {
     });
     const got = terms.dataSync();
     for (const [i, name] of ["reconstruction", "kl", "total"].entries()) {
-      assert.ok(Math.abs(got[i] - wantTerms[i]) <= 1e-5 * Math.abs(wantTerms[i]) + 1e-6, `${name}: ${got[i]} vs ${wantTerms[i]}`);
+      assert.ok(
+        Math.abs(got[i] - wantTerms[i]) <= 1e-5 * Math.abs(wantTerms[i]) + 1e-6,
+        `${name}: ${got[i]} vs ${wantTerms[i]}`,
+      );
     }
     assert.deepEqual(Object.keys(gradients).sort(), Object.keys(want.grads).sort());
     const report: string[] = [];
@@ -83,7 +102,10 @@ for (const c of [0, 1, 20]) {
       assert.deepEqual(fused.shape, tape.shape, variable.name);
       const difference = relativeDifference(fused.dataSync(), tape.dataSync());
       // Float32 sums in another order: within a few units in the 7th digit of the largest element (seen: 4e-7).
-      assert.ok(difference <= 2e-6, `${variable.name}: differs by ${difference.toExponential(2)} of its largest element`);
+      assert.ok(
+        difference <= 2e-6,
+        `${variable.name}: differs by ${difference.toExponential(2)} of its largest element`,
+      );
       report.push(`${variable.name.split("/").slice(-2).join("/")} ${difference.toExponential(1)}`);
     }
     t.diagnostic(report.join(", "));
@@ -123,10 +145,17 @@ test("trainStep takes the kernels for batches of a multiple of 8 rows (at least 
     assert.equal(calls - before, 11, "11 batches of 128 rows through the kernel, the 100-row one through tfjs");
     const tape = run(false);
     assert.equal(calls - before, 11, "switched off, the kernel is not called");
-    for (let i = 0; i < fused.losses.length; i++) assert.ok(Math.abs(fused.losses[i] - tape.losses[i]) <= 1e-4 * tape.losses[i], `step ${i}: ${fused.losses[i]} vs ${tape.losses[i]}`);
+    for (let i = 0; i < fused.losses.length; i++)
+      assert.ok(
+        Math.abs(fused.losses[i] - tape.losses[i]) <= 1e-4 * tape.losses[i],
+        `step ${i}: ${fused.losses[i]} vs ${tape.losses[i]}`,
+      );
     for (const [i, w] of fused.weights.entries()) {
       const difference = relativeDifference(w.values, tape.weights[i].values);
-      assert.ok(difference <= 1e-4, `${w.name} after 12 steps differs by ${difference.toExponential(2)} of its largest element`);
+      assert.ok(
+        difference <= 1e-4,
+        `${w.name} after 12 steps differs by ${difference.toExponential(2)} of its largest element`,
+      );
     }
     model.vae.dispose();
   } finally {

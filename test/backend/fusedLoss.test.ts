@@ -18,7 +18,24 @@ const PIXELS = 784;
 function batch(seed: number): { l: Float32Array; x: Float32Array } {
   const random = new Random(seed);
   const l = random.fillUniform(new Float32Array(ROWS * PIXELS), -24, 24);
-  const specials = [0, -0, 1e-8, -1e-8, L, -L, Math.fround(L * (1 - 2 ** -23)), -Math.fround(L * (1 - 2 ** -23)), 16, -16, 40, -40, 87, -87, 0.5, -0.5];
+  const specials = [
+    0,
+    -0,
+    1e-8,
+    -1e-8,
+    L,
+    -L,
+    Math.fround(L * (1 - 2 ** -23)),
+    -Math.fround(L * (1 - 2 ** -23)),
+    16,
+    -16,
+    40,
+    -40,
+    87,
+    -87,
+    0.5,
+    -0.5,
+  ];
   l.set(specials);
   const x = random.fillUniform(new Float32Array(ROWS * PIXELS), 0, 1).map((v, i) => (i % 3 === 0 ? Math.round(v) : v));
   return { l, x };
@@ -37,7 +54,13 @@ function byHand(l: Float32Array, x: Float32Array): { sum: number; grad: Float64A
 }
 
 function runKernel(l: Float32Array, x: Float32Array): { sum: number; grad: Float32Array } {
-  const [sum, grad] = tf.engine().runKernel(BCE_LOGITS_KERNEL, { logits: tf.tensor2d(l, [ROWS, PIXELS]), x: tf.tensor2d(x, [ROWS, PIXELS]) }, {}) as unknown as tf.Tensor[];
+  const [sum, grad] = tf
+    .engine()
+    .runKernel(
+      BCE_LOGITS_KERNEL,
+      { logits: tf.tensor2d(l, [ROWS, PIXELS]), x: tf.tensor2d(x, [ROWS, PIXELS]) },
+      {},
+    ) as unknown as tf.Tensor[];
   const out = { sum: sum.dataSync()[0], grad: grad.dataSync() as Float32Array };
   tf.dispose([sum, grad]);
   return out;
@@ -81,7 +104,9 @@ test("the loss with the kernel agrees with the loss composed of ordinary ops: th
     const composedError = Math.abs(composed.value - want) / want;
     assert.ok(fusedError <= 1e-6, `kernel: ${fused.value} vs ${want} by hand`);
     assert.ok(composedError <= 1e-4, `composed: ${composed.value} vs ${want} by hand`);
-    t.diagnostic(`loss relative to float64: kernel ${fusedError.toExponential(2)}, composed ops ${composedError.toExponential(2)}`);
+    t.diagnostic(
+      `loss relative to float64: kernel ${fusedError.toExponential(2)}, composed ops ${composedError.toExponential(2)}`,
+    );
     let worst = 0;
     for (let i = 0; i < l.length; i++) worst = Math.max(worst, Math.abs(fused.grad[i] - composed.grad[i]));
     assert.ok(worst <= 4e-7 / ROWS, `a gradient differs by ${worst}`);
@@ -109,7 +134,13 @@ test("memory stays flat: the row sums' buffer is freed", () => {
   const { l, x } = batch(5);
   const logits = tf.tensor2d(l, [ROWS, PIXELS]);
   const xs = tf.tensor2d(x, [ROWS, PIXELS]);
-  const step = () => tf.tidy(() => tf.grad((t: tf.Tensor) => reconstructionLossFromLogits(xs, t as tf.Tensor2D))(logits).sum().dataSync());
+  const step = () =>
+    tf.tidy(() =>
+      tf
+        .grad((t: tf.Tensor) => reconstructionLossFromLogits(xs, t as tf.Tensor2D))(logits)
+        .sum()
+        .dataSync(),
+    );
   step();
   const backend = tf.engine().backend as unknown as { numDataIds(): number };
   const tensors = tf.memory().numTensors;

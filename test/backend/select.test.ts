@@ -23,7 +23,10 @@ test("the VAE's gradients on real digits match the plain-JavaScript cpu backend"
   const gradients = (): Float32Array[] => {
     const model = buildModel(TUTORIAL_CONFIG);
     const x = tf.tensor2d(data.xTrain, [64, 784]);
-    const epsilon = tf.tensor2d(new Float32Array(128).map((_, i) => Math.sin(i)), [64, 2]);
+    const epsilon = tf.tensor2d(
+      new Float32Array(128).map((_, i) => Math.sin(i)),
+      [64, 2],
+    );
     const { grads } = tf.variableGrads(() => forwardLoss(model, x, epsilon, 1).total, trainableVariables(model));
     const values = Object.values(grads).map((grad) => Float32Array.from(grad.dataSync()));
     model.vae.dispose();
@@ -42,6 +45,9 @@ test("the VAE's gradients on real digits match the plain-JavaScript cpu backend"
       scale = Math.max(scale, Math.abs(reference[i][j]));
       diff = Math.max(diff, Math.abs(v - reference[i][j]));
     });
-    assert.ok(diff <= 1e-3 * scale + 1e-6, `weight ${i}: max difference ${diff} against a largest gradient of ${scale}`);
+    assert.ok(
+      diff <= 1e-3 * scale + 1e-6,
+      `weight ${i}: max difference ${diff} against a largest gradient of ${scale}`,
+    );
   });
 });

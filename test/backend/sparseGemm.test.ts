@@ -4,8 +4,19 @@ import * as tf from "@tensorflow/tfjs";
 import { type BackendInfo, initBackend } from "../../src/backend/select";
 import { countModule, fillModule } from "../../src/backend/rowLists";
 import { relaxedMadd, type WasmBackendLike } from "../../src/backend/wasmCode";
-import { MAX_SPARSE_DENSITY_L2, maxSparseDensity, packModule, sparseStripVectors, transposePackModule } from "../../src/backend/wasmGemmCode";
-import { lastWasmGemmParts, setWasmGemmThreads, startWasmGemmThreads, stopWasmGemmThreads } from "../../src/backend/wasmThreadPool";
+import {
+  MAX_SPARSE_DENSITY_L2,
+  maxSparseDensity,
+  packModule,
+  sparseStripVectors,
+  transposePackModule,
+} from "../../src/backend/wasmGemmCode";
+import {
+  lastWasmGemmParts,
+  setWasmGemmThreads,
+  startWasmGemmThreads,
+  stopWasmGemmThreads,
+} from "../../src/backend/wasmThreadPool";
 import { setWasmGemmFma, setWasmGemmSparse, wasmGemmCalls, wasmGemmSparseCalls } from "../../src/backend/wasmGemm";
 import { readEmbeddedDigits } from "../../src/vae/data";
 import { Random } from "../../src/vae/random";
@@ -52,17 +63,48 @@ const digits = readEmbeddedDigits().images;
 const CASES: Case[] = [
   // The encoder's products on 128 real digits (about 19% of the pixels are not blank).
   { label: "x W1 on real digits", a: digits.slice(0, 128 * 784), aShape: [128, 784], bShape: [784, 512] },
-  { label: "x^T dH on real digits (weight gradient)", a: digits.slice(128 * 784, 256 * 784), aShape: [128, 784], bShape: [128, 512], transposeA: true },
+  {
+    label: "x^T dH on real digits (weight gradient)",
+    a: digits.slice(128 * 784, 256 * 784),
+    aShape: [128, 784],
+    bShape: [128, 512],
+    transposeA: true,
+  },
   // A ReLU output as the decoder's: about 40% active.
-  { label: "relu(h W4 + bias), h 40% nonzero", a: sparseValues([128, 512], 0.4, 3), aShape: [128, 512], bShape: [512, 784], bias: true, relu: true },
-  { label: "h^T dy, h 30% nonzero", a: sparseValues([128, 512], 0.3, 4), aShape: [128, 512], bShape: [128, 784], transposeA: true },
+  {
+    label: "relu(h W4 + bias), h 40% nonzero",
+    a: sparseValues([128, 512], 0.4, 3),
+    aShape: [128, 512],
+    bShape: [512, 784],
+    bias: true,
+    relu: true,
+  },
+  {
+    label: "h^T dy, h 30% nonzero",
+    a: sparseValues([128, 512], 0.3, 4),
+    aShape: [128, 512],
+    bShape: [128, 784],
+    transposeA: true,
+  },
   // Rows with no nonzero at all (they get the bias alone), and columns of 40 (strips of five vectors).
-  { label: "empty rows, 40 columns, bias", a: sparseValues([64, 96], 0.02, 5), aShape: [64, 96], bShape: [96, 40], bias: true },
+  {
+    label: "empty rows, 40 columns, bias",
+    a: sparseValues([64, 96], 0.02, 5),
+    aShape: [64, 96],
+    bShape: [96, 40],
+    bias: true,
+  },
 ];
 
 function product(c: Case, a: tf.Tensor2D, b: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
   if (!c.bias && !c.relu) return tf.matMul(a, b, c.transposeA, false);
-  return tf.fused.matMul({ a, b, transposeA: c.transposeA, bias, activation: c.relu ? "relu" : "linear" }) as tf.Tensor2D;
+  return tf.fused.matMul({
+    a,
+    b,
+    transposeA: c.transposeA,
+    bias,
+    activation: c.relu ? "relu" : "linear",
+  }) as tf.Tensor2D;
 }
 
 /** The float64 product by hand and float32's error bound per element (as in wasmGemm.test.ts). */
@@ -105,12 +147,18 @@ for (const [index, c] of CASES.entries()) {
       const dense = withSettings(false, fma, () => product(c, a, b, bias));
       assert.equal(wasmGemmCalls(), calls + 2, "the dense product did not come from the generated loop");
       assert.equal(wasmGemmSparseCalls(), sparseCalls + 1, "the sparse loop ran while switched off");
-      assert.deepEqual(sparse.dataSync(), dense.dataSync(), `${fma ? "fused" : "separate"} multiply-adds: the bits differ`);
+      assert.deepEqual(
+        sparse.dataSync(),
+        dense.dataSync(),
+        `${fma ? "fused" : "separate"} multiply-adds: the bits differ`,
+      );
       const got = sparse.dataSync();
       let worst = 0;
       for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want.value[i]) / want.bound[i]);
       assert.ok(worst <= 1, `an element is ${worst.toFixed(2)} error bounds from the float64 value`);
-      t.diagnostic(`${(100 * nonzero).toFixed(1)}% nonzero, ${fma ? "fused" : "separate"}: worst error ${worst.toFixed(3)} bounds`);
+      t.diagnostic(
+        `${(100 * nonzero).toFixed(1)}% nonzero, ${fma ? "fused" : "separate"}: worst error ${worst.toFixed(3)} bounds`,
+      );
       tf.dispose([sparse, dense]);
     }
     tf.dispose([a, b, ...(bias ? [bias] : [])]);
@@ -196,7 +244,10 @@ test("strip widths: the widest of 8 down to 4 vectors that divides the columns",
 // The loops themselves, on a memory of their own, against lists and layouts written out by hand.
 
 function loop(bytes: Uint8Array, memory: WebAssembly.Memory): (p0: number, p1: number) => void {
-  return new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports.run as (p0: number, p1: number) => void;
+  return new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports.run as (
+    p0: number,
+    p1: number,
+  ) => void;
 }
 
 test("row lists: counts and entries in k order for both storage orders; zeros (and -0) dropped, NaN kept", () => {
@@ -220,7 +271,11 @@ test("row lists: counts and entries in k order for both storage orders; zeros (a
     }
     new Int32Array(memory.buffer, COUNTS, m).fill(0);
     loop(countModule(m, k, transposed, false), memory)(A, COUNTS);
-    assert.deepEqual(Array.from(new Int32Array(memory.buffer, COUNTS, m)), want.map((row) => row.length), "counts");
+    assert.deepEqual(
+      Array.from(new Int32Array(memory.buffer, COUNTS, m)),
+      want.map((row) => row.length),
+      "counts",
+    );
     // Pointers as wasmGemm lays them out: (start, end) per row, a spare slot after each row.
     const pointers = new Int32Array(memory.buffer, LISTS, 2 * m);
     for (let i = 0, slot = LISTS + 8 * m; i < m; i++) {
@@ -248,14 +303,19 @@ test("packing: strips of consecutive columns, rows one after another; the transp
   const f32 = new Float32Array(memory.buffer);
   // src(k, j) = 1000 k + j, rows 80 bytes apart (16 columns and 4 floats of padding).
   const rowStride = 80;
-  for (let kk = 0; kk < depth; kk++) for (let j = 0; j < columns; j++) f32[(SRC + kk * rowStride) / 4 + j] = 1000 * kk + j;
+  for (let kk = 0; kk < depth; kk++)
+    for (let j = 0; j < columns; j++) f32[(SRC + kk * rowStride) / 4 + j] = 1000 * kk + j;
   for (const stripBytes of [32, 64]) {
     loop(packModule(columns, depth, rowStride, stripBytes, false), memory)(SRC, DST);
     const width = stripBytes / 4;
     for (let j = 0; j < columns; j++) {
       for (let kk = 0; kk < depth; kk++) {
         const strip = Math.floor(j / width);
-        assert.equal(f32[DST / 4 + strip * depth * width + kk * width + (j % width)], 1000 * kk + j, `strip width ${width}, (${kk}, ${j})`);
+        assert.equal(
+          f32[DST / 4 + strip * depth * width + kk * width + (j % width)],
+          1000 * kk + j,
+          `strip width ${width}, (${kk}, ${j})`,
+        );
       }
     }
   }
@@ -263,6 +323,11 @@ test("packing: strips of consecutive columns, rows one after another; the transp
   for (let j = 0; j < columns; j++) for (let kk = 0; kk < depth; kk++) f32[SRC / 4 + j * depth + kk] = 1000 * kk + j;
   loop(transposePackModule(columns, depth, false), memory)(SRC, DST);
   for (let j = 0; j < columns; j++) {
-    for (let kk = 0; kk < depth; kk++) assert.equal(f32[DST / 4 + Math.floor(j / 8) * depth * 8 + kk * 8 + (j % 8)], 1000 * kk + j, `transposed (${kk}, ${j})`);
+    for (let kk = 0; kk < depth; kk++)
+      assert.equal(
+        f32[DST / 4 + Math.floor(j / 8) * depth * 8 + kk * 8 + (j % 8)],
+        1000 * kk + j,
+        `transposed (${kk}, ${j})`,
+      );
   }
 });

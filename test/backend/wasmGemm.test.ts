@@ -4,8 +4,21 @@ import * as tf from "@tensorflow/tfjs";
 import { type BackendInfo, initBackend } from "../../src/backend/select";
 import type { WasmBackendLike } from "../../src/backend/wasmCode";
 import { MIN_MULTIPLY_ADDS } from "../../src/backend/wasmGemmCode";
-import { lastWasmGemmParts, lastWasmGemmSplit, setWasmGemmBalance, setWasmGemmThreads, startWasmGemmThreads, stopWasmGemmThreads } from "../../src/backend/wasmThreadPool";
-import { setWasmGemmFma, wasmGemmAsync, wasmFmaWanted, wasmGemmCalls, withoutWasmGemm } from "../../src/backend/wasmGemm";
+import {
+  lastWasmGemmParts,
+  lastWasmGemmSplit,
+  setWasmGemmBalance,
+  setWasmGemmThreads,
+  startWasmGemmThreads,
+  stopWasmGemmThreads,
+} from "../../src/backend/wasmThreadPool";
+import {
+  setWasmGemmFma,
+  wasmGemmAsync,
+  wasmFmaWanted,
+  wasmGemmCalls,
+  withoutWasmGemm,
+} from "../../src/backend/wasmGemm";
 import { relaxedMadd } from "../../src/backend/wasmCode";
 
 let info: BackendInfo;
@@ -40,14 +53,27 @@ const CASES: Case[] = [
   { label: "z^T dh (decoder weight gradient: 2 rows, a partial tile)", a: [128, 2], b: [128, 512], transposeA: true },
   { label: "dh W3^T (2 columns of a b^T)", a: [128, 512], b: [2, 512], transposeB: true },
   { label: "130 rows: 32 tiles of 4, then a tile of 2", a: [130, 64], b: [64, 512] },
-  { label: "relu(x W + bias) with 6 columns: a tile of 4 and a tile of 2, transposed", a: [128, 96], b: [96, 6], bias: true, relu: true },
+  {
+    label: "relu(x W + bias) with 6 columns: a tile of 4 and a tile of 2, transposed",
+    a: [128, 96],
+    b: [96, 6],
+    bias: true,
+    relu: true,
+  },
 ];
 
 const values = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, "float32", seed);
 
 function run(c: Case, a: tf.Tensor2D, b: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
   if (!c.bias && !c.relu) return tf.matMul(a, b, c.transposeA, c.transposeB);
-  return tf.fused.matMul({ a, b, transposeA: c.transposeA, transposeB: c.transposeB, bias, activation: c.relu ? "relu" : "linear" }) as tf.Tensor2D;
+  return tf.fused.matMul({
+    a,
+    b,
+    transposeA: c.transposeA,
+    transposeB: c.transposeB,
+    bias,
+    activation: c.relu ? "relu" : "linear",
+  }) as tf.Tensor2D;
 }
 
 /**
@@ -55,7 +81,12 @@ function run(c: Case, a: tf.Tensor2D, b: tf.Tensor2D, bias?: tf.Tensor1D): tf.Te
  * products rounded in sequence is off by at most about (k + 1) 2^-24 times the sum of the terms'
  * magnitudes.
  */
-function reference(c: Case, a: Float32Array, b: Float32Array, bias?: Float32Array): { value: Float64Array; bound: Float64Array; m: number; n: number } {
+function reference(
+  c: Case,
+  a: Float32Array,
+  b: Float32Array,
+  bias?: Float32Array,
+): { value: Float64Array; bound: Float64Array; m: number; n: number } {
   const [ar, ac] = c.a;
   const [br, bc] = c.b;
   const m = c.transposeA ? ac : ar;
@@ -106,7 +137,12 @@ for (const [index, c] of CASES.entries()) {
     const b = values(c.b, 20 + index) as tf.Tensor2D;
     const n = c.transposeB ? c.b[0] : c.b[1];
     const bias = c.bias ? (values([n], 30 + index) as tf.Tensor1D) : undefined;
-    const want = reference(c, a.dataSync() as Float32Array, b.dataSync() as Float32Array, bias?.dataSync() as Float32Array | undefined);
+    const want = reference(
+      c,
+      a.dataSync() as Float32Array,
+      b.dataSync() as Float32Array,
+      bias?.dataSync() as Float32Array | undefined,
+    );
     const before = wasmGemmCalls();
     const separate = withFma(false, () => run(c, a, b, bias));
     assert.equal(wasmGemmCalls(), before + 1, "the generated loop did not compute this product");
@@ -121,7 +157,10 @@ for (const [index, c] of CASES.entries()) {
       const withFused = withFma(true, () => run(c, a, b, bias));
       assert.equal(wasmGemmCalls(), before + 2, "the generated loop did not compute the fused product");
       const worstFused = worstError(withFused.dataSync(), want);
-      assert.ok(worstFused <= 1, `with fused multiply-adds an element is ${worstFused.toFixed(2)} times float32's error bound away from the float64 value`);
+      assert.ok(
+        worstFused <= 1,
+        `with fused multiply-adds an element is ${worstFused.toFixed(2)} times float32's error bound away from the float64 value`,
+      );
       t.diagnostic(`worst error in error bounds: ${worst.toFixed(3)} separate, ${worstFused.toFixed(3)} fused`);
       withFused.dispose();
     } else {
@@ -159,9 +198,18 @@ test("relaxed SIMD's multiply-add is told apart by (1 + 2^-23)^2 - (1 + 2^-22), 
 
 test("shapes the loops do not cover (neither side of the output a multiple of 8, small, batched) go to the stock kernels", () => {
   const cases: [number[], number[]][] = [
-    [[130, 64], [64, 36]], // 130 rows and 36 columns
-    [[8, 8], [8, 8]], // too small to be worth it
-    [[2, 128, 64], [2, 64, 512]], // a batch of two
+    [
+      [130, 64],
+      [64, 36],
+    ], // 130 rows and 36 columns
+    [
+      [8, 8],
+      [8, 8],
+    ], // too small to be worth it
+    [
+      [2, 128, 64],
+      [2, 64, 512],
+    ], // a batch of two
   ];
   for (const [aShape, bShape] of cases) {
     const a = values(aShape, 1);
@@ -178,7 +226,10 @@ test("shapes the loops do not cover (neither side of the output a multiple of 8,
     let want = 0;
     for (let kk = 0; kk < k; kk++) want += ad[(batch * rows + rows - 1) * k + kk] * bd[(batch * k + kk) * n + n - 1];
     const got = out.dataSync();
-    assert.ok(Math.abs(got[got.length - 1] - want) < 1e-4, `[${aShape}] x [${bShape}]: ${got[got.length - 1]} vs ${want}`);
+    assert.ok(
+      Math.abs(got[got.length - 1] - want) < 1e-4,
+      `[${aShape}] x [${bShape}]: ${got[got.length - 1]} vs ${want}`,
+    );
     tf.dispose([a, b, out]);
   }
   assert.ok(8 * 8 * 8 < MIN_MULTIPLY_ADDS);
@@ -219,11 +270,22 @@ test("rows are split by the threads' measured speeds, in whole tiles, with the b
     const out = tf.matMul(a, b);
     const split = lastWasmGemmSplit(backend);
     splits.add(split.join("/"));
-    assert.equal(split.reduce((x, y) => x + y, 0), 130, "every row is computed once");
+    assert.equal(
+      split.reduce((x, y) => x + y, 0),
+      130,
+      "every row is computed once",
+    );
     // A thread measured as far slower may get no rows at all (130/0 on a loaded machine); the rule is for the parts that run.
     const running = split.filter((rows) => rows > 0);
-    assert.ok(running.slice(0, -1).every((rows) => rows % 4 === 0), `only the last part ends in a partial tile: ${split}`);
-    assert.deepEqual(out.dataSync(), even.dataSync(), `call ${call}, split ${split}: the bits differ from an even split`);
+    assert.ok(
+      running.slice(0, -1).every((rows) => rows % 4 === 0),
+      `only the last part ends in a partial tile: ${split}`,
+    );
+    assert.deepEqual(
+      out.dataSync(),
+      even.dataSync(),
+      `call ${call}, split ${split}: the bits differ from an even split`,
+    );
     out.dispose();
   }
   setWasmGemmBalance(previous);
@@ -288,6 +350,10 @@ test("a product started on a helper (wasmGemmAsync) equals the product computed 
   assert.deepEqual(out.dataSync(), want.dataSync());
   assert.deepEqual(meanwhile.dataSync(), other.dataSync());
   tf.dispose([out, meanwhile]);
-  assert.equal((tf.engine().backend as unknown as { numDataIds(): number }).numDataIds(), buffers, "the product's temporary buffers are freed by wait()");
+  assert.equal(
+    (tf.engine().backend as unknown as { numDataIds(): number }).numDataIds(),
+    buffers,
+    "the product's temporary buffers are freed by wait()",
+  );
   tf.dispose([h, dy, w, want, other]);
 });

@@ -22,10 +22,14 @@ test("transposed products equal the products of explicitly transposed operands",
 test("sums over leading axes (the bias gradients) equal float64 sums by hand, in every shape tfjs asks for", () => {
   const values = Float32Array.from({ length: 3 * 5 * 7 }, (_, i) => Math.sin(i) * 100 + i / 7);
   const byHand = (rows: number, cols: number) =>
-    Array.from({ length: cols }, (_, c) => Array.from({ length: rows }, (_, r) => values[r * cols + c]).reduce((p, v) => p + v, 0));
+    Array.from({ length: cols }, (_, c) =>
+      Array.from({ length: rows }, (_, r) => values[r * cols + c]).reduce((p, v) => p + v, 0),
+    );
   const near = (actual: tf.Tensor, expected: number[], shape: number[]) => {
     assert.deepEqual(actual.shape, shape);
-    actual.dataSync().forEach((v, i) => assert.ok(Math.abs(v - expected[i]) <= 1e-4, `column ${i}: ${v} vs ${expected[i]}`));
+    actual
+      .dataSync()
+      .forEach((v, i) => assert.ok(Math.abs(v - expected[i]) <= 1e-4, `column ${i}: ${v} vs ${expected[i]}`));
   };
   const x = tf.tensor2d(values.subarray(0, 15 * 7), [15, 7]);
   near(tf.sum(x, 0), byHand(15, 7), [7]);
@@ -34,7 +38,13 @@ test("sums over leading axes (the bias gradients) equal float64 sums by hand, in
   near(tf.sum(tf.tensor3d(values, [3, 5, 7]), [1, 0], true), byHand(15, 7), [1, 1, 7]);
   near(tf.sum(tf.tensor3d(values, [3, 5, 7]), 0), byHand(3, 35), [5, 7]);
   // Not leading axes: the stock kernel, still right.
-  near(tf.sum(x, 1), Array.from({ length: 15 }, (_, r) => Array.from({ length: 7 }, (_, c) => values[r * 7 + c]).reduce((p, v) => p + v, 0)), [15]);
+  near(
+    tf.sum(x, 1),
+    Array.from({ length: 15 }, (_, r) =>
+      Array.from({ length: 7 }, (_, c) => values[r * 7 + c]).reduce((p, v) => p + v, 0),
+    ),
+    [15],
+  );
 });
 
 test("Identity shares its input's buffer: a clone keeps its values after the source is gone, and nothing is left over", () => {

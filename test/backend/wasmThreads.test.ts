@@ -18,14 +18,18 @@ test("VAE_WASM_THREADS: the core count by default, a whole number otherwise, wit
   assert.equal(wasmThreadCount({ VAE_WASM_THREADS: "1" }), 1);
   assert.equal(wasmThreadCount({ VAE_WASM_THREADS: " 3 " }), 3);
   for (const bad of ["0", "1.5", "two", "-2"]) {
-    assert.throws(() => wasmThreadCount({ VAE_WASM_THREADS: bad }), new RegExp(`VAE_WASM_THREADS must be a whole number from 1 to 64 \\(1 turns threads off\\); got "${bad}"`));
+    assert.throws(
+      () => wasmThreadCount({ VAE_WASM_THREADS: bad }),
+      new RegExp(`VAE_WASM_THREADS must be a whole number from 1 to 64 \\(1 turns threads off\\); got "${bad}"`),
+    );
   }
 });
 
 test("on a multi-core machine the wasm backend starts with threads, and says so", (t) => {
   if (info.name !== "wasm" || process.env.VAE_WASM_THREADS) return t.skip("not the default wasm backend");
   assert.equal(info.threads, wasmThreadCount());
-  if (os.cpus().length >= 2) assert.ok(info.threads >= 2, `expected threads on ${os.cpus().length} cores; got ${info.threads}`);
+  if (os.cpus().length >= 2)
+    assert.ok(info.threads >= 2, `expected threads on ${os.cpus().length} cores; got ${info.threads}`);
 });
 
 test("threads change no bit of the gradients, and a threaded process exits by itself", (t) => {

@@ -10,14 +10,38 @@ import { runCli, startCli, TINY } from "../helpers";
 test("a diverging coefficient stops the run, names where, and keeps the finished ones", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-nan-"));
   // Seeded on the wasm backend, Adam at 0.05 survives c = 0 but blows up c = 0.5 (exp(zLogVar) overflows).
-  const args = ["--coefficients", "0,0.5,20", "--epochs", "1", "--train-size", "512", "--test-size", "128", "--data", "embedded", "--learning-rate", "0.05", "--cache-dir", dir, "--out", dir];
+  const args = [
+    "--coefficients",
+    "0,0.5,20",
+    "--epochs",
+    "1",
+    "--train-size",
+    "512",
+    "--test-size",
+    "128",
+    "--data",
+    "embedded",
+    "--learning-rate",
+    "0.05",
+    "--cache-dir",
+    dir,
+    "--out",
+    dir,
+  ];
   const { status, stderr } = runCli("sweep.ts", args, { VAE_BACKEND: "wasm" });
   assert.equal(status, 1);
-  assert.match(stderr, /Training diverged for KL coefficient 0\.5 at epoch 1, batch \d+: .*(NaN|Infinity).*finished coefficients are kept/);
+  assert.match(
+    stderr,
+    /Training diverged for KL coefficient 0\.5 at epoch 1, batch \d+: .*(NaN|Infinity).*finished coefficients are kept/,
+  );
   const [key] = fs.readdirSync(dir);
   const entries = fs.readdirSync(path.join(dir, key)).filter((f) => f.endsWith(".json"));
   assert.deepEqual(entries, ["c=0.json"]);
-  assert.deepEqual(fs.readdirSync(path.join(dir, key)).filter((f) => f.endsWith(".lock") || f.endsWith(".tmp")), [], "no lock or partial file left");
+  assert.deepEqual(
+    fs.readdirSync(path.join(dir, key)).filter((f) => f.endsWith(".lock") || f.endsWith(".tmp")),
+    [],
+    "no lock or partial file left",
+  );
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -43,7 +67,22 @@ test("--help prints the usage and exits 0", () => {
 test("--jobs auto (the default) trains on two processes on wasm with two cores, one without the cache; other values are checked", (t) => {
   if (os.cpus().length < 2) return t.skip("one core here");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-jobs-"));
-  const args = ["--coefficients", "0,1,2", "--epochs", "1", "--train-size", "256", "--test-size", "128", "--data", "embedded", "--out", dir, "--cache-dir", dir];
+  const args = [
+    "--coefficients",
+    "0,1,2",
+    "--epochs",
+    "1",
+    "--train-size",
+    "256",
+    "--test-size",
+    "128",
+    "--data",
+    "embedded",
+    "--out",
+    dir,
+    "--cache-dir",
+    dir,
+  ];
   const auto = runCli("sweep.ts", args, { VAE_BACKEND: "wasm" });
   assert.equal(auto.status, 0, auto.stderr);
   assert.match(auto.stdout, /up to 2 processes \(--jobs\)/);
@@ -99,11 +138,31 @@ function processesOf(cacheDir: string, kind = ""): number[] {
     .map(Number);
 }
 
-for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+for (const [signal, code] of [
+  ["SIGINT", 130],
+  ["SIGTERM", 143],
+] as const) {
   test(`${signal} on npm run sweep with worker processes: one line of what is kept and dropped, no lock left, exit ${code}`, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-signal-"));
     const cacheDir = path.join(dir, "cache");
-    const args = ["--jobs", "2", "--coefficients", "0,1,2,5", "--epochs", "3", "--train-size", "2048", "--test-size", "256", "--data", "embedded", "--cache-dir", cacheDir, "--out", path.join(dir, "out")];
+    const args = [
+      "--jobs",
+      "2",
+      "--coefficients",
+      "0,1,2,5",
+      "--epochs",
+      "3",
+      "--train-size",
+      "2048",
+      "--test-size",
+      "256",
+      "--data",
+      "embedded",
+      "--cache-dir",
+      cacheDir,
+      "--out",
+      path.join(dir, "out"),
+    ];
     const child = startCli("sweep.ts", args, { VAE_BACKEND: "wasm" });
     let stderr = "";
     child.stderr.on("data", (chunk) => (stderr += chunk));
@@ -113,7 +172,10 @@ for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
       return key ? fs.readdirSync(path.join(cacheDir, key)).map((f) => path.join(cacheDir, key, f)) : [];
     };
     // SIGINT while the first coefficients train; SIGTERM once one is cached, so that something is kept.
-    const ready = () => (signal === "SIGINT" ? /KL coefficient 0: training/.test(stderr) && processesOf(cacheDir, "sweepWorker").length > 0 : entries().some((f) => f.endsWith(".json")));
+    const ready = () =>
+      signal === "SIGINT"
+        ? /KL coefficient 0: training/.test(stderr) && processesOf(cacheDir, "sweepWorker").length > 0
+        : entries().some((f) => f.endsWith(".json"));
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
         if (!ready()) return;
@@ -130,16 +192,29 @@ for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     const lines = stderr.split("\n").filter((line) => line.startsWith("Interrupted"));
     assert.equal(lines.length, 1, stderr);
     assert.doesNotMatch(stderr, /\n\s+at /, "no stack trace");
-    const cached = entries().filter((f) => f.endsWith(".json")).map((f) => Number(/c=([\d.]+)\.json$/.exec(f)?.[1]));
+    const cached = entries()
+      .filter((f) => f.endsWith(".json"))
+      .map((f) => Number(/c=([\d.]+)\.json$/.exec(f)?.[1]));
     const kept = /: c = ([\d., ]+) (is|are) cached in /.exec(lines[0]);
-    if (cached.length === 0) assert.match(lines[0], new RegExp(`^Interrupted \\(${signal}\\): nothing was cached yet; dropped: c = 0 \\(`));
-    else assert.deepEqual(kept?.[1].split(", ").map(Number).sort(), cached.sort(), `the line names exactly the cached coefficients: ${lines[0]}`);
+    if (cached.length === 0)
+      assert.match(lines[0], new RegExp(`^Interrupted \\(${signal}\\): nothing was cached yet; dropped: c = 0 \\(`));
+    else
+      assert.deepEqual(
+        kept?.[1].split(", ").map(Number).sort(),
+        cached.sort(),
+        `the line names exactly the cached coefficients: ${lines[0]}`,
+      );
     assert.match(lines[0], /dropped: c = [\d.]+ \((after epoch \d of 3|starting)\)/);
     // The sweep waits a few seconds for its workers; on a loaded machine one may be mid-step (loading
     // the digits) a little longer, and ends as soon as it gets back to its event loop.
-    for (let waited = 0; processesOf(cacheDir).length > 0 && waited < 30_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let waited = 0; processesOf(cacheDir).length > 0 && waited < 30_000; waited += 100)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     assert.deepEqual(processesOf(cacheDir), [], "no worker (or folder-checking) process left");
-    assert.deepEqual(entries().filter((f) => f.endsWith(".lock") || f.endsWith(".tmp")), [], "no lock or temporary file left");
+    assert.deepEqual(
+      entries().filter((f) => f.endsWith(".lock") || f.endsWith(".tmp")),
+      [],
+      "no lock or temporary file left",
+    );
     fs.rmSync(dir, { recursive: true, force: true });
   });
 }

@@ -9,12 +9,29 @@ import { runCli, TINY } from "../helpers";
 test("npm run figures writes every figure as a PNG of the layout's size", (t) => {
   if (!findChromium()) return t.skip("Chromium is not installed (Debian: apt-get install chromium)");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-figures-"));
-  const run = runCli("figures.ts", [...TINY, "--coefficients", "0,1", "--cache-dir", dir, "--out", path.join(dir, "png")]);
+  const run = runCli("figures.ts", [
+    ...TINY,
+    "--coefficients",
+    "0,1",
+    "--cache-dir",
+    dir,
+    "--out",
+    path.join(dir, "png"),
+  ]);
   assert.equal(run.status, 0, run.stderr);
   const files = fs.readdirSync(path.join(dir, "png")).sort();
   assert.deepEqual(files, [
-    "decoder-c0.png", "decoder-c1.png", "decoder-grid.png", "encoder-c0.png", "encoder-c1.png", "encoder-grid.png",
-    "loss-curves.png", "normal-samples.png", "prior-samples.png", "rate-distortion.png", "reconstructions.png",
+    "decoder-c0.png",
+    "decoder-c1.png",
+    "decoder-grid.png",
+    "encoder-c0.png",
+    "encoder-c1.png",
+    "encoder-grid.png",
+    "loss-curves.png",
+    "normal-samples.png",
+    "prior-samples.png",
+    "rate-distortion.png",
+    "reconstructions.png",
   ]);
   // Width and height from the PNG header (bytes 16-23): the manifold figure's layout is 760 x 760.
   const header = fs.readFileSync(path.join(dir, "png", "decoder-c1.png"));

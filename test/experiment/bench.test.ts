@@ -35,9 +35,13 @@ test("tiled MNIST files: the embedded digits repeated to the asked row count, as
     assert.equal(test.count, 7);
     const { images, labels } = readEmbeddedDigits();
     // Row 10,001 is embedded digit 1 again; its pixels are round(255 x) of the embedded values.
-    for (const [row, digit] of [[0, 0], [10_001, 1]]) {
+    for (const [row, digit] of [
+      [0, 0],
+      [10_001, 1],
+    ]) {
       assert.equal(train.labels[row], labels[digit]);
-      for (let p = 0; p < PIXELS; p++) assert.equal(train.images[row * PIXELS + p], Math.round(255 * images[digit * PIXELS + p]));
+      for (let p = 0; p < PIXELS; p++)
+        assert.equal(train.images[row * PIXELS + p], Math.round(255 * images[digit * PIXELS + p]));
     }
     assert.deepEqual(Array.from(test.labels), Array.from(labels.subarray(0, 7)));
   } finally {

@@ -5,7 +5,14 @@ import * as path from "node:path";
 import { before, describe, test } from "node:test";
 import { initBackend } from "../../src/backend/select";
 import { spawnSync } from "node:child_process";
-import { CACHE_VERSION, CacheCorruptError, EntryStore, hashKey, stableStringify, writeFileAtomic } from "../../src/experiment/cache";
+import {
+  CACHE_VERSION,
+  CacheCorruptError,
+  EntryStore,
+  hashKey,
+  stableStringify,
+  writeFileAtomic,
+} from "../../src/experiment/cache";
 import { resolveConfig } from "../../src/vae/config";
 import { loadMnist } from "../../src/vae/data";
 import { runSweep } from "../../src/experiment/sweep";
@@ -14,18 +21,45 @@ const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "vae-cache-"));
 
 describe("EntryStore", () => {
   const damage: [string, (dir: string) => void, RegExp][] = [
-    ["a truncated blob", (dir) => fs.truncateSync(path.join(dir, "e.values.f32"), 8), /e\.values\.f32: 8 bytes, expected 16/],
-    ["a flipped byte", (dir) => { const f = path.join(dir, "e.values.f32"); const b = fs.readFileSync(f); b[5] ^= 0xff; fs.writeFileSync(f, b); }, /e\.values\.f32: checksum mismatch/],
-    ["invalid JSON", (dir) => fs.writeFileSync(path.join(dir, "e.json"), "{\"cacheVersion\": 1,"), /e\.json: not valid JSON/],
+    [
+      "a truncated blob",
+      (dir) => fs.truncateSync(path.join(dir, "e.values.f32"), 8),
+      /e\.values\.f32: 8 bytes, expected 16/,
+    ],
+    [
+      "a flipped byte",
+      (dir) => {
+        const f = path.join(dir, "e.values.f32");
+        const b = fs.readFileSync(f);
+        b[5] ^= 0xff;
+        fs.writeFileSync(f, b);
+      },
+      /e\.values\.f32: checksum mismatch/,
+    ],
+    [
+      "invalid JSON",
+      (dir) => fs.writeFileSync(path.join(dir, "e.json"), '{"cacheVersion": 1,'),
+      /e\.json: not valid JSON/,
+    ],
     ["a missing blob", (dir) => fs.rmSync(path.join(dir, "e.values.f32")), /e\.values\.f32: missing \(listed by/],
-    ["another cache version", (dir) => { const f = path.join(dir, "e.json"); fs.writeFileSync(f, fs.readFileSync(f, "utf8").replace(`"cacheVersion":${CACHE_VERSION}`, '"cacheVersion":0')); }, new RegExp(`not a cache entry of version ${CACHE_VERSION}`)],
+    [
+      "another cache version",
+      (dir) => {
+        const f = path.join(dir, "e.json");
+        fs.writeFileSync(f, fs.readFileSync(f, "utf8").replace(`"cacheVersion":${CACHE_VERSION}`, '"cacheVersion":0'));
+      },
+      new RegExp(`not a cache entry of version ${CACHE_VERSION}`),
+    ],
   ];
 
   test("writes an entry atomically and reads back exactly what was written", () => {
     const dir = tmp();
     const store = new EntryStore(dir);
     store.write("e", { note: "hello" }, { values: Float32Array.from([1.5, -2, 3.25, 0]) });
-    assert.deepEqual(store.read("e"), { meta: { note: "hello" }, blobs: { values: Float32Array.from([1.5, -2, 3.25, 0]) } });
+    assert.deepEqual(store.read("e"), {
+      meta: { note: "hello" },
+      blobs: { values: Float32Array.from([1.5, -2, 3.25, 0]) },
+    });
     assert.deepEqual(fs.readdirSync(dir).sort(), ["e.json", "e.values.f32"], "no temporary file is left");
     assert.equal(store.read("absent"), undefined);
   });
@@ -36,7 +70,10 @@ describe("EntryStore", () => {
       const store = new EntryStore(dir);
       store.write("e", { note: "hello" }, { values: Float32Array.from([1.5, -2, 3.25, 0]) });
       harm(dir);
-      assert.throws(() => store.read("e"), (error: unknown) => error instanceof CacheCorruptError && message.test(error.message));
+      assert.throws(
+        () => store.read("e"),
+        (error: unknown) => error instanceof CacheCorruptError && message.test(error.message),
+      );
     });
   }
 
@@ -63,7 +100,10 @@ describe("EntryStore", () => {
     const otherTarget = path.join(dir, `other.json.${deadPid}.k3.tmp`);
     for (const file of [dead, live, otherTarget]) fs.writeFileSync(file, "partial");
     writeFileAtomic(target, "{}");
-    assert.deepEqual(fs.readdirSync(dir).sort(), [path.basename(target), path.basename(live), path.basename(otherTarget)].sort());
+    assert.deepEqual(
+      fs.readdirSync(dir).sort(),
+      [path.basename(target), path.basename(live), path.basename(otherTarget)].sort(),
+    );
   });
 
   test("an entry whose JSON was edited, even consistently with its blobs, is refused by its checksum", () => {
@@ -89,7 +129,14 @@ describe("a damaged cache entry in a sweep", () => {
 
   test("is reported, recomputed and replaced, never served", async () => {
     const cacheDir = tmp();
-    const config = resolveConfig({ klCoefficients: [1], epochs: 1, trainSize: 256, testSize: 128, dataSource: "embedded", manifoldSize: 4 });
+    const config = resolveConfig({
+      klCoefficients: [1],
+      epochs: 1,
+      trainSize: 256,
+      testSize: 128,
+      dataSource: "embedded",
+      manifoldSize: 4,
+    });
     const data = loadMnist(config);
     const first = await runSweep({ config, data, cacheDir });
     const blob = path.join(cacheDir, first.key, "c=1.zMean.f32");
@@ -99,7 +146,10 @@ describe("a damaged cache entry in a sweep", () => {
     const log: string[] = [];
     const second = await runSweep({ config, data, cacheDir, log: (line) => log.push(line) });
     assert.equal(second.runs[0].fromCache, false, "recomputed");
-    assert.match(log.join("\n"), /Cache entry for c = 1 is damaged and will be recomputed: .*c=1\.zMean\.f32: checksum mismatch/);
+    assert.match(
+      log.join("\n"),
+      /Cache entry for c = 1 is damaged and will be recomputed: .*c=1\.zMean\.f32: checksum mismatch/,
+    );
     assert.deepEqual(second.runs[0].zMean, first.runs[0].zMean, "the recomputed run equals the original (seeded)");
     const third = await runSweep({ config, data, cacheDir });
     assert.equal(third.runs[0].fromCache, true, "the entry was replaced by a valid one");

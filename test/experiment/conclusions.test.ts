@@ -11,7 +11,13 @@ test("Spearman's rank correlation by hand", () => {
 
 test("each conclusion counts the seeds it holds for", async () => {
   const { checkConclusionsAcrossSeeds, seedConclusionsReport } = await import("../../src/experiment/conclusions");
-  type M = { latentRadius: number; manifoldVariety: number; rate: number; distortion: number; aggregateEnergyDistance: number };
+  type M = {
+    latentRadius: number;
+    manifoldVariety: number;
+    rate: number;
+    distortion: number;
+    aggregateEnergyDistance: number;
+  };
   const coefficients = [0, 1, 20];
   // Seed 1: every claim holds. Radius falls with c; the mid value c = 1 has the most varied manifold;
   // rate falls and distortion rises; the energy distance is smallest at c = 1.
@@ -33,12 +39,34 @@ test("each conclusion counts the seeds it holds for", async () => {
     { seed: 1, metrics: good },
     { seed: 2, metrics: bad },
     { seed: 3, metrics: third },
-  ].map(({ seed, metrics }) => ({ seed, key: "", runs: coefficients.map((c, i) => ({ klCoefficient: c, seed, metrics: { klCoefficient: c, ...metrics[i] } })) }));
+  ].map(({ seed, metrics }) => ({
+    seed,
+    key: "",
+    runs: coefficients.map((c, i) => ({ klCoefficient: c, seed, metrics: { klCoefficient: c, ...metrics[i] } })),
+  }));
   const result = { config: {}, seeds } as unknown as Parameters<typeof checkConclusionsAcrossSeeds>[0];
   const conclusions = checkConclusionsAcrossSeeds(result);
-  assert.deepEqual(conclusions.map((c) => [c.holdsIn, c.seeds]), [[2, 3], [2, 3], [3, 3], [1, 3]]);
-  assert.deepEqual(conclusions[0].perSeed.map((s) => [s.seed, s.holds]), [[1, true], [2, false], [3, true]]);
-  assert.deepEqual(conclusions[3].perSeed.map((s) => s.holds), [true, false, false]);
+  assert.deepEqual(
+    conclusions.map((c) => [c.holdsIn, c.seeds]),
+    [
+      [2, 3],
+      [2, 3],
+      [3, 3],
+      [1, 3],
+    ],
+  );
+  assert.deepEqual(
+    conclusions[0].perSeed.map((s) => [s.seed, s.holds]),
+    [
+      [1, true],
+      [2, false],
+      [3, true],
+    ],
+  );
+  assert.deepEqual(
+    conclusions[3].perSeed.map((s) => s.holds),
+    [true, false, false],
+  );
   const report = seedConclusionsReport(conclusions);
   assert.match(report, /1\. Without the KL loss[^\n]*\n   holds for 2 of 3 seeds \(not for seed 2\)/);
   assert.match(report, /3\. \(measured\)[^\n]*\n   holds for 3 of 3 seeds\n/);

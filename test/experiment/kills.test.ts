@@ -23,7 +23,18 @@ import { Random } from "../../src/vae/random";
 
 const KILLS = 20;
 const SEED = 15;
-const SWEEP = ["--epochs", "1", "--train-size", "256", "--test-size", "128", "--coefficients", "0,1,2", "--data", "embedded"];
+const SWEEP = [
+  "--epochs",
+  "1",
+  "--train-size",
+  "256",
+  "--test-size",
+  "128",
+  "--coefficients",
+  "0,1,2",
+  "--data",
+  "embedded",
+];
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "vae-kills-"));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -84,12 +95,16 @@ interface Outcome {
  */
 function runSweepCommand(args: string[], moment?: Moment): Promise<Outcome> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(PROJECT_ROOT, "src", "cli", "sweep.ts"), ...args], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, ...(moment?.crashAt ? { [CRASH_ENV]: moment.crashAt } : {}) },
-      stdio: ["ignore", "ignore", "pipe"],
-      detached: true,
-    });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", path.join(PROJECT_ROOT, "src", "cli", "sweep.ts"), ...args],
+      {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, ...(moment?.crashAt ? { [CRASH_ENV]: moment.crashAt } : {}) },
+        stdio: ["ignore", "ignore", "pipe"],
+        detached: true,
+      },
+    );
     const killGroup = () => {
       try {
         process.kill(-(child.pid as number), "SIGKILL");
@@ -102,7 +117,8 @@ function runSweepCommand(args: string[], moment?: Moment): Promise<Outcome> {
     if (moment?.afterStartMs !== undefined) timer = setTimeout(killGroup, moment.afterStartMs);
     child.stderr.on("data", (chunk) => {
       stderr += chunk;
-      if (moment?.afterTrainingStartsMs !== undefined && !timer && /KL coefficient [\d.]+: training\n/.test(stderr)) timer = setTimeout(killGroup, moment.afterTrainingStartsMs);
+      if (moment?.afterTrainingStartsMs !== undefined && !timer && /KL coefficient [\d.]+: training\n/.test(stderr))
+        timer = setTimeout(killGroup, moment.afterTrainingStartsMs);
     });
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
@@ -121,7 +137,11 @@ function filesUnder(dir: string): string[] {
 
 /** Every blob of the cache (its key folder included in the name) and its bytes. */
 function blobs(cacheDir: string): Map<string, Buffer> {
-  return new Map(filesUnder(cacheDir).filter((f) => f.endsWith(".f32")).map((f) => [f, fs.readFileSync(path.join(cacheDir, f))]));
+  return new Map(
+    filesUnder(cacheDir)
+      .filter((f) => f.endsWith(".f32"))
+      .map((f) => [f, fs.readFileSync(path.join(cacheDir, f))]),
+  );
 }
 
 /** The results without what differs between any two runs: times, dates, whether loaded from the cache. */
@@ -129,7 +149,12 @@ function deterministicResults(outDir: string) {
   const results = readResults(path.join(outDir, "latest.json"));
   return {
     key: results.key,
-    coefficients: results.coefficients.map((c) => ({ klCoefficient: c.klCoefficient, test: c.test, metrics: c.metrics, history: c.history.map(({ train, test }) => ({ train, test })) })),
+    coefficients: results.coefficients.map((c) => ({
+      klCoefficient: c.klCoefficient,
+      test: c.test,
+      metrics: c.metrics,
+      history: c.history.map(({ train, test }) => ({ train, test })),
+    })),
   };
 }
 
@@ -165,12 +190,23 @@ test(`a quick sweep killed ${KILLS} times at seeded moments, with one process an
     dir = path.join(root, `sweep-${sweeps}`);
   };
   const finishSweep = () => {
-    assert.deepEqual(deterministicResults(path.join(dir, "out")), referenceResults, `sweep ${sweeps}: the same results as the uninterrupted run`);
+    assert.deepEqual(
+      deterministicResults(path.join(dir, "out")),
+      referenceResults,
+      `sweep ${sweeps}: the same results as the uninterrupted run`,
+    );
     const finalBlobs = blobs(path.join(dir, "cache"));
     assert.deepEqual([...finalBlobs.keys()], [...referenceBlobs.keys()], `sweep ${sweeps}: the same blobs`);
-    for (const [name, bytes] of referenceBlobs) assert.ok(bytes.equals(finalBlobs.get(name) as Buffer), `sweep ${sweeps}: ${name} is bit-identical`);
-    assert.deepEqual(filesUnder(dir).filter((f) => f.endsWith(".tmp") || f.endsWith(".lock")), [], `sweep ${sweeps}: no temporary file or lock is left`);
-    log.push(`sweep ${sweeps} (--jobs ${jobs}): complete after ${runsInSweep} runs, results and ${finalBlobs.size} blobs bit-identical, nothing left over`);
+    for (const [name, bytes] of referenceBlobs)
+      assert.ok(bytes.equals(finalBlobs.get(name) as Buffer), `sweep ${sweeps}: ${name} is bit-identical`);
+    assert.deepEqual(
+      filesUnder(dir).filter((f) => f.endsWith(".tmp") || f.endsWith(".lock")),
+      [],
+      `sweep ${sweeps}: no temporary file or lock is left`,
+    );
+    log.push(
+      `sweep ${sweeps} (--jobs ${jobs}): complete after ${runsInSweep} runs, results and ${finalBlobs.size} blobs bit-identical, nothing left over`,
+    );
   };
   startSweep();
   while (kills < KILLS) {

@@ -17,7 +17,10 @@ test("a lock is exclusive while its owner lives and is taken over once it is dea
   assert.ok(!fs.existsSync(file));
   // A lock left by a process that has exited, as after SIGKILL.
   const dead = spawnSync(process.execPath, ["-e", "console.log(process.pid)"], { encoding: "utf8" });
-  fs.writeFileSync(file, JSON.stringify({ pid: Number(dead.stdout.trim()), host: os.hostname(), createdAt: new Date().toISOString() }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ pid: Number(dead.stdout.trim()), host: os.hostname(), createdAt: new Date().toISOString() }),
+  );
   assert.equal(isStale(file), true);
   const again = tryLock(file);
   assert.ok(again, "the stale lock was taken over");
@@ -29,22 +32,43 @@ test("a lock whose pid now belongs to another process, or to a zombie, is stale"
   const here = procStat(process.pid);
   if (!here) return; // no /proc: only signal 0 can be asked
   // This process's pid, but recorded with another start time: the pid was reused.
-  fs.writeFileSync(file, JSON.stringify({ pid: process.pid, host: os.hostname(), createdAt: new Date().toISOString(), startTime: here.startTime - 1 }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      pid: process.pid,
+      host: os.hostname(),
+      createdAt: new Date().toISOString(),
+      startTime: here.startTime - 1,
+    }),
+  );
   assert.equal(isStale(file), true);
-  fs.writeFileSync(file, JSON.stringify({ pid: process.pid, host: os.hostname(), createdAt: new Date().toISOString(), startTime: here.startTime }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      pid: process.pid,
+      host: os.hostname(),
+      createdAt: new Date().toISOString(),
+      startTime: here.startTime,
+    }),
+  );
   assert.equal(isStale(file), false);
   // A child that has exited but is not reaped yet (no event loop turn has run since) is a zombie.
   const child = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
   const pid = child.pid as number;
   const deadline = Date.now() + 10_000;
-  while (procStat(pid)?.state !== "Z" && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  while (procStat(pid)?.state !== "Z" && Date.now() < deadline)
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
   assert.equal(procStat(pid)?.state, "Z", "the child became a zombie");
   fs.writeFileSync(file, JSON.stringify({ pid, host: os.hostname(), createdAt: new Date().toISOString() }));
   assert.equal(isStale(file), true);
 });
 
 /** A child holding two locks, with or without `releaseLocksOnSignals`, stopped by SIGTERM: its signal and the locks left. */
-async function stopLockHolder(dir: string, release: boolean, stopSignal: NodeJS.Signals = "SIGTERM"): Promise<{ signal: NodeJS.Signals | null; left: string[] }> {
+async function stopLockHolder(
+  dir: string,
+  release: boolean,
+  stopSignal: NodeJS.Signals = "SIGTERM",
+): Promise<{ signal: NodeJS.Signals | null; left: string[] }> {
   const lockModule = JSON.stringify(path.join(__dirname, "..", "..", "src", "experiment", "lock.ts"));
   const script = [
     `const lock = require(${lockModule});`,

@@ -1,13 +1,26 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { activeUnits, energyDistance, gaussianKlFromStandard, latentSpread, manifoldSharpness, manifoldVariety, meanAndCovariance } from "../../src/experiment/metrics";
+import {
+  activeUnits,
+  energyDistance,
+  gaussianKlFromStandard,
+  latentSpread,
+  manifoldSharpness,
+  manifoldVariety,
+  meanAndCovariance,
+} from "../../src/experiment/metrics";
 import { Random } from "../../src/vae/random";
 
 const close = (actual: number, expected: number, tolerance: number, what = "") =>
   assert.ok(Math.abs(actual - expected) <= tolerance, `${what} expected ${expected} +- ${tolerance}, got ${actual}`);
 
 /** n points of N(mean, diag(sd^2)). */
-function gaussian(n: number, seed: number, mean: [number, number] = [0, 0], sd: [number, number] = [1, 1]): Float32Array {
+function gaussian(
+  n: number,
+  seed: number,
+  mean: [number, number] = [0, 0],
+  sd: [number, number] = [1, 1],
+): Float32Array {
   const points = new Random(seed).fillNormal(new Float32Array(2 * n));
   for (let i = 0; i < n; i++) {
     points[2 * i] = mean[0] + sd[0] * points[2 * i];
@@ -31,18 +44,56 @@ describe("meanAndCovariance", () => {
 
 describe("gaussianKlFromStandard", () => {
   test("is 0 for N(0, I)", () => {
-    assert.equal(gaussianKlFromStandard([0, 0], [[1, 0], [0, 1]]), 0);
+    assert.equal(
+      gaussianKlFromStandard(
+        [0, 0],
+        [
+          [1, 0],
+          [0, 1],
+        ],
+      ),
+      0,
+    );
   });
 
   test("a shifted, scaled Gaussian gives the closed form by hand", () => {
     // m = (1, 2), S = diag(4, 0.25): 0.5 (4 + 0.25 + 1 + 4 - 2 - ln 1) = 3.625.
-    close(gaussianKlFromStandard([1, 2], [[4, 0], [0, 0.25]]), 3.625, 1e-12);
+    close(
+      gaussianKlFromStandard(
+        [1, 2],
+        [
+          [4, 0],
+          [0, 0.25],
+        ],
+      ),
+      3.625,
+      1e-12,
+    );
     // Correlated: S = [[1, 0.5], [0.5, 1]], det 0.75: 0.5 (2 - 2 - ln 0.75) = -0.5 ln 0.75.
-    close(gaussianKlFromStandard([0, 0], [[1, 0.5], [0.5, 1]]), -0.5 * Math.log(0.75), 1e-12);
+    close(
+      gaussianKlFromStandard(
+        [0, 0],
+        [
+          [1, 0.5],
+          [0.5, 1],
+        ],
+      ),
+      -0.5 * Math.log(0.75),
+      1e-12,
+    );
   });
 
   test("a degenerate covariance is infinitely far from N(0, I)", () => {
-    assert.equal(gaussianKlFromStandard([0, 0], [[1, 1], [1, 1]]), Infinity);
+    assert.equal(
+      gaussianKlFromStandard(
+        [0, 0],
+        [
+          [1, 1],
+          [1, 1],
+        ],
+      ),
+      Infinity,
+    );
   });
 });
 

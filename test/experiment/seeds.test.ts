@@ -47,10 +47,18 @@ test("the training seeds: config.seeds, or config.seed alone", () => {
 test("the config's own seed keeps the cache key it had before seeds existed", () => {
   // The key as it was written before: every config field but the coefficients, the data, the backend.
   const { klCoefficients: _c, seeds: _s, ...fields } = config;
-  const before = hashKey({ cacheVersion: CACHE_VERSION, config: fields, data: data.fingerprint, backend: backend.name });
+  const before = hashKey({
+    cacheVersion: CACHE_VERSION,
+    config: fields,
+    data: data.fingerprint,
+    backend: backend.name,
+  });
   const arithmetic = backend.fma || backend.fusedGradients === false;
   if (!arithmetic) assert.equal(sweepKey(config, data, backend), before);
-  assert.equal(sweepKey(resolveConfig({ ...config, seeds: [42, 7] }), data, backend, 42), sweepKey(config, data, backend));
+  assert.equal(
+    sweepKey(resolveConfig({ ...config, seeds: [42, 7] }), data, backend, 42),
+    sweepKey(config, data, backend),
+  );
   // Another training seed gets its own key, which also differs from a sweep whose config seed it is
   // (that one splits the data and draws the metrics' reference sample with it).
   const seven = sweepKey(resolveConfig({ ...config, seeds: [42, 7] }), data, backend, 7);
@@ -61,7 +69,10 @@ test("the config's own seed keeps the cache key it had before seeds existed", ()
 test("each (seed, c) is one cache entry: a seed added later trains only itself", async () => {
   const one = await sweepTrained([42, 7]);
   assert.deepEqual(one.trained, ["42/0", "42/2", "7/0", "7/2"]);
-  assert.deepEqual(one.result.seeds.map((s) => s.seed), [42, 7]);
+  assert.deepEqual(
+    one.result.seeds.map((s) => s.seed),
+    [42, 7],
+  );
   assert.equal(one.result.runs, one.result.seeds[0].runs);
 
   // The config's seed alone, as notebook 03 runs it, is the same sweep as that seed of the list.
@@ -87,11 +98,17 @@ test("each (seed, c) is one cache entry: a seed added later trains only itself",
   const file = writeResults(path.join(cacheDir, resultsFileName(more.result)), more.result);
   assert.equal(path.basename(file), `sweep-${more.result.key}-seeds-42_7_3.json`);
   const read = readResults(file);
-  assert.deepEqual(read.seeds.map((s) => s.seed), [42, 7, 3]);
+  assert.deepEqual(
+    read.seeds.map((s) => s.seed),
+    [42, 7, 3],
+  );
   const distortions = more.result.seeds.map((s) => s.runs[1].metrics.distortion);
   const mean = (distortions[0] + distortions[1] + distortions[2]) / 3;
   assert.ok(Math.abs(read.statistics[1].distortion.mean - mean) < 1e-9);
-  assert.deepEqual([read.statistics[1].distortion.min, read.statistics[1].distortion.max], [Math.min(...distortions), Math.max(...distortions)]);
+  assert.deepEqual(
+    [read.statistics[1].distortion.min, read.statistics[1].distortion.max],
+    [Math.min(...distortions), Math.max(...distortions)],
+  );
   assert.equal(read.conclusions.length, 4);
   assert.ok(read.conclusions.every((c) => c.seeds === 3 && c.holdsIn === c.perSeed.filter((p) => p.holds).length));
   // Seed 7 of the list is what training with seed 7 on the seed-42 split gives.
@@ -113,5 +130,9 @@ test("helper processes share the (seed, c) pairs: each trained once", async () =
   });
   // Seed 42 is cached; the four pairs of seeds 11 and 12 are trained once each, here or in the helper.
   assert.deepEqual([...shared].sort(), ["11/0", "11/2", "12/0", "12/2"]);
-  assert.ok(result.seeds.every((s) => s.runs.every((run, j) => run.klCoefficient === config.klCoefficients[j] && run.seed === s.seed)));
+  assert.ok(
+    result.seeds.every((s) =>
+      s.runs.every((run, j) => run.klCoefficient === config.klCoefficients[j] && run.seed === s.seed),
+    ),
+  );
 });

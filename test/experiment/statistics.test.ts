@@ -24,10 +24,22 @@ test("mean, sample standard deviation (n - 1), min and max by hand", () => {
 });
 
 function metrics(klCoefficient: number, values: Partial<CoefficientMetrics>): CoefficientMetrics {
-  return { klCoefficient, distortion: 0, rate: 0, negativeElbo: 0, aggregateEnergyDistance: 0, latentRadius: 0, manifoldVariety: 0, ...values } as CoefficientMetrics;
+  return {
+    klCoefficient,
+    distortion: 0,
+    rate: 0,
+    negativeElbo: 0,
+    aggregateEnergyDistance: 0,
+    latentRadius: 0,
+    manifoldVariety: 0,
+    ...values,
+  } as CoefficientMetrics;
 }
 
-function sweepOf(seeds: Record<number, Partial<CoefficientMetrics>[]>, coefficients: number[]): Pick<SweepResult, "seeds"> {
+function sweepOf(
+  seeds: Record<number, Partial<CoefficientMetrics>[]>,
+  coefficients: number[],
+): Pick<SweepResult, "seeds"> {
   return {
     seeds: Object.entries(seeds).map(([seed, perC]) => ({
       seed: Number(seed),
@@ -40,9 +52,18 @@ function sweepOf(seeds: Record<number, Partial<CoefficientMetrics>[]>, coefficie
 test("per coefficient, each metric's spread over the seeds", () => {
   const result = sweepOf(
     {
-      1: [{ distortion: 150, rate: 100, negativeElbo: 250, latentRadius: 10 }, { distortion: 200, rate: 5 }],
-      2: [{ distortion: 160, rate: 90, negativeElbo: 250, latentRadius: 14 }, { distortion: 202, rate: 7 }],
-      3: [{ distortion: 170, rate: 110, negativeElbo: 280, latentRadius: 12 }, { distortion: 204, rate: 3 }],
+      1: [
+        { distortion: 150, rate: 100, negativeElbo: 250, latentRadius: 10 },
+        { distortion: 200, rate: 5 },
+      ],
+      2: [
+        { distortion: 160, rate: 90, negativeElbo: 250, latentRadius: 14 },
+        { distortion: 202, rate: 7 },
+      ],
+      3: [
+        { distortion: 170, rate: 110, negativeElbo: 280, latentRadius: 12 },
+        { distortion: 204, rate: 3 },
+      ],
     },
     [0, 1],
   );
@@ -76,7 +97,10 @@ test("the spread as text: mean ± sd [min, max], and a table row per coefficient
   const table = spreadTable(seedSpreads(sweepOf({ 1: [{ distortion: 150 }], 2: [{ distortion: 170 }] }, [0.5])));
   const lines = table.split("\n");
   assert.equal(lines.length, 3);
-  assert.match(lines[0], /\|\s+c \|\s+distortion \|\s+rate \|\s+-ELBO \|\s+energy distance \|\s+latent radius \|\s+manifold variety \|/);
+  assert.match(
+    lines[0],
+    /\|\s+c \|\s+distortion \|\s+rate \|\s+-ELBO \|\s+energy distance \|\s+latent radius \|\s+manifold variety \|/,
+  );
   // 150 and 170: mean 160, sd 20 / sqrt(2) = 14.142...
   assert.match(lines[2], /\| 0\.5 \|\s+160\.00 ± 14\.14 \[150\.00, 170\.00\] \|/);
 });

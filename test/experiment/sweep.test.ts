@@ -10,7 +10,14 @@ import { loadMnist } from "../../src/vae/data";
 import { buildModel, snapshotWeights } from "../../src/vae/model";
 import { runSweep, weightsFromFlat } from "../../src/experiment/sweep";
 
-const config = resolveConfig({ klCoefficients: [0, 20], epochs: 2, trainSize: 512, testSize: 256, dataSource: "embedded", manifoldSize: 10 });
+const config = resolveConfig({
+  klCoefficients: [0, 20],
+  epochs: 2,
+  trainSize: 512,
+  testSize: 256,
+  dataSource: "embedded",
+  manifoldSize: 10,
+});
 
 before(async () => {
   await initBackend({ quiet: true });
@@ -20,13 +27,19 @@ test("a small sweep end to end: every coefficient trained from the same start, t
   const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-sweep-"));
   const data = loadMnist(config);
   const first = await runSweep({ config, data, cacheDir });
-  assert.deepEqual(first.runs.map((r) => r.klCoefficient), [0, 20]);
+  assert.deepEqual(
+    first.runs.map((r) => r.klCoefficient),
+    [0, 20],
+  );
   for (const run of first.runs) {
     assert.equal(run.fromCache, false);
     assert.equal(run.history.length, 2);
     assert.equal(run.zMean.length, 256 * 2);
     assert.equal(run.manifold.length, 10 * 10 * 784);
-    assert.ok(run.manifold.every((p) => p > 0 && p < 1), "decoded pixels are sigmoid outputs");
+    assert.ok(
+      run.manifold.every((p) => p > 0 && p < 1),
+      "decoded pixels are sigmoid outputs",
+    );
   }
   // The tutorial's trend already shows after two epochs: a large c buys a small KL with a worse reconstruction.
   const [c0, c20] = first.runs;
@@ -56,8 +69,16 @@ test("both coefficients start from the same initial weights and the same batches
   // With c = 0 the KL term has no gradient, so it is the same coefficient twice under two names:
   // training c = 0 inside a list and alone must give identical weights.
   const data = loadMnist(config);
-  const inList = await runSweep({ config: resolveConfig({ ...config, klCoefficients: [20, 0], epochs: 1 }), data, cacheDir: false });
-  const alone = await runSweep({ config: resolveConfig({ ...config, klCoefficients: [0], epochs: 1 }), data, cacheDir: false });
+  const inList = await runSweep({
+    config: resolveConfig({ ...config, klCoefficients: [20, 0], epochs: 1 }),
+    data,
+    cacheDir: false,
+  });
+  const alone = await runSweep({
+    config: resolveConfig({ ...config, klCoefficients: [0], epochs: 1 }),
+    data,
+    cacheDir: false,
+  });
   assert.deepEqual(inList.runs[1].weights, alone.runs[0].weights);
   const model = buildModel(config);
   assert.equal(weightsFromFlat(model, alone.runs[0].weights).length, snapshotWeights(model).length);
@@ -68,7 +89,25 @@ test("npm run sweep writes the documented results JSON", () => {
   const cache = fs.mkdtempSync(path.join(os.tmpdir(), "vae-cache-"));
   const stdout = execFileSync(
     process.execPath,
-    ["--import", "tsx", "src/cli/sweep.ts", "--coefficients", "0,1", "--epochs", "1", "--train-size", "256", "--test-size", "128", "--data", "embedded", "--out", out, "--cache-dir", cache],
+    [
+      "--import",
+      "tsx",
+      "src/cli/sweep.ts",
+      "--coefficients",
+      "0,1",
+      "--epochs",
+      "1",
+      "--train-size",
+      "256",
+      "--test-size",
+      "128",
+      "--data",
+      "embedded",
+      "--out",
+      out,
+      "--cache-dir",
+      cache,
+    ],
     { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
   );
   assert.match(stdout, /\|\s+c \| train rec \| train KL \| train total \| test rec \| test KL \| test total/);
@@ -77,7 +116,10 @@ test("npm run sweep writes the documented results JSON", () => {
   assert.equal(results.seed, 42);
   assert.equal(results.config.epochs, 1);
   assert.ok(["tensorflow", "wasm", "cpu"].includes(results.backend.name));
-  assert.deepEqual(results.coefficients.map((c: { klCoefficient: number }) => c.klCoefficient), [0, 1]);
+  assert.deepEqual(
+    results.coefficients.map((c: { klCoefficient: number }) => c.klCoefficient),
+    [0, 1],
+  );
   for (const c of results.coefficients) {
     assert.equal(c.history.length, 1);
     for (const split of ["train", "test"]) {

@@ -15,7 +15,15 @@ import type { Browser, Page } from "playwright-core";
 import { findChromium, launchChromium } from "../../src/plots/browser";
 import { QUICK_CONFIG } from "../../src/vae/config";
 import { loadMnist, PROJECT_ROOT } from "../../src/vae/data";
-import { findFrontEnd, FRONT_END_INSTALL, FRONT_END_NAMES, startJupyterServer, type FrontEnd, type InstalledFrontEnd, type RunningServer } from "../../src/notebook/jupyterServer";
+import {
+  findFrontEnd,
+  FRONT_END_INSTALL,
+  FRONT_END_NAMES,
+  startJupyterServer,
+  type FrontEnd,
+  type InstalledFrontEnd,
+  type RunningServer,
+} from "../../src/notebook/jupyterServer";
 import { ANALYSIS_CHART_TITLES } from "../helpers";
 
 const KERNEL_DISPLAY_NAME = "TypeScript (VAE notebooks, tslab)";
@@ -26,7 +34,10 @@ const coefficients = QUICK_CONFIG.klCoefficients;
 const EXPECTED_CHARTS: Record<string, string[]> = {
   "01-normal-samples": ["Samples from a 2D standard multivariate normal distribution (n = 5000)"],
   "02-model": ["Loss per epoch for KL coefficient = 1", "Encoder output for KL coefficient = 1"],
-  "03-kl-sweep": coefficients.flatMap((c) => [`Encoder output for KL coefficient = ${c}`, `Decoder output for KL coefficient = ${c}`]),
+  "03-kl-sweep": coefficients.flatMap((c) => [
+    `Encoder output for KL coefficient = ${c}`,
+    `Decoder output for KL coefficient = ${c}`,
+  ]),
   "04-analysis": ANALYSIS_CHART_TITLES,
 };
 
@@ -55,7 +66,16 @@ const classicNotebook: FrontEndPage = {
   errorSelector: ".output_error, .output_stderr",
   async open(page, server, file) {
     await page.goto(`${server.url}notebooks/${file}?token=${server.token}`);
-    await page.waitForFunction(() => (window as unknown as { Jupyter?: { notebook?: { kernel?: { is_connected?: () => boolean; info_reply?: object } } } }).Jupyter?.notebook?.kernel?.is_connected?.() === true, null, { timeout: 120_000 });
+    await page.waitForFunction(
+      () =>
+        (
+          window as unknown as {
+            Jupyter?: { notebook?: { kernel?: { is_connected?: () => boolean; info_reply?: object } } };
+          }
+        ).Jupyter?.notebook?.kernel?.is_connected?.() === true,
+      null,
+      { timeout: 120_000 },
+    );
     await page.waitForSelector("#kernel_indicator_icon.kernel_idle_icon", { timeout: 120_000 });
   },
   async kernelName(page) {
@@ -75,14 +95,26 @@ const classicNotebook: FrontEndPage = {
     await page.click(".modal-footer button.btn-danger");
   },
   async waitStarted(page) {
-    await page.waitForFunction(() => Array.from(document.querySelectorAll(".code_cell .input_prompt"), (el) => el.textContent ?? "").some((p) => p.includes("*")), null, { timeout: 180_000, polling: 20 });
+    await page.waitForFunction(
+      () =>
+        Array.from(document.querySelectorAll(".code_cell .input_prompt"), (el) => el.textContent ?? "").some((p) =>
+          p.includes("*"),
+        ),
+      null,
+      { timeout: 180_000, polling: 20 },
+    );
   },
   async waitIdle(page, timeoutMs, allRan = true) {
     await page.waitForFunction(
       (allRan) => {
         const prompts = Array.from(document.querySelectorAll(".code_cell .input_prompt"), (el) => el.textContent ?? "");
         const idle = document.querySelector("#kernel_indicator_icon")?.classList.contains("kernel_idle_icon");
-        return idle && prompts.length > 0 && !prompts.some((p) => p.includes("*")) && (!allRan || prompts.every((p) => /\[\d+\]/.test(p)));
+        return (
+          idle &&
+          prompts.length > 0 &&
+          !prompts.some((p) => p.includes("*")) &&
+          (!allRan || prompts.every((p) => /\[\d+\]/.test(p)))
+        );
       },
       allRan,
       { timeout: timeoutMs, polling: 250 },
@@ -97,7 +129,10 @@ const classicNotebook: FrontEndPage = {
   async showWholeOutputs(page) {
     await page.evaluate(() => {
       type Cell = { output_area?: { unscroll_area(): void } };
-      for (const cell of (window as unknown as { Jupyter: { notebook: { get_cells(): Cell[] } } }).Jupyter.notebook.get_cells()) cell.output_area?.unscroll_area();
+      for (const cell of (
+        window as unknown as { Jupyter: { notebook: { get_cells(): Cell[] } } }
+      ).Jupyter.notebook.get_cells())
+        cell.output_area?.unscroll_area();
     });
   },
 };
@@ -124,13 +159,19 @@ interface LabApp {
 function labDriver(kind: "lab" | "notebook7"): FrontEndPage {
   return {
     outputSelector: ".jp-OutputArea-output",
-    errorSelector: '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]',
+    errorSelector:
+      '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]',
     async open(page, server, file) {
-      const url = kind === "lab" ? `${server.url}lab/tree/${file}?reset&token=${server.token}` : `${server.url}notebooks/${file}?token=${server.token}`;
+      const url =
+        kind === "lab"
+          ? `${server.url}lab/tree/${file}?reset&token=${server.token}`
+          : `${server.url}notebooks/${file}?token=${server.token}`;
       await page.goto(url);
       await page.waitForFunction(
         (file) => {
-          const widget = (window as unknown as { jupyterapp?: LabApp }).jupyterapp?.shell.currentWidget as { context?: { path: string } } & LabApp["shell"]["currentWidget"];
+          const widget = (window as unknown as { jupyterapp?: LabApp }).jupyterapp?.shell.currentWidget as {
+            context?: { path: string };
+          } & LabApp["shell"]["currentWidget"];
           return widget?.context?.path === file && widget.sessionContext.session?.kernel?.status === "idle";
         },
         file,
@@ -138,21 +179,36 @@ function labDriver(kind: "lab" | "notebook7"): FrontEndPage {
       );
     },
     async kernelName(page) {
-      return page.evaluate(() => (window as unknown as { jupyterapp: LabApp }).jupyterapp.shell.currentWidget?.sessionContext.kernelDisplayName ?? "");
+      return page.evaluate(
+        () =>
+          (window as unknown as { jupyterapp: LabApp }).jupyterapp.shell.currentWidget?.sessionContext
+            .kernelDisplayName ?? "",
+      );
     },
     async runAll(page) {
-      await page.evaluate(() => void (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("notebook:run-all-cells"));
+      await page.evaluate(
+        () => void (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("notebook:run-all-cells"),
+      );
     },
     async interrupt(page) {
-      await page.evaluate(() => void (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("notebook:interrupt-kernel"));
+      await page.evaluate(
+        () =>
+          void (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("notebook:interrupt-kernel"),
+      );
     },
     async restartRunAll(page) {
-      await page.evaluate(() => void (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("notebook:restart-run-all"));
+      await page.evaluate(
+        () =>
+          void (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("notebook:restart-run-all"),
+      );
       await page.click(".jp-Dialog-button.jp-mod-accept");
     },
     async waitStarted(page) {
       await page.waitForFunction(
-        () => (window as unknown as { jupyterapp: LabApp }).jupyterapp.shell.currentWidget?.content.widgets.some((cell) => cell.model.type === "code" && cell.model.executionState === "running"),
+        () =>
+          (window as unknown as { jupyterapp: LabApp }).jupyterapp.shell.currentWidget?.content.widgets.some(
+            (cell) => cell.model.type === "code" && cell.model.executionState === "running",
+          ),
         null,
         { timeout: 180_000, polling: 20 },
       );
@@ -163,7 +219,11 @@ function labDriver(kind: "lab" | "notebook7"): FrontEndPage {
           const widget = (window as unknown as { jupyterapp: LabApp }).jupyterapp.shell.currentWidget;
           if (!widget || widget.sessionContext.session?.kernel?.status !== "idle") return false;
           const code = widget.content.widgets.filter((cell) => cell.model.type === "code");
-          return code.length > 0 && code.every((cell) => cell.model.executionState !== "running") && (!allRan || code.every((cell) => cell.model.executionCount !== null));
+          return (
+            code.length > 0 &&
+            code.every((cell) => cell.model.executionState !== "running") &&
+            (!allRan || code.every((cell) => cell.model.executionCount !== null))
+          );
         },
         allRan,
         { timeout: timeoutMs, polling: 250 },
@@ -171,15 +231,22 @@ function labDriver(kind: "lab" | "notebook7"): FrontEndPage {
     },
     async save(page, file) {
       const before = fs.statSync(file).mtimeMs;
-      await page.evaluate(() => (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("docmanager:save"));
+      await page.evaluate(() =>
+        (window as unknown as { jupyterapp: LabApp }).jupyterapp.commands.execute("docmanager:save"),
+      );
       await waitFor(() => fs.statSync(file).mtimeMs !== before, 30_000, `${file} saved`);
     },
     async showWholeOutputs(page) {
       // Notebook 7 puts long outputs in a scroll box, as the classic Notebook does; clicking beside one
       // (or Cell > Toggle Scrolling) shows it whole. JupyterLab shows them whole already.
       await page.evaluate(() => {
-        type Cell = { model: { type: string; setMetadata(key: string, value: unknown): void }; outputsScrolled?: boolean };
-        const widget = (window as unknown as { jupyterapp: { shell: { currentWidget: { content: { widgets: Cell[] } } | null } } }).jupyterapp.shell.currentWidget;
+        type Cell = {
+          model: { type: string; setMetadata(key: string, value: unknown): void };
+          outputsScrolled?: boolean;
+        };
+        const widget = (
+          window as unknown as { jupyterapp: { shell: { currentWidget: { content: { widgets: Cell[] } } | null } } }
+        ).jupyterapp.shell.currentWidget;
         for (const cell of widget?.content.widgets ?? []) {
           if (cell.model.type !== "code") continue;
           // The cell's "scrolled" metadata is what a click records; Notebook 7 leaves such a cell as the user set it.
@@ -219,7 +286,8 @@ interface Shown {
  */
 function installRoot(): void {
   (window as unknown as { vaeRoot(): ParentNode }).vaeRoot = () =>
-    (window as unknown as { jupyterapp?: { shell: { currentWidget: { node: HTMLElement } | null } } }).jupyterapp?.shell.currentWidget?.node ?? document;
+    (window as unknown as { jupyterapp?: { shell: { currentWidget: { node: HTMLElement } | null } } }).jupyterapp?.shell
+      .currentWidget?.node ?? document;
 }
 
 /** Charts drawn from the figures' HTML: the `.vae-figure` div that plotly.js drew into. */
@@ -231,7 +299,8 @@ async function shown(page: Page, ui: FrontEndPage): Promise<Shown> {
   return page.evaluate(
     ({ outputSelector, errorSelector, HTML_CHART, MIME_CHART }) => {
       const root = (window as unknown as { vaeRoot(): ParentNode }).vaeRoot();
-      const titles = (selector: string) => Array.from(root.querySelectorAll(selector), (el) => el.querySelector(".gtitle")?.textContent ?? "(no title)");
+      const titles = (selector: string) =>
+        Array.from(root.querySelectorAll(selector), (el) => el.querySelector(".gtitle")?.textContent ?? "(no title)");
       return {
         charts: titles(HTML_CHART),
         mimeCharts: titles(MIME_CHART),
@@ -241,7 +310,12 @@ async function shown(page: Page, ui: FrontEndPage): Promise<Shown> {
         // textContent, not innerText: JupyterLab skips rendering off-screen cells (content-visibility), and innerText of those is empty.
         text: Array.from(root.querySelectorAll(outputSelector), (el) => el.textContent ?? "").join("\n"),
         // plotly's renderer marks its outputs with a class rather than the MIME type.
-        mimeTypes: [...new Set([...Array.from(root.querySelectorAll("[data-mime-type]"), (el) => el.getAttribute("data-mime-type") ?? ""), ...(root.querySelector(MIME_CHART) ? ["application/vnd.plotly.v1+json"] : [])])].sort(),
+        mimeTypes: [
+          ...new Set([
+            ...Array.from(root.querySelectorAll("[data-mime-type]"), (el) => el.getAttribute("data-mime-type") ?? ""),
+            ...(root.querySelector(MIME_CHART) ? ["application/vnd.plotly.v1+json"] : []),
+          ]),
+        ].sort(),
       };
     },
     { outputSelector: ui.outputSelector, errorSelector: ui.errorSelector, HTML_CHART, MIME_CHART },
@@ -255,7 +329,11 @@ async function shown(page: Page, ui: FrontEndPage): Promise<Shown> {
  */
 async function watchProgress(page: Page): Promise<void> {
   await page.evaluate(() => {
-    const w = window as unknown as { progressSeen: { most: number; states: string[]; cut: string[] }; vaeRoot(): ParentNode; vaeWatch?: number };
+    const w = window as unknown as {
+      progressSeen: { most: number; states: string[]; cut: string[] };
+      vaeRoot(): ParentNode;
+      vaeWatch?: number;
+    };
     w.progressSeen = { most: 0, states: [], cut: [] };
     if (w.vaeWatch !== undefined) clearInterval(w.vaeWatch);
     w.vaeWatch = window.setInterval(() => {
@@ -277,7 +355,9 @@ async function watchProgress(page: Page): Promise<void> {
 }
 
 async function progressSeen(page: Page): Promise<{ most: number; states: string[]; cut: string[] }> {
-  return page.evaluate(() => (window as unknown as { progressSeen: { most: number; states: string[]; cut: string[] } }).progressSeen);
+  return page.evaluate(
+    () => (window as unknown as { progressSeen: { most: number; states: string[]; cut: string[] } }).progressSeen,
+  );
 }
 
 /**
@@ -286,19 +366,36 @@ async function progressSeen(page: Page): Promise<{ most: number; states: string[
  */
 async function progressLines(page: Page): Promise<{ text: string; whole: boolean }[]> {
   // Measured on screen: a browser lays out off-screen cells only when they come into view.
-  await page.evaluate(() => (window as unknown as { vaeRoot(): ParentNode }).vaeRoot().querySelector(".vae-progress")?.scrollIntoView({ block: "center" }));
+  await page.evaluate(() =>
+    (window as unknown as { vaeRoot(): ParentNode })
+      .vaeRoot()
+      .querySelector(".vae-progress")
+      ?.scrollIntoView({ block: "center" }),
+  );
   await page.waitForTimeout(200);
   return page.evaluate(() =>
-    Array.from((window as unknown as { vaeRoot(): ParentNode }).vaeRoot().querySelectorAll(".vae-progress-line") as NodeListOf<HTMLElement>, (line) => {
-      const area = line.closest(".output_subarea, .jp-OutputArea-output") ?? line.parentElement;
-      const box = line.getBoundingClientRect();
-      return { text: line.textContent ?? "", whole: box.width > 0 && line.scrollWidth <= line.clientWidth && box.right <= (area?.getBoundingClientRect().right ?? Infinity) + 0.5 };
-    }),
+    Array.from(
+      (window as unknown as { vaeRoot(): ParentNode })
+        .vaeRoot()
+        .querySelectorAll(".vae-progress-line") as NodeListOf<HTMLElement>,
+      (line) => {
+        const area = line.closest(".output_subarea, .jp-OutputArea-output") ?? line.parentElement;
+        const box = line.getBoundingClientRect();
+        return {
+          text: line.textContent ?? "",
+          whole:
+            box.width > 0 &&
+            line.scrollWidth <= line.clientWidth &&
+            box.right <= (area?.getBoundingClientRect().right ?? Infinity) + 0.5,
+        };
+      },
+    ),
   );
 }
 
 /** A whole progress line: every state `SweepProgress.line` writes, to its last word. */
-const WHOLE_PROGRESS_LINE = /^c = [\d.]+(: waiting|: loaded from the cache|: done in \d+(m\d\d)?s( test rec [\d.]+ kl [\d.]+ total [\d.]+)?|( \(process \d+\))? \[[#.]+\] epoch \d+\/\d+( batch \d+\/\d+)?( starting| batch rec .*total [\d.]+| train rec .*ETA \S+))$/;
+const WHOLE_PROGRESS_LINE =
+  /^c = [\d.]+(: waiting|: loaded from the cache|: done in \d+(m\d\d)?s( test rec [\d.]+ kl [\d.]+ total [\d.]+)?|( \(process \d+\))? \[[#.]+\] epoch \d+\/\d+( batch \d+\/\d+)?( starting| batch rec .*total [\d.]+| train rec .*ETA \S+))$/;
 
 /** A screenshot of the whole notebook: the page grown to the notebook's height (capped), then taken. */
 async function screenshot(page: Page, name: string, ui: FrontEndPage): Promise<void> {
@@ -306,10 +403,20 @@ async function screenshot(page: Page, name: string, ui: FrontEndPage): Promise<v
   await ui.showWholeOutputs(page);
   // The notebook's own scroller (JupyterLab's windowed panel, or the classic page) holds its whole height.
   const scrollers = "#notebook-container, .jp-Notebook, .jp-WindowedPanel-outer";
-  const height = await page.evaluate((scrollers) => Math.min(20_000, Math.max(...Array.from(document.querySelectorAll(scrollers), (el) => el.scrollHeight), 900) + 200), scrollers);
+  const height = await page.evaluate(
+    (scrollers) =>
+      Math.min(
+        20_000,
+        Math.max(...Array.from(document.querySelectorAll(scrollers), (el) => el.scrollHeight), 900) + 200,
+      ),
+    scrollers,
+  );
   const viewport = page.viewportSize() ?? { width: 1300, height: 1000 };
   await page.setViewportSize({ width: viewport.width, height });
-  await page.evaluate((scrollers) => document.querySelectorAll(scrollers).forEach((el) => el.scrollTo(0, 0)), scrollers);
+  await page.evaluate(
+    (scrollers) => document.querySelectorAll(scrollers).forEach((el) => el.scrollTo(0, 0)),
+    scrollers,
+  );
   await page.waitForTimeout(300);
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
   await page.setViewportSize(viewport);
@@ -319,7 +426,11 @@ async function screenshot(page: Page, name: string, ui: FrontEndPage): Promise<v
  * Hovers the most isolated point of the scatter titled `title` with the mouse and returns the tooltip's
  * text and that point's index in the test set.
  */
-async function hoverIsolatedPoint(page: Page, title: string, selector = HTML_CHART): Promise<{ index: number; tooltip: string }> {
+async function hoverIsolatedPoint(
+  page: Page,
+  title: string,
+  selector = HTML_CHART,
+): Promise<{ index: number; tooltip: string }> {
   const chart = page.locator(selector, { has: page.locator(".gtitle", { hasText: title }) }).first();
   // Centred, clear of the notebook's fixed header.
   await chart.evaluate((el) => el.scrollIntoView({ block: "center" }));
@@ -354,7 +465,9 @@ async function hoverIsolatedPoint(page: Page, title: string, selector = HTML_CHA
  * other file (a blob of no entry, a temporary file, a lock), which a clean stop leaves none of.
  */
 function cacheState(cacheDir: string): { entries: number[]; others: string[] } {
-  const keys = fs.existsSync(cacheDir) ? fs.readdirSync(cacheDir).filter((name) => fs.statSync(path.join(cacheDir, name)).isDirectory()) : [];
+  const keys = fs.existsSync(cacheDir)
+    ? fs.readdirSync(cacheDir).filter((name) => fs.statSync(path.join(cacheDir, name)).isDirectory())
+    : [];
   const entries: number[] = [];
   const claimed = new Set<string>();
   const files: string[] = [];
@@ -364,9 +477,13 @@ function cacheState(cacheDir: string): { entries: number[]; others: string[] } {
       files.push(path.join(key, file));
       const match = /^c=([\d.]+)\.json$/.exec(file);
       if (!match) continue;
-      const entry = JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as { blobs: Record<string, { file: string; length: number; sha256: string }> };
+      const entry = JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as {
+        blobs: Record<string, { file: string; length: number; sha256: string }>;
+      };
       const whole = Object.values(entry.blobs).every((blob) => {
-        const bytes = fs.existsSync(path.join(dir, blob.file)) ? fs.readFileSync(path.join(dir, blob.file)) : Buffer.alloc(0);
+        const bytes = fs.existsSync(path.join(dir, blob.file))
+          ? fs.readFileSync(path.join(dir, blob.file))
+          : Buffer.alloc(0);
         return bytes.length === 4 * blob.length && createHash("sha256").update(bytes).digest("hex") === blob.sha256;
       });
       if (!whole) continue;
@@ -401,7 +518,8 @@ function missing(installed: InstalledFrontEnd | undefined, what: string, install
 function unavailable(name: string, reason: string): void {
   if (IN_CI) {
     describe(name, () => {
-      test("can run (CI installs every front end)", () => assert.fail(`${reason}; CI (the CI variable is set) runs every front end`));
+      test("can run (CI installs every front end)", () =>
+        assert.fail(`${reason}; CI (the CI variable is set) runs every front end`));
     });
   } else describe(name, { skip: reason }, () => undefined);
 }
@@ -416,7 +534,9 @@ function unavailable(name: string, reason: string): void {
 function frontEndsOwnError(error: Error): boolean {
   const top = (error.stack ?? "").split("\n").find((line) => /^\s+at /.test(line)) ?? "";
   const known = ["No active debugger session", "Cannot read properties of undefined (reading 'schema')"];
-  return known.includes(error.message) && (error.message === known[0] || /\/static\/notebook\/notebook_core\./.test(top));
+  return (
+    known.includes(error.message) && (error.message === known[0] || /\/static\/notebook\/notebook_core\./.test(top))
+  );
 }
 
 /** A new page with the panel scoping the test reads (`installRoot`), page errors collected, and leave-page dialogs accepted. */
@@ -438,7 +558,8 @@ function copyNotebooks(work: string): (name: string) => string {
   fs.rmSync(work, { recursive: true, force: true });
   fs.mkdirSync(path.join(work, "notebooks"), { recursive: true });
   const copy = (name: string) => path.relative(PROJECT_ROOT, path.join(work, "notebooks", `${name}.ipynb`));
-  for (const name of Object.keys(EXPECTED_CHARTS)) fs.copyFileSync(path.join(PROJECT_ROOT, "notebooks", `${name}.ipynb`), path.join(PROJECT_ROOT, copy(name)));
+  for (const name of Object.keys(EXPECTED_CHARTS))
+    fs.copyFileSync(path.join(PROJECT_ROOT, "notebooks", `${name}.ipynb`), path.join(PROJECT_ROOT, copy(name)));
   return copy;
 }
 
@@ -452,7 +573,8 @@ function editOutsideJupyter(file: string): void {
 /** Shuts the server's kernels down through its API, so that kernels do not pile up. */
 async function shutDownKernels(server: RunningServer): Promise<void> {
   const sessions = (await (await fetch(`${server.url}api/sessions?token=${server.token}`)).json()) as { id: string }[];
-  for (const session of sessions) await fetch(`${server.url}api/sessions/${session.id}?token=${server.token}`, { method: "DELETE" });
+  for (const session of sessions)
+    await fetch(`${server.url}api/sessions/${session.id}?token=${server.token}`, { method: "DELETE" });
 }
 
 const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
@@ -504,12 +626,16 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
       await ui.waitStarted(page);
       await ui.waitIdle(page, timeoutMs);
       const result = await shown(page, ui);
-      log(`${name}: opened with its kernel in ${((opened - started) / 1000).toFixed(1)} s, Run All took ${seconds(opened)} s; ${result.charts.length} charts drawn; rendered MIME types ${result.mimeTypes.join(", ") || "(classic: not listed)"}`);
+      log(
+        `${name}: opened with its kernel in ${((opened - started) / 1000).toFixed(1)} s, Run All took ${seconds(opened)} s; ${result.charts.length} charts drawn; rendered MIME types ${result.mimeTypes.join(", ") || "(classic: not listed)"}`,
+      );
       return result;
     }
 
     test("the server lists the project's kernel", async () => {
-      const specs = (await (await fetch(`${server.url}api/kernelspecs?token=${server.token}`)).json()) as { kernelspecs: Record<string, { spec: { display_name: string } }> };
+      const specs = (await (await fetch(`${server.url}api/kernelspecs?token=${server.token}`)).json()) as {
+        kernelspecs: Record<string, { spec: { display_name: string } }>;
+      };
       assert.equal(specs.kernelspecs["vae-tslab"]?.spec.display_name, KERNEL_DISPLAY_NAME);
     });
 
@@ -524,7 +650,10 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
         if (name === "02-model") {
           const progress = await progressSeen(page);
           assert.equal(progress.most, 1, "02: one progress output");
-          assert.ok(progress.states.length >= 2, `02: updated in place epoch after epoch (${progress.states.length} states seen)`);
+          assert.ok(
+            progress.states.length >= 2,
+            `02: updated in place epoch after epoch (${progress.states.length} states seen)`,
+          );
         }
         await screenshot(page, `${frontEnd}-${name}`, ui);
         await ui.save(page, path.join(PROJECT_ROOT, copy(name)));
@@ -542,8 +671,12 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
       // quick coefficients take a few seconds even on an idle machine: time for the click to land).
       await page.waitForFunction(
         (first) => {
-          const progress = (window as unknown as { vaeRoot(): ParentNode }).vaeRoot().querySelector(".vae-progress") as HTMLElement | null;
-          return progress !== null && new RegExp(`c = ${first}:?\\s+(epoch 2/2|done in)`).test(progress.textContent ?? "");
+          const progress = (window as unknown as { vaeRoot(): ParentNode })
+            .vaeRoot()
+            .querySelector(".vae-progress") as HTMLElement | null;
+          return (
+            progress !== null && new RegExp(`c = ${first}:?\\s+(epoch 2/2|done in)`).test(progress.textContent ?? "")
+          );
         },
         coefficients[0],
         { timeout: 360_000, polling: 50 },
@@ -560,8 +693,13 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
         assert.match(line.text, WHOLE_PROGRESS_LINE);
       }
       const text = (await shown(page, ui)).errors.join("\n");
-      const message = /Interrupted: KL coefficient ([\d.]+) at epoch (\d+) was not cached; c = ([\d., ]+) (?:is|are) cached and the next run resumes from them\./.exec(text);
-      log(`interrupt: pressed ${((pressed - started) / 1000).toFixed(1)} s after Run All, stopped ${stoppedSeconds.toFixed(1)} s after the click; output: ${JSON.stringify(text.trim())}`);
+      const message =
+        /Interrupted: KL coefficient ([\d.]+) at epoch (\d+) was not cached; c = ([\d., ]+) (?:is|are) cached and the next run resumes from them\./.exec(
+          text,
+        );
+      log(
+        `interrupt: pressed ${((pressed - started) / 1000).toFixed(1)} s after Run All, stopped ${stoppedSeconds.toFixed(1)} s after the click; output: ${JSON.stringify(text.trim())}`,
+      );
       assert.ok(message, `a short interrupt message; got ${JSON.stringify(text)}`);
       assert.ok(stoppedSeconds < 10, `stopped within seconds (${stoppedSeconds.toFixed(1)} s)`);
       assert.doesNotMatch(text, /executor\.js|tslab|\n\s+at /, "no stack of kernel internals");
@@ -571,7 +709,11 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
       assert.equal(dropped, coefficients[kept.length]);
       const cache = cacheState(cacheDir);
       log(`interrupt: cache holds c = ${cache.entries.join(", ")}; other files: ${cache.others.join(", ") || "none"}`);
-      assert.deepEqual(cache.entries, [...kept].sort((a, b) => a - b), "the cache holds exactly the finished coefficients");
+      assert.deepEqual(
+        cache.entries,
+        [...kept].sort((a, b) => a - b),
+        "the cache holds exactly the finished coefficients",
+      );
       assert.deepEqual(cache.others, [], "no partial file or lock left");
       await screenshot(page, `${frontEnd}-03-kl-sweep-interrupted`, ui);
 
@@ -587,24 +729,38 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
       assert.deepEqual(resumed.charts, EXPECTED_CHARTS["03-kl-sweep"]);
       assert.equal(resumed.staticImages, 0);
       for (const c of kept) assert.match(resumed.text, new RegExp(`c = ${c}:?\\s+loaded from the cache`));
-      for (const c of coefficients.slice(kept.length)) assert.match(resumed.text, new RegExp(`c = ${c}:?\\s+(epoch 2/2|done in)`));
+      for (const c of coefficients.slice(kept.length))
+        assert.match(resumed.text, new RegExp(`c = ${c}:?\\s+(epoch 2/2|done in)`));
       const progress = await progressSeen(page);
       assert.equal(progress.most, 1, "the live progress is one output");
-      assert.ok(progress.states.length >= 4, `updated in place as training went on (${progress.states.length} states seen)`);
+      assert.ok(
+        progress.states.length >= 4,
+        `updated in place as training went on (${progress.states.length} states seen)`,
+      );
       assert.deepEqual(progress.cut, [], "no progress line was drawn cut off while the sweep ran");
       for (const line of await progressLines(page)) {
         assert.ok(line.whole, `final progress line drawn whole: ${JSON.stringify(line.text)}`);
         assert.match(line.text, WHOLE_PROGRESS_LINE);
       }
-      assert.deepEqual(cacheState(cacheDir).entries, [...coefficients].sort((a, b) => a - b));
+      assert.deepEqual(
+        cacheState(cacheDir).entries,
+        [...coefficients].sort((a, b) => a - b),
+      );
       await screenshot(page, `${frontEnd}-03-kl-sweep`, ui);
     });
 
     test("03: a scatter point's tooltip names the digit of that test image", async () => {
       const labels = loadMnist(QUICK_CONFIG).yTest;
       await ui.showWholeOutputs(page);
-      const { index, tooltip } = await hoverIsolatedPoint(page, `Encoder output for KL coefficient = ${coefficients[0]}`);
-      assert.match(tooltip, new RegExp(`^digit ${labels[index]}z = `), `point ${index} is test digit ${labels[index]}; tooltip ${JSON.stringify(tooltip)}`);
+      const { index, tooltip } = await hoverIsolatedPoint(
+        page,
+        `Encoder output for KL coefficient = ${coefficients[0]}`,
+      );
+      assert.match(
+        tooltip,
+        new RegExp(`^digit ${labels[index]}z = `),
+        `point ${index} is test digit ${labels[index]}; tooltip ${JSON.stringify(tooltip)}`,
+      );
       await page.screenshot({ path: path.join(SHOTS, `${frontEnd}-03-tooltip.png`) });
     });
 
@@ -629,7 +785,11 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
       assert.deepEqual(result.charts, EXPECTED_CHARTS["04-analysis"]);
       assert.equal(result.staticImages, 0);
       assert.match(result.text, /Test-set metrics per KL coefficient/);
-      assert.equal(await page.locator(".vae-figure-table tbody tr").count(), coefficients.length, "one table row per coefficient");
+      assert.equal(
+        await page.locator(".vae-figure-table tbody tr").count(),
+        coefficients.length,
+        "one table row per coefficient",
+      );
       await screenshot(page, `${frontEnd}-04-analysis`, ui);
       await ui.save(page, path.join(PROJECT_ROOT, copy("04-analysis")));
       await shutDownKernels(server);
@@ -644,7 +804,10 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
       const view = await page.evaluate(() => {
         const root = (window as unknown as { vaeRoot(): ParentNode }).vaeRoot();
         return {
-          images: Array.from(root.querySelectorAll(".vae-figure img"), (img) => ({ type: (img as HTMLImageElement).src.slice(0, 16), width: (img as HTMLImageElement).naturalWidth })),
+          images: Array.from(root.querySelectorAll(".vae-figure img"), (img) => ({
+            type: (img as HTMLImageElement).src.slice(0, 16),
+            width: (img as HTMLImageElement).naturalWidth,
+          })),
           charts: root.querySelectorAll(".js-plotly-plot").length,
         };
       });
@@ -666,9 +829,16 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
 {
   const dir = path.join(PROJECT_ROOT, "build", "python-plotly");
   const found = findFrontEnd("lab", { pythonEnvDir: dir, env: { PATH: "" } });
-  const withPlotly = found && fs.existsSync(path.join(dir, "share", "jupyter", "labextensions", "jupyterlab-plotly")) ? found : undefined;
+  const withPlotly =
+    found && fs.existsSync(path.join(dir, "share", "jupyter", "labextensions", "jupyterlab-plotly"))
+      ? found
+      : undefined;
   const name = "notebook 03 in JupyterLab with plotly's renderer, opened untrusted, in headless Chromium";
-  const reason = missing(withPlotly, "JupyterLab with plotly's renderer in build/python-plotly", "npm run python-env -- --dir build/python-plotly jupyter plotly");
+  const reason = missing(
+    withPlotly,
+    "JupyterLab with plotly's renderer in build/python-plotly",
+    "npm run python-env -- --dir build/python-plotly jupyter plotly",
+  );
   if (reason || !withPlotly) unavailable(name, reason ?? "");
   else {
     describe(name, () => {
@@ -683,7 +853,10 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
       beforeEach(async () => {
         if (server) return;
         copy = copyNotebooks(work);
-        server = await startJupyterServer(withPlotly, { VAE_PROFILE: "quick", VAE_CACHE_DIR: path.join(work, "cache") });
+        server = await startJupyterServer(withPlotly, {
+          VAE_PROFILE: "quick",
+          VAE_CACHE_DIR: path.join(work, "cache"),
+        });
         browser = await launchChromium();
         page = await newPage(browser, pageErrors);
       });
@@ -700,7 +873,9 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
         await ui.waitStarted(page);
         await ui.waitIdle(page, 360_000);
         const trusted = await shown(page, ui);
-        console.error(`[lab + plotly] 03: Run All took ${seconds(started)} s; rendered MIME types ${trusted.mimeTypes.join(", ")}; ${trusted.mimeCharts.length} charts by plotly's renderer, ${trusted.charts.length} from the HTML`);
+        console.error(
+          `[lab + plotly] 03: Run All took ${seconds(started)} s; rendered MIME types ${trusted.mimeTypes.join(", ")}; ${trusted.mimeCharts.length} charts by plotly's renderer, ${trusted.charts.length} from the HTML`,
+        );
         assert.deepEqual(trusted.errors, []);
         // The richest renderer JupyterLab has wins: plotly's, not the HTML (whose script then never runs).
         assert.deepEqual(trusted.mimeCharts, EXPECTED_CHARTS["03-kl-sweep"]);
@@ -715,20 +890,47 @@ for (const { frontEnd, ui } of FRONT_ENDS) {
           (count) => {
             const root = (window as unknown as { vaeRoot(): ParentNode }).vaeRoot();
             const scroller = root.querySelector(".jp-WindowedPanel-outer");
-            if (scroller) scroller.scrollTop = scroller.scrollTop + 600 >= scroller.scrollHeight - scroller.clientHeight ? 0 : scroller.scrollTop + 600;
+            if (scroller)
+              scroller.scrollTop =
+                scroller.scrollTop + 600 >= scroller.scrollHeight - scroller.clientHeight
+                  ? 0
+                  : scroller.scrollTop + 600;
             return root.querySelectorAll(".jp-RenderedPlotly.js-plotly-plot .gtitle").length >= count;
           },
           EXPECTED_CHARTS["03-kl-sweep"].length,
           { timeout: 180_000, polling: 500 },
         );
         const untrusted = await shown(page, ui);
-        const trust = await page.evaluate(() => (window as unknown as { jupyterapp: { shell: { currentWidget: { content: { widgets: { model: { type: string; trusted: boolean } }[] } } } } }).jupyterapp.shell.currentWidget.content.widgets.filter((c) => c.model.type === "code").map((c) => c.model.trusted));
-        console.error(`[lab + plotly] 03 reopened untrusted (cells trusted: ${[...new Set(trust)].join(", ")}): ${untrusted.mimeCharts.length} charts by plotly's renderer, ${untrusted.staticImages} static images`);
-        assert.ok(trust.every((t) => !t), "the reopened notebook is untrusted");
+        const trust = await page.evaluate(() =>
+          (
+            window as unknown as {
+              jupyterapp: {
+                shell: { currentWidget: { content: { widgets: { model: { type: string; trusted: boolean } }[] } } };
+              };
+            }
+          ).jupyterapp.shell.currentWidget.content.widgets
+            .filter((c) => c.model.type === "code")
+            .map((c) => c.model.trusted),
+        );
+        console.error(
+          `[lab + plotly] 03 reopened untrusted (cells trusted: ${[...new Set(trust)].join(", ")}): ${untrusted.mimeCharts.length} charts by plotly's renderer, ${untrusted.staticImages} static images`,
+        );
+        assert.ok(
+          trust.every((t) => !t),
+          "the reopened notebook is untrusted",
+        );
         assert.deepEqual(untrusted.mimeCharts, EXPECTED_CHARTS["03-kl-sweep"]);
         const labels = loadMnist(QUICK_CONFIG).yTest;
-        const { index, tooltip } = await hoverIsolatedPoint(page, `Encoder output for KL coefficient = ${coefficients[0]}`, MIME_CHART);
-        assert.match(tooltip, new RegExp(`^digit ${labels[index]}z = `), `point ${index} is test digit ${labels[index]}; tooltip ${JSON.stringify(tooltip)}`);
+        const { index, tooltip } = await hoverIsolatedPoint(
+          page,
+          `Encoder output for KL coefficient = ${coefficients[0]}`,
+          MIME_CHART,
+        );
+        assert.match(
+          tooltip,
+          new RegExp(`^digit ${labels[index]}z = `),
+          `point ${index} is test digit ${labels[index]}; tooltip ${JSON.stringify(tooltip)}`,
+        );
         await page.screenshot({ path: path.join(SHOTS, "lab-plotly-03-untrusted-tooltip.png") });
         await screenshot(page, "lab-plotly-03-untrusted", ui);
         await shutDownKernels(server);

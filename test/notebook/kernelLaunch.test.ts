@@ -6,7 +6,9 @@ import { KERNEL_DIR } from "../../src/notebook/kernel";
 
 // The kernel launcher's fix, loaded as the launcher loads it (plain JavaScript beside kernel.json).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { waitOutBinds } = require(path.join(KERNEL_DIR, "waitOutBinds.js")) as { waitOutBinds(module: typeof zmq): void };
+const { waitOutBinds } = require(path.join(KERNEL_DIR, "waitOutBinds.js")) as {
+  waitOutBinds(module: typeof zmq): void;
+};
 
 const BLOCKED = /Socket is blocked by a bind or unbind operation/;
 
@@ -57,7 +59,10 @@ test("with the launcher's fix, sends issued while one is in progress wait their 
   const received: string[] = [];
   for (let i = 0; i < 10; i++) received.push((await router.receive())[1].toString());
   await Promise.all(sends);
-  assert.deepEqual(received, Array.from({ length: 10 }, (_, i) => `message ${i}`));
+  assert.deepEqual(
+    received,
+    Array.from({ length: 10 }, (_, i) => `message ${i}`),
+  );
   dealer.close();
   router.close();
 });
@@ -81,7 +86,10 @@ test("with the launcher's fix, a receive and a send issued during the bind wait 
   await publisherBinding;
   // Other errors are not retried: a closed socket still fails at once.
   dealer.close();
-  await assert.rejects(async () => dealer.send("after close"), (error: NodeJS.ErrnoException) => error.code !== "EBUSY");
+  await assert.rejects(
+    async () => dealer.send("after close"),
+    (error: NodeJS.ErrnoException) => error.code !== "EBUSY",
+  );
   router.close();
   publisher.close();
 });

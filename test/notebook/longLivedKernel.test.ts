@@ -46,52 +46,82 @@ interface Probe {
   listeners: number[];
 }
 
-test(`notebooks 03 and 04 run ${RUNS} times in one kernel: its memory and tensor count stay flat`, { timeout: 40 * 60_000 }, async (t) => {
-  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-long-kernel-"));
-  const cells = NOTEBOOKS.flatMap((name) => readNotebook(path.join(NOTEBOOK_DIR, name)).cells.filter((cell) => cell.cell_type === "code").map((cell) => ({ name, code: cellSource(cell) })));
-  const kernel = await KernelClient.start({ env: { VAE_PROFILE: "quick", VAE_CACHE_DIR: cacheDir, VAE_STATIC_IMAGES: "0" } });
-  const probes: Probe[] = [];
-  try {
-    for (let run = 1; run <= RUNS; run++) {
-      const started = performance.now();
-      for (const { name, code } of cells) {
-        const result = await kernel.execute(code, 600_000);
-        assert.equal(result.status, "ok", `run ${run}, ${name}: ${result.stderr}`);
+test(
+  `notebooks 03 and 04 run ${RUNS} times in one kernel: its memory and tensor count stay flat`,
+  { timeout: 40 * 60_000 },
+  async (t) => {
+    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-long-kernel-"));
+    const cells = NOTEBOOKS.flatMap((name) =>
+      readNotebook(path.join(NOTEBOOK_DIR, name))
+        .cells.filter((cell) => cell.cell_type === "code")
+        .map((cell) => ({ name, code: cellSource(cell) })),
+    );
+    const kernel = await KernelClient.start({
+      env: { VAE_PROFILE: "quick", VAE_CACHE_DIR: cacheDir, VAE_STATIC_IMAGES: "0" },
+    });
+    const probes: Probe[] = [];
+    try {
+      for (let run = 1; run <= RUNS; run++) {
+        const started = performance.now();
+        for (const { name, code } of cells) {
+          const result = await kernel.execute(code, 600_000);
+          assert.equal(result.status, "ok", `run ${run}, ${name}: ${result.stderr}`);
+        }
+        const result = await kernel.execute(PROBE, 60_000);
+        const line = result.outputs
+          .map((o) => (o.output_type === "stream" ? o.text : ""))
+          .join("")
+          .split("\n")
+          .find((l) => l.startsWith("PROBE "));
+        assert.ok(line, `the probe printed its line: ${result.stderr}`);
+        const probe = JSON.parse(line.slice("PROBE ".length)) as Probe;
+        probes.push(probe);
+        t.diagnostic(
+          `run ${run}: ${((performance.now() - started) / 1000).toFixed(1)} s, RSS ${(probe.rssKiB / 1024).toFixed(1)} MiB after GC (${(probe.rssBeforeGcKiB / 1024).toFixed(1)} before), ` +
+            `JS heap ${(probe.heapUsed / 2 ** 20).toFixed(1)} MiB, ${probe.tensors} tensors (${(probe.tensorBytes / 2 ** 20).toFixed(2)} MiB), listeners SIGINT/SIGTERM/beforeExit/exit ${probe.listeners.join("/")}`,
+        );
       }
-      const result = await kernel.execute(PROBE, 60_000);
-      const line = result.outputs.map((o) => (o.output_type === "stream" ? o.text : "")).join("").split("\n").find((l) => l.startsWith("PROBE "));
-      assert.ok(line, `the probe printed its line: ${result.stderr}`);
-      const probe = JSON.parse(line.slice("PROBE ".length)) as Probe;
-      probes.push(probe);
-      t.diagnostic(
-        `run ${run}: ${((performance.now() - started) / 1000).toFixed(1)} s, RSS ${(probe.rssKiB / 1024).toFixed(1)} MiB after GC (${(probe.rssBeforeGcKiB / 1024).toFixed(1)} before), ` +
-          `JS heap ${(probe.heapUsed / 2 ** 20).toFixed(1)} MiB, ${probe.tensors} tensors (${(probe.tensorBytes / 2 ** 20).toFixed(2)} MiB), listeners SIGINT/SIGTERM/beforeExit/exit ${probe.listeners.join("/")}`,
-      );
+    } finally {
+      await kernel.shutdown();
+      fs.rmSync(cacheDir, { recursive: true, force: true });
     }
-  } finally {
-    await kernel.shutdown();
-    fs.rmSync(cacheDir, { recursive: true, force: true });
-  }
-  assert.equal(new Set(probes.map((p) => p.pid)).size, 1, "one kernel process throughout");
-  const [, second, ...later] = probes;
-  for (const [i, probe] of later.entries()) {
-    const run = i + 3;
-    assert.ok(probe.rssKiB <= second.rssKiB * 1.1, `run ${run}: RSS ${probe.rssKiB} KiB is more than 10% above run 2's ${second.rssKiB} KiB`);
-    assert.ok(probe.tensors <= second.tensors * 1.1, `run ${run}: ${probe.tensors} tensors, more than 10% above run 2's ${second.tensors}`);
-    assert.deepEqual(probe.listeners, second.listeners, `run ${run}: process listeners pile up`);
-  }
-});
+    assert.equal(new Set(probes.map((p) => p.pid)).size, 1, "one kernel process throughout");
+    const [, second, ...later] = probes;
+    for (const [i, probe] of later.entries()) {
+      const run = i + 3;
+      assert.ok(
+        probe.rssKiB <= second.rssKiB * 1.1,
+        `run ${run}: RSS ${probe.rssKiB} KiB is more than 10% above run 2's ${second.rssKiB} KiB`,
+      );
+      assert.ok(
+        probe.tensors <= second.tensors * 1.1,
+        `run ${run}: ${probe.tensors} tensors, more than 10% above run 2's ${second.tensors}`,
+      );
+      assert.deepEqual(probe.listeners, second.listeners, `run ${run}: process listeners pile up`);
+    }
+  },
+);
 
 test("VAE_CACHE_DIR under /proc in a notebook: the sweep's cell fails before training with the storage message, no stack", async () => {
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-proc-cache-"));
   const file = path.join(NOTEBOOK_DIR, "03-kl-sweep.ipynb");
   // Before the folder check, Node's recursive mkdir spun a core here until the cell's time limit.
-  await assert.rejects(executeNotebook(file, { outDir, env: { VAE_PROFILE: "quick", VAE_CACHE_DIR: "/proc/vae-cache" }, cellTimeoutSeconds: 300 }), (error: unknown) => {
-    assert.ok(error instanceof CellError, String(error));
-    const detail = error.message.split("--- error ---\n")[1];
-    assert.match(detail, /^StorageError: Cannot use \/proc\/vae-cache\/[0-9a-f]{16} as the cache folder: this file system refuses new folders \(such as \/proc\) \(ENOENT at \/proc\/vae-cache\)\. .*Nothing was trained\.$/);
-    assert.doesNotMatch(detail, /\n\s+at /);
-    return true;
-  });
+  await assert.rejects(
+    executeNotebook(file, {
+      outDir,
+      env: { VAE_PROFILE: "quick", VAE_CACHE_DIR: "/proc/vae-cache" },
+      cellTimeoutSeconds: 300,
+    }),
+    (error: unknown) => {
+      assert.ok(error instanceof CellError, String(error));
+      const detail = error.message.split("--- error ---\n")[1];
+      assert.match(
+        detail,
+        /^StorageError: Cannot use \/proc\/vae-cache\/[0-9a-f]{16} as the cache folder: this file system refuses new folders \(such as \/proc\) \(ENOENT at \/proc\/vae-cache\)\. .*Nothing was trained\.$/,
+      );
+      assert.doesNotMatch(detail, /\n\s+at /);
+      return true;
+    },
+  );
   fs.rmSync(outDir, { recursive: true, force: true });
 });

@@ -27,7 +27,10 @@ test("the sweep's ETA: epochs left times the mean epoch, shared among the proces
   assert.equal(progress.etaSeconds(), 57);
   assert.equal(progress.overall(), "sweep: 0/4 coefficients done, 2 training, 2 waiting; ETA 57s");
   assert.deepEqual(progress.running(), [0, 1]);
-  assert.match(progress.line(1), /^c = 1 \(process 2\) \[#+\.+\] epoch 1\/10 train rec 199\.00 kl 1\.00 total 200\.00 \| test rec 189\.00 kl 1\.00 total 190\.00 \| 4\.0s\/epoch ETA 36s$/);
+  assert.match(
+    progress.line(1),
+    /^c = 1 \(process 2\) \[#+\.+\] epoch 1\/10 train rec 199\.00 kl 1\.00 total 200\.00 \| test rec 189\.00 kl 1\.00 total 190\.00 \| 4\.0s\/epoch ETA 36s$/,
+  );
   assert.equal(progress.line(2), "c = 2: waiting");
   // The helper's coefficient, read back from the cache here, is done; one left for one process.
   now = 44;
@@ -52,7 +55,11 @@ test("a sweep served from the cache has nothing left: ETA 0", () => {
 /** A stream that records what is written to it, as wide as a terminal. */
 function recorder(columns = 200) {
   const writes: string[] = [];
-  const stream = { columns, isTTY: true, write: (text: string) => writes.push(text) === writes.length } as unknown as NodeJS.WriteStream;
+  const stream = {
+    columns,
+    isTTY: true,
+    write: (text: string) => writes.push(text) === writes.length,
+  } as unknown as NodeJS.WriteStream;
   return { writes, stream };
 }
 
@@ -67,7 +74,10 @@ test("on a terminal the block of running coefficients is redrawn in place; finis
   assert.equal(writes[writes.length - 1].split("\n").length - 1, 3);
   printer.runEnd(0);
   const last = writes[writes.length - 1];
-  assert.match(last, /^\x1b\[3A\rc = 0: done in .*\x1b\[K\nc = 1 \(process 2\) .*\x1b\[K\nsweep: 1\/2 coefficients done, 1 training/);
+  assert.match(
+    last,
+    /^\x1b\[3A\rc = 0: done in .*\x1b\[K\nc = 1 \(process 2\) .*\x1b\[K\nsweep: 1\/2 coefficients done, 1 training/,
+  );
   printer.epochEnd(epochEnd(1, 2, 4));
   // The finished line is not redrawn: only the running line and the sweep's are.
   assert.ok(writes[writes.length - 1].startsWith("\x1b[2A\rc = 1 (process 2)"));
@@ -78,7 +88,8 @@ test("lines are cut to the terminal's width, so that they never wrap", () => {
   const printer = new ProgressPrinter(new SweepProgress([0], 10, 1), stream, true);
   printer.runStart({ klCoefficient: 0, index: 0, count: 1, cached: false });
   printer.epochEnd(epochEnd(0, 1, 2));
-  for (const line of writes[writes.length - 1].split("\n")) assert.ok(line.replace(/\x1b\[\d*[A-Z]|\r/g, "").length <= 39, line);
+  for (const line of writes[writes.length - 1].split("\n"))
+    assert.ok(line.replace(/\x1b\[\d*[A-Z]|\r/g, "").length <= 39, line);
 });
 
 test("in a log, one line per epoch of every coefficient with the sweep's ETA", () => {
@@ -89,11 +100,14 @@ test("in a log, one line per epoch of every coefficient with the sweep's ETA", (
   printer.epochEnd(epochEnd(1, 2, 4, 2));
   // Read back from the cache once the helper is done: not printed again.
   printer.runStart({ klCoefficient: 1, index: 1, count: 2, cached: true });
-  assert.deepEqual(writes.map((w) => w.trimStart().split(" ").slice(0, 6).join(" ")), [
-    "[2/2] KL coefficient 1: training in",
-    "c = 1 (process 2) [########........]",
-    "c = 1 (process 2) [################]",
-  ]);
+  assert.deepEqual(
+    writes.map((w) => w.trimStart().split(" ").slice(0, 6).join(" ")),
+    [
+      "[2/2] KL coefficient 1: training in",
+      "c = 1 (process 2) [########........]",
+      "c = 1 (process 2) [################]",
+    ],
+  );
   // Epochs left after the first: 2 (c = 0) + 1 (c = 1), at 4 s, on 2 processes: 3 x 4 / 2 = 6 s.
   assert.match(writes[1], /\| sweep: 0\/2 coefficients done, 1 training, 1 waiting; ETA 6s\n$/);
 });

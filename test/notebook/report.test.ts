@@ -11,7 +11,15 @@ test("npm run report writes one offline HTML file whose charts all draw in headl
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-report-"));
   const file = path.join(dir, "report.html");
   const coefficients = [0, 1, 10];
-  const run = runCli("report.ts", [...TINY, "--coefficients", coefficients.join(","), "--cache-dir", dir, "--out", file]);
+  const run = runCli("report.ts", [
+    ...TINY,
+    "--coefficients",
+    coefficients.join(","),
+    "--cache-dir",
+    dir,
+    "--out",
+    file,
+  ]);
   assert.equal(run.status, 0, run.stderr);
   const html = fs.readFileSync(file, "utf8");
   assert.doesNotMatch(html, /<script[^>]+src=["']https?:/i, "no script is fetched from the network");
@@ -23,9 +31,15 @@ test("npm run report writes one offline HTML file whose charts all draw in headl
     const errors: string[] = [];
     page.on("pageerror", (error) => errors.push(String(error)));
     // Block every request that is not the file itself: the report must not need the network.
-    await page.route("**/*", (route) => (route.request().url().startsWith("file:") || route.request().url().startsWith("data:") ? route.continue() : route.abort()));
+    await page.route("**/*", (route) =>
+      route.request().url().startsWith("file:") || route.request().url().startsWith("data:")
+        ? route.continue()
+        : route.abort(),
+    );
     await page.goto(`file://${file}`);
-    await page.waitForFunction(() => document.querySelectorAll(".vae-figure .main-svg").length >= 7, null, { timeout: 60_000 });
+    await page.waitForFunction(() => document.querySelectorAll(".vae-figure .main-svg").length >= 7, null, {
+      timeout: 60_000,
+    });
     const drawn = await page.evaluate(() => ({
       charts: document.querySelectorAll(".vae-figure.js-plotly-plot").length,
       scatterPoints: document.querySelectorAll(".vae-figure .scatterlayer .point").length,
@@ -34,7 +48,11 @@ test("npm run report writes one offline HTML file whose charts all draw in headl
       tableRows: document.querySelectorAll("table tr").length,
     }));
     assert.deepEqual(errors, []);
-    assert.equal(drawn.charts, 7, "rate-distortion, loss curves, two small-multiple grids, slider, reconstructions, prior samples");
+    assert.equal(
+      drawn.charts,
+      7,
+      "rate-distortion, loss curves, two small-multiple grids, slider, reconstructions, prior samples",
+    );
     // Points: 3 on the rate-distortion curve, 128 per panel of the scatter grid, 128 in the slider chart.
     assert.ok(drawn.scatterPoints >= 3 + 3 * 128 + 128, `scatter points drawn: ${drawn.scatterPoints}`);
     assert.equal(drawn.images, 3 + 2, "three manifolds, then the reconstructions and the prior samples");
@@ -45,13 +63,27 @@ test("npm run report writes one offline HTML file whose charts all draw in headl
     const rail = await page.locator(".slider-container .slider-rail-touch-rect").boundingBox();
     assert.ok(label && rail);
     await page.mouse.click(label.x + label.width / 2, rail.y + rail.height / 2);
-    await page.waitForFunction(() => Array.from(document.querySelectorAll(".gtitle")).some((el) => el.textContent === "Encoder output for KL coefficient = 10"), null, { timeout: 10_000 });
+    await page.waitForFunction(
+      () =>
+        Array.from(document.querySelectorAll(".gtitle")).some(
+          (el) => el.textContent === "Encoder output for KL coefficient = 10",
+        ),
+      null,
+      { timeout: 10_000 },
+    );
     const shots = path.join(PROJECT_ROOT, "build", "screenshots");
     fs.mkdirSync(shots, { recursive: true });
     await page.screenshot({ path: path.join(shots, "report.png"), fullPage: true });
     // The latent explorer starts in the report too, one button per coefficient (tested in depth in test/plots/explorerPage.test.ts).
-    await page.waitForFunction(() => Boolean((document.querySelector(".vae-explorer") as unknown as { vaeExplorer?: unknown }).vaeExplorer), null, { timeout: 30_000 });
-    assert.deepEqual(await page.locator(".vae-explorer button").allTextContents(), coefficients.map((c) => `c = ${c}`));
+    await page.waitForFunction(
+      () => Boolean((document.querySelector(".vae-explorer") as unknown as { vaeExplorer?: unknown }).vaeExplorer),
+      null,
+      { timeout: 30_000 },
+    );
+    assert.deepEqual(
+      await page.locator(".vae-explorer button").allTextContents(),
+      coefficients.map((c) => `c = ${c}`),
+    );
     await page.locator(".vae-explorer").scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(shots, "report-explorer.png") });
   } finally {
@@ -63,7 +95,17 @@ test("npm run report writes one offline HTML file whose charts all draw in headl
 test("npm run report --seeds adds the spread over the seeds and the conclusions counted per seed", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vae-report-seeds-"));
   const file = path.join(dir, "report.html");
-  const run = runCli("report.ts", [...TINY, "--coefficients", "0,10", "--seeds", "42,43", "--cache-dir", dir, "--out", file]);
+  const run = runCli("report.ts", [
+    ...TINY,
+    "--coefficients",
+    "0,10",
+    "--seeds",
+    "42,43",
+    "--cache-dir",
+    dir,
+    "--out",
+    file,
+  ]);
   assert.equal(run.status, 0, run.stderr);
   assert.match(run.stdout, /seed 43, c = 10: training/);
   const html = fs.readFileSync(file, "utf8");

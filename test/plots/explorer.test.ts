@@ -60,7 +60,15 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 function randomDecoder(seed: number): DecoderWeights {
   const random = new Random(seed);
   const fill = (size: number, scale: number) => random.fillNormal(new Float32Array(size)).map((v) => v * scale);
-  return { latentDim: 2, hiddenDim: 512, outputDim: 784, hiddenKernel: fill(1024, 1), hiddenBias: fill(512, 0.5), outputKernel: fill(512 * 784, 0.1), outputBias: fill(784, 1) };
+  return {
+    latentDim: 2,
+    hiddenDim: 512,
+    outputDim: 784,
+    hiddenKernel: fill(1024, 1),
+    hiddenBias: fill(512, 0.5),
+    outputKernel: fill(512 * 784, 0.1),
+    outputBias: fill(784, 1),
+  };
 }
 
 test("the decoder's arrays are the last four of a run's flat weights, as the model names them", async () => {
@@ -75,13 +83,19 @@ test("the decoder's arrays are the last four of a run's flat weights, as the mod
   assert.deepEqual(decoder.hiddenBias, byName("decoder_hidden/bias"));
   assert.deepEqual(decoder.outputKernel, byName("decoder_output/kernel"));
   assert.deepEqual(decoder.outputBias, byName("decoder_output/bias"));
-  assert.equal(decoder.hiddenKernel.length + decoder.hiddenBias.length + decoder.outputKernel.length + decoder.outputBias.length, 2 * 512 + 512 + 512 * 784 + 784);
+  assert.equal(
+    decoder.hiddenKernel.length + decoder.hiddenBias.length + decoder.outputKernel.length + decoder.outputBias.length,
+    2 * 512 + 512 + 512 * 784 + 784,
+  );
   // Putting a decoder back changes the decoder's arrays only.
   const replaced = { ...decoder, outputBias: new Float32Array(784).fill(7) };
   const back = weightsFromFlat(model, flatWithDecoder(flat, replaced, dims));
   assert.deepEqual(back.find((w) => w.name === "decoder_output/bias")?.values, new Float32Array(784).fill(7));
   assert.deepEqual(back.find((w) => w.name === "encoder_hidden/kernel")?.values, byName("encoder_hidden/kernel"));
-  assert.throws(() => decoderWeightsFromFlat(flat.subarray(1), dims), /hold 807699 values, but a 784-512-2 VAE has 807700/);
+  assert.throws(
+    () => decoderWeightsFromFlat(flat.subarray(1), dims),
+    /hold 807699 values, but a 784-512-2 VAE has 807700/,
+  );
   model.vae.dispose();
 });
 
@@ -96,7 +110,10 @@ test("columns are quantised over their own range and dequantised exactly", () =>
   assert.deepEqual(Array.from(dequantizeColumns(quantizeColumns(matrix, 3, 2, 1))), [0, 10, 0, 10, 3, 40]);
   // A constant column needs no step.
   assert.deepEqual(Array.from(dequantizeColumns(quantizeColumns(Float32Array.from([5, 5]), 2, 1, 4))), [5, 5]);
-  assert.throws(() => quantizeColumns(Float32Array.from([NaN]), 1, 1, 8), /non-finite value \(NaN\) at row 0, column 0/);
+  assert.throws(
+    () => quantizeColumns(Float32Array.from([NaN]), 1, 1, 8),
+    /non-finite value \(NaN\) at row 0, column 0/,
+  );
   assert.throws(() => quantizeColumns(matrix, 3, 2, 17), /bits must be a whole number from 1 to 16/);
 });
 
@@ -107,7 +124,10 @@ test("Gram-Schmidt and the low-rank product, by hand", () => {
   orthonormalizeColumns(matrix, 2, 2);
   [0.6, -0.8, 0.8, 0.6].forEach((value, i) => assert.ok(Math.abs(matrix[i] - value) < 1e-12));
   // [1, 2] times [[3, 4], [5, 6]] transposed: [1 * 3 + 2 * 4, 1 * 5 + 2 * 6] = [11, 17].
-  assert.deepEqual(Array.from(lowRankProduct(Float32Array.from([1, 2]), Float32Array.from([3, 4, 5, 6]), 1, 2, 2)), [11, 17]);
+  assert.deepEqual(
+    Array.from(lowRankProduct(Float32Array.from([1, 2]), Float32Array.from([3, 4, 5, 6]), 1, 2, 2)),
+    [11, 17],
+  );
 });
 
 /** A decoder of the tutorial's size whose output kernel has rank `rank` exactly. */
@@ -136,7 +156,10 @@ test("the logit basis is orthonormal and holds an output kernel of that rank ent
   // Two factors of 16-bit codes, (512 + 784) x 5 x 2 = 12,960 bytes, and the float32 arrays kept as
   // they are, (2 x 512 + 512 + 784) x 4 = 9,280 bytes: at most 22,240 bytes + the 20 steps and lows,
   // 29,760 characters of base64 with deflate gaining nothing, against 2,153,216 for the float32 decoder.
-  assert.ok(packedSize(packed) <= 29_760 + 4 * Math.ceil((2 * 10 * 4) / 3) + 200, `packed in ${packedSize(packed)} characters`);
+  assert.ok(
+    packedSize(packed) <= 29_760 + 4 * Math.ceil((2 * 10 * 4) / 3) + 200,
+    `packed in ${packedSize(packed)} characters`,
+  );
   assert.throws(() => logitBasis(decoder, z, 0), /rank must be a whole number from 1 to 784/);
 });
 
@@ -153,7 +176,8 @@ test("the page unpacks exactly the dequantised weights of the kernel side and de
   const unpacked = await page.unpackDecoder(packed);
   assert.equal(unpacked.outputKernel.length, 512 * 784);
   let mismatches = 0;
-  for (let i = 0; i < expected.outputKernel.length; i++) if (unpacked.outputKernel[i] !== expected.outputKernel[i]) mismatches++;
+  for (let i = 0; i < expected.outputKernel.length; i++)
+    if (unpacked.outputKernel[i] !== expected.outputKernel[i]) mismatches++;
   assert.equal(mismatches, 0, "every float32 weight bit-identical");
   const z = [1.25, -0.75];
   const reference = decodeReference(expected, Float32Array.from(z));
@@ -163,13 +187,19 @@ test("the page unpacks exactly the dequantised weights of the kernel side and de
   const tiny = page.decode({ ...TINY }, [1, 0.5]);
   [sigmoid(2.5), sigmoid(-4), sigmoid(-1)].forEach((value, i) => assert.ok(Math.abs(tiny[i] - value) < 1e-7));
   // A packed decoder whose codes do not match its size is refused.
-  await assert.rejects(page.unpackDecoder({ ...packed, codes: deflateSync(new Uint8Array(20)).toString("base64") }), /holds 10 codes, not 62208/);
+  await assert.rejects(
+    page.unpackDecoder({ ...packed, codes: deflateSync(new Uint8Array(20)).toString("base64") }),
+    /holds 10 codes, not 62208/,
+  );
 });
 
 test("the page's path has 10 evenly spaced points from the first click to the second", () => {
   const page = pageApi();
   const path = page.linePath([0, 1], [9, -8], 10);
-  assert.deepEqual(path.map((p) => p.map((v) => Math.round(v * 1e9) / 1e9)), Array.from({ length: 10 }, (_, i) => [i, 1 - i]));
+  assert.deepEqual(
+    path.map((p) => p.map((v) => Math.round(v * 1e9) / 1e9)),
+    Array.from({ length: 10 }, (_, i) => [i, 1 - i]),
+  );
   const digits = page.decodePath({ ...TINY }, [1, 0.5], [0, 0], 10);
   assert.equal(digits.length, 10);
   // z = (0, 0): hidden = relu([0.5, -1]) = [0.5, 0]; logits = [0.5, 0, -1].
@@ -185,7 +215,12 @@ test("base64 float32, test codes and windows survive the trip to the page", () =
   const { points, pointScale } = packPoints(zMean);
   assert.equal(pointScale, 4 / 32767);
   const codes = new Int16Array(Uint8Array.from(Buffer.from(points, "base64")).buffer);
-  assert.deepEqual(Array.from(codes), [Math.round(0.5 / pointScale), -32767, Math.round(2 / pointScale), Math.round(1 / pointScale)]);
+  assert.deepEqual(Array.from(codes), [
+    Math.round(0.5 / pointScale),
+    -32767,
+    Math.round(2 / pointScale),
+    Math.round(1 / pointScale),
+  ]);
   // The window holds [-3, 3]^2 and every code with 5% to spare: 4 * 1.05 = 4.2.
   assert.deepEqual(explorerWindow(zMean), [-4.2, 4.2]);
   assert.deepEqual(explorerWindow(Float32Array.from([0.1, -0.2])), [-3, 3]);

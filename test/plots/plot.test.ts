@@ -4,16 +4,40 @@ import { manifoldGrid } from "../../src/vae/latent";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { drawnByPagePlotly, gridTicks, latentScatterFigure, lossCurvesFigure, manifoldFigure, normalSamplesFigure, PAGE_TRACE_TYPES, pagePlotlySource, plotlySource, plotlyVersion } from "../../src/plots/plot";
+import {
+  drawnByPagePlotly,
+  gridTicks,
+  latentScatterFigure,
+  lossCurvesFigure,
+  manifoldFigure,
+  normalSamplesFigure,
+  PAGE_TRACE_TYPES,
+  pagePlotlySource,
+  plotlySource,
+  plotlyVersion,
+} from "../../src/plots/plot";
 import { findChromium, launchChromium } from "../../src/plots/browser";
 
 test("the encoder scatter: one point per digit, coloured by label, colour bar, the tutorial's title", () => {
   const figure = latentScatterFigure(Float32Array.from([0.5, -1, 2, 3]), [7, 2], 0.02);
   const [trace] = figure.data as { x: number[]; y: number[]; marker: { color: number[]; showscale: boolean } }[];
-  assert.deepEqual([trace.x, trace.y, trace.marker.color], [[0.5, 2], [-1, 3], [7, 2]]);
+  assert.deepEqual(
+    [trace.x, trace.y, trace.marker.color],
+    [
+      [0.5, 2],
+      [-1, 3],
+      [7, 2],
+    ],
+  );
   assert.equal(trace.marker.showscale, true);
   assert.deepEqual((figure.layout.title as { text: string }).text, "Encoder output for KL coefficient = 0.02");
-  assert.deepEqual([(figure.layout.xaxis as { title: { text: string } }).title.text, (figure.layout.yaxis as { title: { text: string } }).title.text], ["z[0]", "z[1]"]);
+  assert.deepEqual(
+    [
+      (figure.layout.xaxis as { title: { text: string } }).title.text,
+      (figure.layout.yaxis as { title: { text: string } }).title.text,
+    ],
+    ["z[0]", "z[1]"],
+  );
 });
 
 test("manifold ticks sit at digit centres, labelled like np.round(grid, 1), +3 at the top", () => {
@@ -35,7 +59,12 @@ test("manifold ticks sit at digit centres, labelled like np.round(grid, 1), +3 a
 test("the normal-samples and loss-curve figures carry their data", () => {
   const normal = normalSamplesFigure(Float32Array.from([1, 2, 3, 4, 5, 6]));
   assert.equal((normal.data[0] as { x: number[] }).x.length, 3);
-  const history = [1, 2].map((epoch) => ({ epoch, seconds: 1, train: { reconstruction: 200 - epoch, kl: 5, total: 205 - epoch }, test: { reconstruction: 201 - epoch, kl: 4, total: 205 - epoch } }));
+  const history = [1, 2].map((epoch) => ({
+    epoch,
+    seconds: 1,
+    train: { reconstruction: 200 - epoch, kl: 5, total: 205 - epoch },
+    test: { reconstruction: 201 - epoch, kl: 4, total: 205 - epoch },
+  }));
   const curves = lossCurvesFigure(history, 1);
   assert.equal(curves.data.length, 6);
   assert.deepEqual((curves.data[0] as { y: number[] }).y, [204, 203]);
@@ -58,8 +87,16 @@ test("the pages' plotly.js bundle registers every trace type the pages draw, and
     const page = await browser.newPage();
     await page.setContent("<!doctype html><html><body></body></html>");
     await page.addScriptTag({ content: pagePlotlySource() });
-    const registered = await page.evaluate(() => Object.keys((globalThis as unknown as { Plotly: { PlotSchema: { get(): { traces: object } } } }).Plotly.PlotSchema.get().traces));
-    assert.deepEqual(PAGE_TRACE_TYPES.filter((type) => !registered.includes(type)), []);
+    const registered = await page.evaluate(() =>
+      Object.keys(
+        (globalThis as unknown as { Plotly: { PlotSchema: { get(): { traces: object } } } }).Plotly.PlotSchema.get()
+          .traces,
+      ),
+    );
+    assert.deepEqual(
+      PAGE_TRACE_TYPES.filter((type) => !registered.includes(type)),
+      [],
+    );
     assert.ok(!registered.includes("table"), "tables are drawn as HTML tables");
     assert.ok(drawnByPagePlotly({ data: [{ type: "scatter" }, { type: "image" }], layout: {} }));
     assert.ok(!drawnByPagePlotly({ data: [{ type: "table" }], layout: {} }));

@@ -25,7 +25,7 @@ test("a greyscale PNG decodes back to its pixels (chunks parsed by hand)", () =>
   assert.deepEqual([...png.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10]);
   const view = new DataView(png.buffer, png.byteOffset);
   const chunks: { type: string; data: Uint8Array }[] = [];
-  for (let at = 8; at < png.length; ) {
+  for (let at = 8; at < png.length;) {
     const length = view.getUint32(at);
     const type = String.fromCharCode(...png.subarray(at + 4, at + 8));
     const data = png.subarray(at + 8, at + 8 + length);
@@ -33,7 +33,10 @@ test("a greyscale PNG decodes back to its pixels (chunks parsed by hand)", () =>
     chunks.push({ type, data });
     at += 12 + length;
   }
-  assert.deepEqual(chunks.map((c) => c.type), ["IHDR", "IDAT", "IEND"]);
+  assert.deepEqual(
+    chunks.map((c) => c.type),
+    ["IHDR", "IDAT", "IEND"],
+  );
   const header = new DataView(chunks[0].data.buffer, chunks[0].data.byteOffset);
   assert.deepEqual([header.getUint32(0), header.getUint32(4), chunks[0].data[8], chunks[0].data[9]], [3, 2, 8, 0]);
   // Each row: filter byte 0, then the row's pixels.
@@ -48,7 +51,10 @@ test("tiling puts digit (row r, column c) at pixel offset (28 r, 28 c) and scale
   assert.deepEqual([width, height], [56, 56]);
   assert.equal(pixels[0 * 56 + 28], 255);
   assert.equal(pixels[(28 + 27) * 56 + 27], 128);
-  assert.equal(pixels.reduce((a, b) => a + b, 0), 255 + 128);
+  assert.equal(
+    pixels.reduce((a, b) => a + b, 0),
+    255 + 128,
+  );
 });
 
 test("a 4-bit greyscale PNG packs two samples per byte, each rounded to the nearest of 16 levels (0, 17, ..., 255)", () => {

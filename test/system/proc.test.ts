@@ -12,14 +12,19 @@ test("this process's CPU time from /proc agrees with process.cpuUsage()", (t) =>
   assert.ok(stat);
   assert.equal(stat.state, "R", "it is running while it reads");
   // Two readings of one clock, /proc's in hundredths of a second: they differ by a tick or two.
-  assert.ok(Math.abs(stat.cpuSeconds - (usage.user + usage.system) / 1e6) < 0.05, `${stat.cpuSeconds} vs ${(usage.user + usage.system) / 1e6}`);
+  assert.ok(
+    Math.abs(stat.cpuSeconds - (usage.user + usage.system) / 1e6) < 0.05,
+    `${stat.cpuSeconds} vs ${(usage.user + usage.system) / 1e6}`,
+  );
   assert.ok(stat.startTime > 0);
   assert.ok(procThreads(process.pid).length >= 2, "Node runs a main thread and worker threads");
 });
 
 test("a name with spaces and parentheses does not shift the fields", async (t) => {
   if (!hasProc()) return t.skip("no /proc here");
-  const child = spawn(process.execPath, ["-e", "process.title = 'a) b (c'; setTimeout(() => {}, 5000)"], { stdio: "ignore" });
+  const child = spawn(process.execPath, ["-e", "process.title = 'a) b (c'; setTimeout(() => {}, 5000)"], {
+    stdio: "ignore",
+  });
   try {
     const pid = child.pid as number;
     let stat = procStat(pid);
@@ -29,7 +34,10 @@ test("a name with spaces and parentheses does not shift the fields", async (t) =
     }
     assert.equal(stat?.name, "a) b (c");
     assert.ok(["S", "R"].includes(stat?.state as string), `state ${stat?.state}`);
-    assert.ok((stat?.startTime as number) >= (procStat(process.pid)?.startTime as number), "started after this process");
+    assert.ok(
+      (stat?.startTime as number) >= (procStat(process.pid)?.startTime as number),
+      "started after this process",
+    );
   } finally {
     child.kill();
   }

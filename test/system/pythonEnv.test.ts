@@ -10,9 +10,12 @@ test("local pip sources replace the default index; remote ones are left to pip",
     "global.cert='/etc/ssl/certs/ca-certificates.crt'",
   ].join("\n");
   assert.deepEqual(localPipSources(configList), [
-    "--index-url", "file:///opt/a/simple",
-    "--extra-index-url", "file:///opt/b/simple",
-    "--find-links", "/opt/wheels",
+    "--index-url",
+    "file:///opt/a/simple",
+    "--extra-index-url",
+    "file:///opt/b/simple",
+    "--find-links",
+    "/opt/wheels",
   ]);
   assert.deepEqual(localPipSources("global.find-links='/srv/w'"), ["--no-index", "--find-links", "/srv/w"]);
   assert.deepEqual(localPipSources("global.index-url='https://pypi.example.org/simple'"), []);

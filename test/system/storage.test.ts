@@ -26,7 +26,10 @@ test("checkOutputFolder makes a folder and leaves only it; refuses a file, a dan
   fs.writeFileSync(path.join(root, "file"), "");
   fs.symlinkSync(path.join(root, "nowhere"), path.join(root, "link"));
   const refusals: [string, RegExp][] = [
-    [path.join(root, "file"), /^Cannot use .*\/file as the test folder: a file stands where a folder is needed \(ENOTDIR\)\. Move that file away, or pick another\. Nothing was trained\.$/],
+    [
+      path.join(root, "file"),
+      /^Cannot use .*\/file as the test folder: a file stands where a folder is needed \(ENOTDIR\)\. Move that file away, or pick another\. Nothing was trained\.$/,
+    ],
     [path.join(root, "link", "x"), /a symbolic link to a place that does not exist \(ENOENT at .*\/link\)/],
     ["/proc/vae-storage-test", /this file system refuses new folders \(such as \/proc\) \(ENOENT\)/],
   ];
@@ -45,7 +48,10 @@ test("checkOutputFolder makes a folder and leaves only it; refuses a file, a dan
 test("asStorageError turns any system error into a StorageError and leaves other errors alone", () => {
   const enotdir = Object.assign(new Error("ENOTDIR: not a directory"), { code: "ENOTDIR", path: "/x/file" });
   const converted = asStorageError(enotdir, "/x/file/y.json", "or choose another folder") as StorageError;
-  assert.equal(converted.message, "Cannot write /x/file/y.json: a file stands where a folder is needed (ENOTDIR at /x/file). Move that file away, or choose another folder. Nothing half-written was kept.");
+  assert.equal(
+    converted.message,
+    "Cannot write /x/file/y.json: a file stands where a folder is needed (ENOTDIR at /x/file). Move that file away, or choose another folder. Nothing half-written was kept.",
+  );
   const unknown = asStorageError(Object.assign(new Error("odd"), { code: "EWEIRD" }), "/f") as StorageError;
   assert.match(unknown.message, /^Cannot write \/f: the system refused it \(EWEIRD\)\. Check the path/);
   const plain = new TypeError("not a system error");

@@ -14,10 +14,18 @@ test("work that takes too long gives the handler's value, or its error, at the l
   const started = performance.now();
   assert.equal(await withTimeLimit(new Promise(() => undefined), 50, () => "timeout" as const), "timeout");
   assert.ok(performance.now() - started < 1_000);
-  await assert.rejects(withTimeLimit(new Promise(() => undefined), 50, () => { throw new Error("too slow"); }), /too slow/);
+  await assert.rejects(
+    withTimeLimit(new Promise(() => undefined), 50, () => {
+      throw new Error("too slow");
+    }),
+    /too slow/,
+  );
 });
 
 test("a failure of the work comes through; a limit of 0 means none", async () => {
-  await assert.rejects(withTimeLimit(Promise.reject(new Error("broken")), 1_000, () => "timeout"), /broken/);
+  await assert.rejects(
+    withTimeLimit(Promise.reject(new Error("broken")), 1_000, () => "timeout"),
+    /broken/,
+  );
   assert.equal(await withTimeLimit(after(30, 7), 0, () => -1), 7);
 });

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ConfigError, loadConfig, profileFromEnv, QUICK_CONFIG, resolveConfig, TUTORIAL_CONFIG, type VaeConfig } from "../../src/vae/config";
+import {
+  ConfigError,
+  loadConfig,
+  profileFromEnv,
+  QUICK_CONFIG,
+  resolveConfig,
+  TUTORIAL_CONFIG,
+  type VaeConfig,
+} from "../../src/vae/config";
 
 test("the tutorial's values, frozen", () => {
   assert.deepEqual(TUTORIAL_CONFIG.klCoefficients, [0, 0.02, 0.1, 0.5, 1, 2, 10, 20]);
@@ -15,12 +23,19 @@ test("VAE_PROFILE selects the profile; overrides spread on top", () => {
   assert.equal(profileFromEnv({}), "tutorial");
   assert.equal(loadConfig({}, { VAE_PROFILE: "quick" }).epochs, QUICK_CONFIG.epochs);
   assert.equal(loadConfig({ epochs: 5 }, { VAE_PROFILE: "quick" }).epochs, 5);
-  assert.throws(() => profileFromEnv({ VAE_PROFILE: "fast" }), /VAE_PROFILE="fast" is not a profile; use one of: tutorial, quick/);
+  assert.throws(
+    () => profileFromEnv({ VAE_PROFILE: "fast" }),
+    /VAE_PROFILE="fast" is not a profile; use one of: tutorial, quick/,
+  );
 });
 
 const refused: [string, Record<string, unknown>, RegExp][] = [
   ["an unknown key", { epoch: 5 }, /Unknown config field\(s\): epoch\. Allowed fields: originalDim/],
-  ["a negative coefficient", { klCoefficients: [0, -1] }, /klCoefficients must hold finite numbers >= 0; got -1 in \[0, -1\]/],
+  [
+    "a negative coefficient",
+    { klCoefficients: [0, -1] },
+    /klCoefficients must hold finite numbers >= 0; got -1 in \[0, -1\]/,
+  ],
   ["a non-finite coefficient", { klCoefficients: [Infinity] }, /got Infinity/],
   ["NaN as a coefficient", { klCoefficients: [NaN] }, /got NaN/],
   ["a coefficient given as text", { klCoefficients: ["1"] }, /got 1 in/],
@@ -30,7 +45,11 @@ const refused: [string, Record<string, unknown>, RegExp][] = [
   ["fractional epochs", { epochs: 1.5 }, /epochs must be a whole number >= 1; got 1\.5/],
   ["a fractional batch size", { batchSize: 12.5 }, /batchSize must be a whole number >= 1; got 12\.5/],
   ["a zero batch size", { batchSize: 0 }, /batchSize must be a whole number >= 1; got 0/],
-  ["a 3D latent space", { latentDim: 3 }, /latentDim must be 2: the encoder scatter and the decoder manifold draw a 2D latent space; got 3/],
+  [
+    "a 3D latent space",
+    { latentDim: 3 },
+    /latentDim must be 2: the encoder scatter and the decoder manifold draw a 2D latent space; got 3/,
+  ],
   ["a negative learning rate", { learningRate: -0.1 }, /learningRate must be a finite number > 0; got -0\.1/],
   ["an unknown data source", { dataSource: "web" }, /dataSource must be "auto", "embedded" or "idx"; got "web"/],
   ["a negative seed", { seed: -1 }, /seed must be a whole number from 0 to 4294967295; got -1/],
@@ -38,7 +57,10 @@ const refused: [string, Record<string, unknown>, RegExp][] = [
 
 for (const [what, overrides, message] of refused) {
   test(`refuses ${what}, naming the field, the value and what is allowed`, () => {
-    assert.throws(() => resolveConfig(overrides as Partial<VaeConfig>), (error: unknown) => error instanceof ConfigError && message.test(error.message));
+    assert.throws(
+      () => resolveConfig(overrides as Partial<VaeConfig>),
+      (error: unknown) => error instanceof ConfigError && message.test(error.message),
+    );
   });
 }
 

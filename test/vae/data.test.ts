@@ -37,5 +37,8 @@ test("the split is shuffled, repeatable for a seed and different for another", (
 });
 
 test("asking for more embedded digits than exist is refused with the sizes named", () => {
-  assert.throws(() => loadMnist({ dataSource: "embedded", trainSize: 9000, testSize: 2000, seed: 1 }), /9000 \+ 2000 exceeds the 10000/);
+  assert.throws(
+    () => loadMnist({ dataSource: "embedded", trainSize: 9000, testSize: 2000, seed: 1 }),
+    /9000 \+ 2000 exceeds the 10000/,
+  );
 });

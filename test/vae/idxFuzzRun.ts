@@ -19,15 +19,31 @@ const TRAIN_ROWS = 6;
 const TEST_ROWS = 4;
 
 function procStatus(field: string): number {
-  const line = fs.readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith(`${field}:`));
+  const line = fs
+    .readFileSync("/proc/self/status", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${field}:`));
   return line ? Number(/\d+/.exec(line)?.[0]) : NaN;
 }
 
 /** Image i's pixel k is (7 i + k) mod 256; label i is i mod 10. */
 function baseFiles(): Record<IdxRole, Uint8Array> {
-  const images = (n: number) => encodeIdx([n, 28, 28], Uint8Array.from({ length: n * 784 }, (_, k) => (7 * Math.floor(k / 784) + k) % 256));
-  const labels = (n: number) => encodeIdx([n], Uint8Array.from({ length: n }, (_, i) => i % 10));
-  return { trainImages: images(TRAIN_ROWS), trainLabels: labels(TRAIN_ROWS), testImages: images(TEST_ROWS), testLabels: labels(TEST_ROWS) };
+  const images = (n: number) =>
+    encodeIdx(
+      [n, 28, 28],
+      Uint8Array.from({ length: n * 784 }, (_, k) => (7 * Math.floor(k / 784) + k) % 256),
+    );
+  const labels = (n: number) =>
+    encodeIdx(
+      [n],
+      Uint8Array.from({ length: n }, (_, i) => i % 10),
+    );
+  return {
+    trainImages: images(TRAIN_ROWS),
+    trainLabels: labels(TRAIN_ROWS),
+    testImages: images(TEST_ROWS),
+    testLabels: labels(TEST_ROWS),
+  };
 }
 
 /** What a loader's error says, as a short class; anything but an IdxError is a crash. */
@@ -56,7 +72,10 @@ function classify(error: unknown): string {
 /** The IDX bytes as a reader independent of the loader sees them: header sizes by hand, then the body. */
 function decodeByHand(bytes: Uint8Array): { shape: number[]; body: Uint8Array } {
   const rank = bytes[3];
-  const shape = Array.from({ length: rank }, (_, i) => ((bytes[4 + 4 * i] << 24) >>> 0) + (bytes[5 + 4 * i] << 16) + (bytes[6 + 4 * i] << 8) + bytes[7 + 4 * i]);
+  const shape = Array.from(
+    { length: rank },
+    (_, i) => ((bytes[4 + 4 * i] << 24) >>> 0) + (bytes[5 + 4 * i] << 16) + (bytes[6 + 4 * i] << 8) + bytes[7 + 4 * i],
+  );
   return { shape, body: bytes.subarray(4 + 4 * rank) };
 }
 
@@ -82,11 +101,34 @@ function flipBits(random: Random, bytes: Uint8Array): Uint8Array {
  * the sizes, exactly the header, inside the body, one byte short; for gzip also inside the gzip header,
  * inside the deflate data and inside the 8-byte trailer (checksum and length).
  */
-function truncationLength(random: Random, length: number, headerLength: number, gzipped: boolean, index: number): number {
-  const between = (low: number, high: number) => Math.max(0, Math.min(length - 1, low + random.int(Math.max(1, high - low))));
+function truncationLength(
+  random: Random,
+  length: number,
+  headerLength: number,
+  gzipped: boolean,
+  index: number,
+): number {
+  const between = (low: number, high: number) =>
+    Math.max(0, Math.min(length - 1, low + random.int(Math.max(1, high - low))));
   const classes = gzipped
-    ? [() => 0, () => between(1, 10), () => 10, () => between(11, length - 8), () => between(length - 8, length - 4), () => between(length - 4, length), () => length - 1]
-    : [() => 0, () => between(1, 4), () => 4, () => between(5, headerLength), () => headerLength, () => between(headerLength + 1, length - 1), () => length - 1];
+    ? [
+        () => 0,
+        () => between(1, 10),
+        () => 10,
+        () => between(11, length - 8),
+        () => between(length - 8, length - 4),
+        () => between(length - 4, length),
+        () => length - 1,
+      ]
+    : [
+        () => 0,
+        () => between(1, 4),
+        () => 4,
+        () => between(5, headerLength),
+        () => headerLength,
+        () => between(headerLength + 1, length - 1),
+        () => length - 1,
+      ];
   return classes[index % classes.length]();
 }
 
@@ -94,7 +136,10 @@ function truncationLength(random: Random, length: number, headerLength: number, 
 const ZEROS_MEMBER = new Uint8Array(gzipSync(new Uint8Array(16 * 2 ** 20)));
 
 const MUTATIONS: readonly Mutation[] = [
-  { kind: "bit flips", apply: (random, raw, gzipped) => (gzipped ? flipBits(random, encode(raw, true)) : flipBits(random, raw)) },
+  {
+    kind: "bit flips",
+    apply: (random, raw, gzipped) => (gzipped ? flipBits(random, encode(raw, true)) : flipBits(random, raw)),
+  },
   {
     kind: "truncation",
     apply: (random, raw, gzipped, index) => {
@@ -106,7 +151,12 @@ const MUTATIONS: readonly Mutation[] = [
     kind: "random header",
     apply: (random, raw, gzipped) => {
       const rank = random.next() < 0.8 ? 1 + random.int(3) : random.int(256);
-      const header = Uint8Array.from([random.next() < 0.8 ? 0 : random.int(256), random.next() < 0.8 ? 0 : random.int(256), random.next() < 0.7 ? 8 : random.int(256), rank]);
+      const header = Uint8Array.from([
+        random.next() < 0.8 ? 0 : random.int(256),
+        random.next() < 0.8 ? 0 : random.int(256),
+        random.next() < 0.7 ? 8 : random.int(256),
+        rank,
+      ]);
       const sizes = randomBytes(random, 4 * Math.min(rank, 3));
       const body = random.next() < 0.5 ? raw.subarray(4 + 4 * raw[3]) : randomBytes(random, random.int(200));
       return encode(Uint8Array.from([...header, ...sizes, ...body]), gzipped);
@@ -116,12 +166,24 @@ const MUTATIONS: readonly Mutation[] = [
     kind: "huge claimed dimensions",
     apply: (random, raw, gzipped) => {
       const big = () => pick(random, [2 ** 31, 2 ** 32 - 1, 2 ** 21, 2 ** 20 + random.int(2 ** 31)]);
-      const shape = raw[3] === 1 ? [big()] : pick(random, [[big(), 28, 28], [big(), big(), big()], [1, 2 ** 16, 2 ** 16 - 1], [big(), 28, 2 ** 20]]);
+      const shape =
+        raw[3] === 1
+          ? [big()]
+          : pick(random, [
+              [big(), 28, 28],
+              [big(), big(), big()],
+              [1, 2 ** 16, 2 ** 16 - 1],
+              [big(), 28, 2 ** 20],
+            ]);
       const header = encodeIdx(shape, new Uint8Array(0));
       return encode(Uint8Array.from([...header, ...randomBytes(random, random.int(100 - header.length))]), gzipped);
     },
   },
-  { kind: "bytes appended", apply: (random, raw, gzipped) => Uint8Array.from([...encode(raw, gzipped), ...randomBytes(random, 1 + random.int(64))]) },
+  {
+    kind: "bytes appended",
+    apply: (random, raw, gzipped) =>
+      Uint8Array.from([...encode(raw, gzipped), ...randomBytes(random, 1 + random.int(64))]),
+  },
   {
     kind: "gzip damage",
     apply: (random, raw) => {
@@ -147,9 +209,15 @@ const MUTATIONS: readonly Mutation[] = [
           }
           return bytes;
         case 5: // the data in two gzip members, which gunzip joins: still the same file
-          return Uint8Array.from([...gzipSync(raw.subarray(0, raw.length >> 1)), ...gzipSync(raw.subarray(raw.length >> 1))]);
+          return Uint8Array.from([
+            ...gzipSync(raw.subarray(0, raw.length >> 1)),
+            ...gzipSync(raw.subarray(raw.length >> 1)),
+          ]);
         default: // a gzip bomb: the valid file followed by members of zeros, 16 MB each
-          return Uint8Array.from([...bytes, ...Array.from({ length: 1 + random.int(40) }, () => [...ZEROS_MEMBER]).flat()]);
+          return Uint8Array.from([
+            ...bytes,
+            ...Array.from({ length: 1 + random.int(40) }, () => [...ZEROS_MEMBER]).flat(),
+          ]);
       }
     },
   },
@@ -166,9 +234,23 @@ const MUTATIONS: readonly Mutation[] = [
     kind: "another count or shape",
     apply: (random, raw, gzipped) => {
       const count = random.int(9);
-      const shape = raw[3] === 1 ? [count] : pick(random, [[count, 28, 28], [count, 28, 27], [count, 784], [count, 14, 56]]);
+      const shape =
+        raw[3] === 1
+          ? [count]
+          : pick(random, [
+              [count, 28, 28],
+              [count, 28, 27],
+              [count, 784],
+              [count, 14, 56],
+            ]);
       const size = shape.reduce((a, b) => a * b, 1);
-      return encode(encodeIdx(shape, Uint8Array.from({ length: size }, (_, k) => (raw[3] === 1 ? k % 10 : k % 256))), gzipped);
+      return encode(
+        encodeIdx(
+          shape,
+          Uint8Array.from({ length: size }, (_, k) => (raw[3] === 1 ? k % 10 : k % 256)),
+        ),
+        gzipped,
+      );
     },
   },
 ];
@@ -189,7 +271,8 @@ export interface Report {
 
 function writeSet(dir: string, files: Record<IdxRole, Uint8Array>, gzipped: boolean): void {
   fs.mkdirSync(dir, { recursive: true });
-  for (const role of ROLES) fs.writeFileSync(path.join(dir, `${IDX_FILES[role]}${gzipped ? ".gz" : ""}`), encode(files[role], gzipped));
+  for (const role of ROLES)
+    fs.writeFileSync(path.join(dir, `${IDX_FILES[role]}${gzipped ? ".gz" : ""}`), encode(files[role], gzipped));
 }
 
 /** Loads through the real loader and checks a loaded set against the files read by hand. */
@@ -199,9 +282,15 @@ function loadCase(dir: string, gzipped: boolean): { outcome: string; millisecond
     const data = loadMnist({ dataSource: "idx", trainSize: 60000, testSize: 10000, seed: 1 }, { idxDir: dir });
     const milliseconds = performance.now() - started;
     try {
-      return checkLoaded(dir, gzipped, data) ? { outcome: "loaded", milliseconds } : { outcome: "loaded", milliseconds, problem: "loaded data differs from the files read by hand" };
+      return checkLoaded(dir, gzipped, data)
+        ? { outcome: "loaded", milliseconds }
+        : { outcome: "loaded", milliseconds, problem: "loaded data differs from the files read by hand" };
     } catch (error) {
-      return { outcome: "loaded", milliseconds, problem: `loaded, but the files do not read by hand: ${(error as Error).message}` };
+      return {
+        outcome: "loaded",
+        milliseconds,
+        problem: `loaded, but the files do not read by hand: ${(error as Error).message}`,
+      };
     }
   } catch (error) {
     return { outcome: classify(error), milliseconds: performance.now() - started };
@@ -221,7 +310,10 @@ function checkLoaded(dir: string, gzipped: boolean, data: ReturnType<typeof load
     const imageFile = read(images);
     const labelFile = read(labels);
     const rows = labelFile.shape[0];
-    const pixelsMatch = x.length === rows * 784 && imageFile.body.length === x.length && x.every((value, i) => value === Math.fround(imageFile.body[i] / 255));
+    const pixelsMatch =
+      x.length === rows * 784 &&
+      imageFile.body.length === x.length &&
+      x.every((value, i) => value === Math.fround(imageFile.body[i] / 255));
     const labelsMatch = y.length === rows && y.every((label, i) => label === labelFile.body[i] && label <= 9);
     if (!pixelsMatch || !labelsMatch) return false;
   }
@@ -231,7 +323,18 @@ function checkLoaded(dir: string, gzipped: boolean, data: ReturnType<typeof load
 function run(workdir: string, seed: number, count: number): Report {
   const random = new Random(seed);
   const base = baseFiles();
-  const report: Report = { cases: 0, byOutcome: {}, byMutation: {}, problems: [], maxMilliseconds: 0, slowest: "", claim: {}, control: "", vmPeakKb: 0, vmHwmKb: 0 };
+  const report: Report = {
+    cases: 0,
+    byOutcome: {},
+    byMutation: {},
+    problems: [],
+    maxMilliseconds: 0,
+    slowest: "",
+    claim: {},
+    control: "",
+    vmPeakKb: 0,
+    vmHwmKb: 0,
+  };
   const dirs = { raw: path.join(workdir, "raw"), gz: path.join(workdir, "gz") };
   writeSet(dirs.raw, base, false);
   writeSet(dirs.gz, base, true);
@@ -240,7 +343,8 @@ function run(workdir: string, seed: number, count: number): Report {
     report.byOutcome[result.outcome] = (report.byOutcome[result.outcome] ?? 0) + 1;
     const perKind = (report.byMutation[kind] ??= {});
     perKind[result.outcome] = (perKind[result.outcome] ?? 0) + 1;
-    if (result.outcome.startsWith("crashed") || result.problem) report.problems.push(`${label}: ${result.problem ?? result.outcome}`);
+    if (result.outcome.startsWith("crashed") || result.problem)
+      report.problems.push(`${label}: ${result.problem ?? result.outcome}`);
     if (result.milliseconds > report.maxMilliseconds) {
       report.maxMilliseconds = result.milliseconds;
       report.slowest = label;
@@ -260,12 +364,19 @@ function run(workdir: string, seed: number, count: number): Report {
 
   for (let index = 0; report.cases < count; index++) {
     const role = pick(random, ROLES);
-    const mutation = role.endsWith("Labels") || MUTATIONS[index % MUTATIONS.length].kind !== "label not a digit" ? MUTATIONS[index % MUTATIONS.length] : MUTATIONS[0];
+    const mutation =
+      role.endsWith("Labels") || MUTATIONS[index % MUTATIONS.length].kind !== "label not a digit"
+        ? MUTATIONS[index % MUTATIONS.length]
+        : MUTATIONS[0];
     const gzipped = mutation.kind === "gzip damage" || random.next() < 0.5;
     const dir = gzipped ? dirs.gz : dirs.raw;
     const file = path.join(dir, `${IDX_FILES[role]}${gzipped ? ".gz" : ""}`);
     fs.writeFileSync(file, mutation.apply(random, base[role], gzipped, index));
-    record(mutation.kind, loadCase(dir, gzipped), `case ${index} (${mutation.kind}, ${role}, ${gzipped ? "gzipped" : "raw"})`);
+    record(
+      mutation.kind,
+      loadCase(dir, gzipped),
+      `case ${index} (${mutation.kind}, ${role}, ${gzipped ? "gzipped" : "raw"})`,
+    );
     fs.writeFileSync(file, encode(base[role], gzipped));
   }
 

@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../src/backend/select";
-import { klLoss, LOGIT_LIMIT, reconstructionLoss, reconstructionLossFromLogits, vaeLoss, vaeLossFromLogits } from "../../src/vae/loss";
+import {
+  klLoss,
+  LOGIT_LIMIT,
+  reconstructionLoss,
+  reconstructionLossFromLogits,
+  vaeLoss,
+  vaeLossFromLogits,
+} from "../../src/vae/loss";
 import { Random } from "../../src/vae/random";
 
 before(async () => {
@@ -18,7 +25,16 @@ describe("reconstructionLoss", () => {
     // Row 2: x = (0.5, 1), p = (0.5, 0.9): -(0.5 ln 0.5 + 0.5 ln 0.5) = ln 2, and -ln 0.9.
     const row1 = -Math.log(0.8) - Math.log(0.6);
     const row2 = Math.log(2) - Math.log(0.9);
-    const loss = reconstructionLoss(tf.tensor2d([[1, 0], [0.5, 1]]), tf.tensor2d([[0.8, 0.4], [0.5, 0.9]]));
+    const loss = reconstructionLoss(
+      tf.tensor2d([
+        [1, 0],
+        [0.5, 1],
+      ]),
+      tf.tensor2d([
+        [0.8, 0.4],
+        [0.5, 0.9],
+      ]),
+    );
     close(loss.dataSync()[0], (row1 + row2) / 2);
   });
 
@@ -58,7 +74,9 @@ describe("reconstructionLossFromLogits", () => {
     close(fromLogits(logits).dataSync()[0], expected, 1e-5 * expected);
     // The gradient by hand, (p - x) / rows inside the clip and 0 outside; and the float32 probability
     // form's automatic gradient, which agrees except within float32 rounding of the clip's edge.
-    const reference = tf.grad((t: tf.Tensor) => reconstructionLoss(x, tf.sigmoid(t) as tf.Tensor2D))(logits).dataSync();
+    const reference = tf
+      .grad((t: tf.Tensor) => reconstructionLoss(x, tf.sigmoid(t) as tf.Tensor2D))(logits)
+      .dataSync();
     const gradient = tf.grad(fromLogits)(logits).dataSync();
     let saturated = 0;
     gradient.forEach((value, i) => {
@@ -66,7 +84,8 @@ describe("reconstructionLossFromLogits", () => {
       if (byHand === 0) saturated++;
       assert.ok(Math.abs(value - byHand) <= 1e-6, `pixel ${i}: ${value} vs ${byHand} by hand`);
       const nearEdge = Math.abs(Math.abs(l[i]) - LOGIT_LIMIT) < 0.6;
-      if (!nearEdge) assert.ok(Math.abs(value - reference[i]) <= 1e-6, `pixel ${i}: ${value} vs ${reference[i]} by autodiff`);
+      if (!nearEdge)
+        assert.ok(Math.abs(value - reference[i]) <= 1e-6, `pixel ${i}: ${value} vs ${reference[i]} by autodiff`);
     });
     assert.ok(saturated > 1000, `the test should cover clipped pixels; ${saturated} had a zero gradient`);
   });
@@ -103,10 +122,21 @@ describe("klLoss", () => {
   });
 
   test("its gradient in zMean is zMean / batch (d/dmu of mu^2 / 2, averaged)", () => {
-    const zMean = tf.tensor2d([[1, -2], [3, 0.5]]);
-    const zLogVar = tf.tensor2d([[0.1, 0.2], [-0.3, 0]]);
-    const gradient = tf.grad((m: tf.Tensor) => klLoss(m as tf.Tensor2D, zLogVar))(zMean).arraySync() as number[][];
-    assert.deepEqual(gradient.flat().map((g) => Math.round(g * 1e6) / 1e6), [0.5, -1, 1.5, 0.25]);
+    const zMean = tf.tensor2d([
+      [1, -2],
+      [3, 0.5],
+    ]);
+    const zLogVar = tf.tensor2d([
+      [0.1, 0.2],
+      [-0.3, 0],
+    ]);
+    const gradient = tf
+      .grad((m: tf.Tensor) => klLoss(m as tf.Tensor2D, zLogVar))(zMean)
+      .arraySync() as number[][];
+    assert.deepEqual(
+      gradient.flat().map((g) => Math.round(g * 1e6) / 1e6),
+      [0.5, -1, 1.5, 0.25],
+    );
   });
 });
 
@@ -122,7 +152,13 @@ describe("vaeLoss", () => {
     close(reconstruction.dataSync()[0], expectedReconstruction);
     close(kl.dataSync()[0], expectedKl);
     close(total.dataSync()[0], expectedReconstruction + 0.5 * expectedKl);
-    const fromLogits = vaeLossFromLogits(x, tf.log(tf.div(xDecoded, tf.sub(1, xDecoded))) as tf.Tensor2D, zMean, zLogVar, 0.5);
+    const fromLogits = vaeLossFromLogits(
+      x,
+      tf.log(tf.div(xDecoded, tf.sub(1, xDecoded))) as tf.Tensor2D,
+      zMean,
+      zLogVar,
+      0.5,
+    );
     close(fromLogits.total.dataSync()[0], expectedReconstruction + 0.5 * expectedKl);
   });
 });

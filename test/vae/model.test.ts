@@ -15,7 +15,14 @@ describe("buildModel", () => {
     const model = buildModel(TUTORIAL_CONFIG);
     const x = tf.zeros([3, 784]);
     const [zMean, zLogVar, z] = model.encoder.predict(x) as tf.Tensor[];
-    assert.deepEqual([zMean.shape, zLogVar.shape, z.shape], [[3, 2], [3, 2], [3, 2]]);
+    assert.deepEqual(
+      [zMean.shape, zLogVar.shape, z.shape],
+      [
+        [3, 2],
+        [3, 2],
+        [3, 2],
+      ],
+    );
     assert.deepEqual((model.decoder.predict(tf.zeros([5, 2])) as tf.Tensor).shape, [5, 784]);
     assert.deepEqual((model.vae.predict(x) as tf.Tensor).shape, [3, 784]);
     // encoder: 784*512 + 512, two heads of 512*2 + 2; decoder: 2*512 + 512, 512*784 + 784.
@@ -59,5 +66,8 @@ test("restoring the initial snapshot after training is exact, bit for bit", () =
 test("reparameterize computes zMean + exp(zLogVar / 2) x epsilon", () => {
   // Variance 4 -> standard deviation 2; 1 + 2 x 0.5 = 2. Variance 1 -> 0 + 1 x (-3) = -3.
   const z = reparameterize(tf.tensor2d([[1, 0]]), tf.tensor2d([[Math.log(4), 0]]), tf.tensor2d([[0.5, -3]]));
-  assert.deepEqual(Array.from(z.dataSync()).map((v) => Math.round(v * 1e5) / 1e5), [2, -3]);
+  assert.deepEqual(
+    Array.from(z.dataSync()).map((v) => Math.round(v * 1e5) / 1e5),
+    [2, -3],
+  );
 });

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { KERAS_ADAM_KERNEL, KerasAdam, hasFusedKerasAdam, kerasAdam, kerasAdamUpdateComposed, kerasAdamUpdateFused } from "../../src/vae/optimizer";
+import {
+  KERAS_ADAM_KERNEL,
+  KerasAdam,
+  hasFusedKerasAdam,
+  kerasAdam,
+  kerasAdamUpdateComposed,
+  kerasAdamUpdateFused,
+} from "../../src/vae/optimizer";
 import { kerasAdamWasmLoop, registerKerasAdamKernels, setKerasAdamWasmSimd } from "../../src/backend/fusedAdam";
 import { initBackend } from "../../src/backend/select";
 
@@ -49,7 +56,8 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
   for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
   for (let i = 0; i < expected.length; i++) {
     const tolerance = 1e-6 * (Math.abs(expected[i]) + scale);
-    if (!(Math.abs(actual[i] - expected[i]) <= tolerance)) assert.fail(`${what}[${i}]: ${actual[i]} vs ${expected[i]} (tolerance ${tolerance})`);
+    if (!(Math.abs(actual[i] - expected[i]) <= tolerance))
+      assert.fail(`${what}[${i}]: ${actual[i]} vs ${expected[i]} (tolerance ${tolerance})`);
   }
 }
 
@@ -138,7 +146,8 @@ test("one step by hand: g = 2 on w = 1 from zero moments moves w by almost exact
     optimizer.applyGradients({ [name]: g });
     const weights = await optimizer.getWeights();
     // Within one float32 ulp (2^-24 just below 1): the SIMD loop rounds each operation to float32.
-    for (const x of w.dataSync()) assert.ok(Math.abs(x - expectedW) <= 2 ** -24, `${label}: w = ${x}, expected ${expectedW}`);
+    for (const x of w.dataSync())
+      assert.ok(Math.abs(x - expectedW) <= 2 ** -24, `${label}: w = ${x}, expected ${expectedW}`);
     for (const x of weights[1].tensor.dataSync()) assert.equal(x, Math.fround(0.2));
     for (const x of weights[2].tensor.dataSync()) assert.equal(x, Math.fround(0.004));
     tf.dispose([weights[0].tensor, g]);
@@ -161,7 +170,10 @@ test("the fused kernel flushes moments that would be denormal to exactly 0, and 
   const expectedV = Array.from(v0, (x) => flush(x * 0.999));
   // 1.3e-38 * 0.9 = 1.17e-38 and 1.176e-38 * 0.999 = 1.1748e-38 fall below MIN_NORMAL and are flushed;
   // 2e-38 * 0.9 = 1.8e-38 and 2e-38 * 0.999 are kept.
-  assert.deepEqual(expectedM.slice(0, 5).map((x) => Math.abs(x)), [0, 0, 0, 0, Math.fround(m0[4] * 0.9)]);
+  assert.deepEqual(
+    expectedM.slice(0, 5).map((x) => Math.abs(x)),
+    [0, 0, 0, 0, Math.fround(m0[4] * 0.9)],
+  );
   assert.deepEqual(expectedV.slice(0, 5), [0, 0, 0, 0, Math.fround(v0[4] * 0.999)]);
   assert.ok(expectedM[4] > MIN_NORMAL && expectedV[4] > MIN_NORMAL);
   // Flushed entries must be exactly 0; kept ones equal 0.9 m and 0.999 v up to float32 rounding.
@@ -208,9 +220,17 @@ test("the fused kernel equals the composed-op fallback within 1e-6", async () =>
       const w = tf.tensor(uniform(next, n, 1), shape);
       const mValues = uniform(next, n, 0.1);
       const m = tf.tensor(mValues, shape);
-      const v = tf.tensor(Float32Array.from(uniform(next, n, 0.1), (x) => x * x), shape);
+      const v = tf.tensor(
+        Float32Array.from(uniform(next, n, 0.1), (x) => x * x),
+        shape,
+      );
       const g = tf.tensor(uniform(next, n, 1), shape);
-      const attrs = { alpha: (1e-3 * Math.sqrt(1 - 0.999 ** 7)) / (1 - 0.9 ** 7), beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
+      const attrs = {
+        alpha: (1e-3 * Math.sqrt(1 - 0.999 ** 7)) / (1 - 0.9 ** 7),
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-7,
+      };
       const fused = kerasAdamUpdateFused(w, m, v, g, attrs);
       const composed = kerasAdamUpdateComposed(w, m, v, g, attrs);
       ["w", "m", "v"].forEach((what, i) => {
@@ -230,7 +250,12 @@ test("where the kernel is not registered, the optimizer composes the same update
     const name = "adamfallback";
     const w = tf.variable(tf.tensor1d([0.5, -0.25, 3]), true, name);
     const optimizer = kerasAdam(1e-2);
-    for (const g of [[1, 2, -3], [-1, 0.5, 0], [4, -2, 1e-3]]) optimizer.applyGradients({ [name]: tf.tensor1d(g) });
+    for (const g of [
+      [1, 2, -3],
+      [-1, 0.5, 0],
+      [4, -2, 1e-3],
+    ])
+      optimizer.applyGradients({ [name]: tf.tensor1d(g) });
     const result = Array.from(w.dataSync());
     optimizer.dispose();
     w.dispose();

@@ -4,7 +4,10 @@ import { deriveSeed, permutation, Random, standardNormalSamples } from "../../sr
 
 test("permutation holds every index once and depends on the seed", () => {
   const order = permutation(1000, 3);
-  assert.deepEqual([...order].sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i));
+  assert.deepEqual(
+    [...order].sort((a, b) => a - b),
+    Array.from({ length: 1000 }, (_, i) => i),
+  );
   assert.deepEqual(permutation(1000, 3), order);
   assert.notDeepEqual(permutation(1000, 4), order);
 });

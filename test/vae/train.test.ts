@@ -23,13 +23,24 @@ test("one epoch on real digits lowers the test loss", () => {
   trainEpoch(model, optimizer, { config, klCoefficient: 1, xTrain: data.xTrain, xTest: data.xTest }, 1);
   const after = evaluate(model, data.xTest, options);
   // An untrained decoder outputs ~0.5 everywhere: about 784 ln 2 = 543 nats of reconstruction loss.
-  assert.ok(Math.abs(before.reconstruction - 784 * Math.log(2)) < 30, `initial reconstruction ${before.reconstruction}`);
+  assert.ok(
+    Math.abs(before.reconstruction - 784 * Math.log(2)) < 30,
+    `initial reconstruction ${before.reconstruction}`,
+  );
   assert.ok(after.total < before.total - 50, `total ${before.total} -> ${after.total}`);
 });
 
 test("the history records each epoch; the total is reconstruction + c x KL", async () => {
-  const history = await train(buildModel(config), { config, klCoefficient: 0.5, xTrain: data.xTrain, xTest: data.xTest });
-  assert.deepEqual(history.map((r) => r.epoch), [1, 2, 3]);
+  const history = await train(buildModel(config), {
+    config,
+    klCoefficient: 0.5,
+    xTrain: data.xTrain,
+    xTest: data.xTest,
+  });
+  assert.deepEqual(
+    history.map((r) => r.epoch),
+    [1, 2, 3],
+  );
   for (const { test: t } of history) assert.ok(Math.abs(t.total - (t.reconstruction + 0.5 * t.kl)) < 1e-6);
   assert.ok(history[2].train.total < history[0].train.total);
 });
@@ -37,7 +48,12 @@ test("the history records each epoch; the total is reconstruction + c x KL", asy
 test("seeded runs are repeatable on one backend: identical history and weights", async () => {
   const run = async () => {
     const model = buildModel(config);
-    const history = await train(model, { config: { ...config, epochs: 1 }, klCoefficient: 1, xTrain: data.xTrain, xTest: data.xTest });
+    const history = await train(model, {
+      config: { ...config, epochs: 1 },
+      klCoefficient: 1,
+      xTrain: data.xTrain,
+      xTest: data.xTest,
+    });
     return { history: history.map((r) => [r.train, r.test]), weights: snapshotWeights(model).map((w) => w.values) };
   };
   const a = await run();
