@@ -17,7 +17,8 @@ test("a sweep with a worker process gives the same per-coefficient results as on
   const config = resolveConfig({
     klCoefficients: [0, 0.5, 2, 10],
     epochs: 2,
-    trainSize: 1024,
+    // Enough work that the worker, which starts its own backend (a few seconds), finds a coefficient left.
+    trainSize: 4096,
     testSize: 256,
     dataSource: "embedded",
     manifoldSize: 6,
