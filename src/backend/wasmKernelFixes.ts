@@ -10,14 +10,12 @@ import { option } from "../system/options";
 let matMulFixed = false;
 
 /**
- * The wasm `BatchMatMul` kernel is about 12x slower when asked to transpose an operand (33 vs 2.5
- * GFLOP/s for 128x784x512 here), and every backward pass of a dense layer asks for that (dW = x^T dy,
- * dx = dy W^T). This re-registers the kernel so that it transposes the operand explicitly with the wasm
- * `Transpose` kernel and then runs the stock kernel untransposed: the same numbers, about 3x faster
- * training; where the transposed operand is a large weight matrix, the product is computed the other
- * way round instead. Nothing changes for other backends or in the training code. The large products of
- * training are taken before they get here by `src/backend/wasmGemm.ts` (installed after this fix); this fix
- * serves the shapes those loops do not cover.
+ * The wasm `BatchMatMul` kernel is many times slower when asked to transpose an operand, and every backward
+ * pass of a dense layer asks for that (dW = x^T dy, dx = dy W^T; docs/performance.md). This re-registers it to
+ * transpose the operand explicitly with the wasm `Transpose` kernel and run the stock kernel untransposed (the
+ * same numbers); a large transposed weight matrix is multiplied the other way round instead. The large
+ * products of training are taken before they get here by `wasmGemm.ts` (installed after this fix); this fix
+ * serves the shapes those loops do not cover. Nothing changes for other backends or in the training code.
  */
 export function installWasmMatMulFix(): void {
   // VAE_WASM_FAST_KERNELS=0 keeps the stock kernel, to measure the difference (npm run bench).
@@ -75,11 +73,10 @@ export function installWasmMatMulFix(): void {
 let columnSumFixed = false;
 
 /**
- * The wasm `Sum` kernel reduces over leading axes by transposing the input first: 0.2-0.34 ms for a
- * 128 x 784 batch, and every dense layer's bias gradient is such a sum (over the batch rows). This
- * re-registers `Sum` so that a float32 tensor summed over its leading axes is summed column by column
- * in one JavaScript pass over the wasm heap (float64 accumulators), about 0.05 ms. Other sums, and
- * other backends, are untouched.
+ * The wasm `Sum` kernel reduces over leading axes by transposing the input first, and every dense layer's
+ * bias gradient is such a sum (over the batch rows). This re-registers `Sum` so that a float32 tensor summed
+ * over its leading axes is summed column by column in one JavaScript pass over the wasm heap (float64
+ * accumulators), several times faster (docs/performance.md). Other sums, and other backends, are untouched.
  */
 export function installWasmColumnSumFix(): void {
   // VAE_WASM_FAST_KERNELS=0 keeps this stock kernel too, to measure the difference (npm run bench).
@@ -129,7 +126,7 @@ let identityFixed = false;
 
 /**
  * The wasm `Identity` kernel copies its input into a new buffer; the gradient tape calls it several
- * times a step, among others on the 784 x 512 weight matrices (about 0.3 ms each here). Tensors on
+ * times a step, among others on the 784 x 512 weight matrices (docs/performance.md). Tensors on
  * this backend are never written in place (every kernel, the fused Adam and the matrix products
  * included, writes into a new output, and a variable's `assign` swaps its buffer), so the output can
  * share the input's buffer, counted by reference, as `Reshape` does on wasm and `Identity` on the cpu

@@ -1,18 +1,11 @@
 /**
- * Multithreaded wasm in Node. `@tensorflow/tfjs-backend-wasm` ships a threaded SIMD build, but on Node
- * it is switched off (tfjs issue #3830) and does not start as shipped: the `WASM_HAS_MULTITHREAD_SUPPORT`
- * flag is hard-coded false and the thread workers are loaded from `blob:` URLs that Node workers cannot
- * open. `withWasmThreads` starts it: it sets the flag, writes the two worker scripts to a temporary
- * folder (the bundle's own code, with the bundle-level `require`s it refers to), and restores
- * everything afterwards.
- *
- * What the project uses of it is its shared memory: the large matrix products (`src/backend/wasmGemm.ts`) are
- * split across the main thread and `threads - 1` Node workers working on that memory. XNNPACK's own
- * thread pool is kept at one thread (none besides the main one): its threads spin for a while after
- * each operation and then compete with the product workers for the cores (a training step took 13.9 ms
- * with both pools against 9.9 ms with the product workers alone, on two cores). The training code is
- * the same with or without threads, and results are bit-identical (each output element of a product is
- * summed by one thread, in the same order).
+ * Multithreaded wasm in Node. tfjs-backend-wasm's threaded SIMD build is off on Node (tfjs issue #3830):
+ * `WASM_HAS_MULTITHREAD_SUPPORT` is hard-coded false and the thread workers load from `blob:` URLs that Node
+ * workers cannot open. `withWasmThreads` sets the flag and writes the two worker scripts to a temporary folder
+ * (both undone afterwards). The project uses the shared memory: `wasmGemm.ts` splits large products across
+ * the main thread and `threads - 1` workers. XNNPACK's own pool stays at one thread, since its spinning
+ * threads slow the product workers (docs/performance.md). Results are bit-identical with any thread count
+ * (each output element is summed by one thread, in the same order).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";

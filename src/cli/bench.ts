@@ -1,15 +1,10 @@
 /**
  * `npm run bench -- [options]`: times training of the tutorial's VAE on the active backend and writes
  * the figures as JSON (default build/bench/bench.json).
- *
- * - `--pytorch` also times the same model in PyTorch (bench/pytorch_reference.py, python3 with torch),
- *   one epoch here and one there in turn, so that both see the same load on a shared machine.
- * - `--sweep` runs the tutorial's sweep (`npm run sweep`, or a stated number of epochs of it) and the
- *   PyTorch twin's, each as its own command with the same number of processes, and compares the wall times.
- * - `--full-mnist` times coefficients on 60,000 training digits (IDX files written by tiling the
- *   embedded digits), as many at once as the sweep trains, and projects the whole sweep.
- * - `--anchors` times, one epoch of each in turn, this backend, the other of wasm and tfjs-node's
- *   `tensorflow` (in a child process), PyTorch and Keras 3 on TensorFlow (bench/keras_reference.py).
+ * - `--pytorch`: the same model in PyTorch too, one epoch each in turn, so both see the same load.
+ * - `--sweep`: the tutorial's sweep and the PyTorch twin's, as commands with as many processes; wall times.
+ * - `--full-mnist`: coefficients on 60,000 digits (tiled IDX files), projected to the whole sweep.
+ * - `--anchors`: one epoch each of this backend, the other of wasm and tfjs-node, PyTorch and Keras 3.
  */
 import { option, OPTIONS } from "../system/options";
 import { spawn, spawnSync } from "node:child_process";

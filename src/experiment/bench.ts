@@ -1,12 +1,10 @@
 /**
  * Training speed of the tutorial's VAE through the project's own training code (`npm run bench`).
- *
- * FLOP count per training sample (matrix products only; element-wise ops and Adam are left out):
- * the forward pass multiplies 784x512 (encoder), 512x2 twice (zMean, zLogVar), 2x512 and 512x784
- * (decoder): 805,888 multiply-adds = 1,611,776 FLOP. The backward pass computes every weight gradient
- * (the same 1,611,776 FLOP) and the input gradient of every layer but the first (its input is the
- * data): 512x2 twice, 2x512, 512x784 = 404,480 multiply-adds = 808,960 FLOP. Total 4,032,512 FLOP per
- * sample, so a 60,000-row epoch is 242 GFLOP.
+ * FLOP per training sample (matrix products only; element-wise ops and Adam left out): the forward pass
+ * multiplies 784x512 (encoder), 512x2 twice (zMean, zLogVar), 2x512 and 512x784 (decoder): 805,888
+ * multiply-adds. The backward pass takes every weight gradient (as many) and the input gradient of every
+ * layer but the first (its input is the data): 512x2 twice, 2x512, 512x784 = 404,480 multiply-adds.
+ * Total 2 x (805,888 + 805,888 + 404,480) = 4,032,512 FLOP per sample, 242 GFLOP per 60,000-row epoch.
  */
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";

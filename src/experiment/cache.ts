@@ -1,13 +1,10 @@
 /**
  * The on-disk cache of trained coefficients: one entry per KL coefficient inside a folder named by a
  * key that hashes everything that changes a result (config, data, backend, code version).
- *
- * An entry is a JSON file plus float32 blobs. Blobs are written first and the JSON last, each to a
- * per-process temporary name, flushed to disk and then renamed, so a reader sees a complete entry or
- * none; the JSON holds each blob's SHA-256 and length and a SHA-256 of its own contents, all checked on
- * every read. A damaged entry is reported and treated as missing, never served. A write that fails
- * (a full or read-only disk) raises a `StorageError` naming the file and what to do, and leaves no
- * part of the entry behind.
+ * An entry is a JSON file plus float32 blobs, blobs first and JSON last, each flushed under a temporary
+ * name and then renamed, so a reader sees a complete entry or none. The JSON holds the blobs' and its own
+ * SHA-256, checked on every read: a damaged entry is reported and treated as missing, never served. A failed
+ * write raises a `StorageError` naming the file and the fix, and leaves no part of the entry behind.
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";

@@ -1,17 +1,9 @@
 /**
  * `src/experiment`: the tutorial's sweep over c and what is measured of it.
- *
- * - `sweep.ts`: every coefficient from the same initial weights; results and their cache keys.
- * - `results.ts`: reading the results file back, refusing other schema versions.
- * - `cache.ts`, `lock.ts`, `workers.ts`: the on-disk cache, per-coefficient locks, helper processes
- *   (and the progress they send back).
- * - `metrics.ts`: rate, distortion, closeness to N(0, I) per coefficient.
- * - `conclusions.ts`: the tutorial's conclusions checked against the numbers.
- * - `statistics.ts`: mean, sample standard deviation, min and max of the metrics over training seeds.
- * - `analysis.ts`: comparison images (reconstructions, prior samples) from trained weights.
- * - `bench.ts`: training speed through the project's own loop, ratios of paired timings, sweep
- *   projections, and full-MNIST-sized IDX files tiled from the embedded digits.
- *
+ * - `sweep`: every coefficient from the same initial weights; `results`: the results file, read back.
+ * - `cache`, `lock`, `workers`: the on-disk cache, per-coefficient locks, helper processes.
+ * - `metrics`: rate, distortion, closeness to N(0, I); `conclusions`: the tutorial's, checked.
+ * - `statistics`: spread over training seeds; `analysis`: comparison images; `bench`: training speed.
  * May import: system, vae, backend.
  */
 export * from "./analysis";

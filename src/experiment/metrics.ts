@@ -1,13 +1,10 @@
 /**
  * Measuring what the tutorial judges by eye, per coefficient, on the test set.
  * Introduced in `notebooks/03-kl-sweep.ipynb` (spread, variety) and `notebooks/04-analysis.ipynb`.
- *
- * - distortion: the reconstruction term, -E log p(x|z) in nats;
- * - rate: the KL term, E KL(q(z|x) || N(0, I)) in nats; distortion + rate is the negative ELBO;
- * - the aggregate encoder output (zMean over the test set) against N(0, I): its mean and covariance,
- *   the KL divergence of a Gaussian fitted to it, and the energy distance to as many N(0, I) samples;
- * - active units (Burda, Grosse & Salakhutdinov 2016): latent dimensions whose zMean varies over x;
- * - the decoded manifold's variety (how different its 900 digits are) and sharpness.
+ * - distortion, -E log p(x|z), and rate, E KL(q(z|x) || N(0, I)), in nats (their sum is the negative ELBO);
+ * - the aggregate encoder output (zMean over the test set) against N(0, I): mean, covariance, the KL of a
+ *   Gaussian fitted to it, and the energy distance to as many N(0, I) samples;
+ * - active units (Burda, Grosse & Salakhutdinov 2016); the decoded manifold's variety and sharpness.
  */
 import { deriveSeed, Random, RANDOM_STREAMS } from "../vae/random";
 import type { LossTerms } from "../vae/loss";

@@ -1,19 +1,11 @@
 /**
  * Showing figures and live progress in a tslab notebook. Introduced in `notebooks/01-normal-samples.ipynb`.
  *
- * Each figure is one output whose MIME bundle (`figureBundle`) holds:
- * - `text/html`: a div with a static image inside (WebP, drawn by plotly.js in headless Chromium,
- *   `src/plots/render.ts`) plus a script that swaps in the interactive plotly chart. The classic Notebook,
- *   Notebook 7, JupyterLab without plotly's extension and nbconvert's HTML show this; where scripts do not
- *   run (untrusted or sanitised notebooks) the image stays;
- * - `application/vnd.plotly.v1+json`: the figure itself, which plotly's renderers (JupyterLab with the
- *   `plotly` Python package, VS Code, nteract) draw natively, offline, even in an untrusted notebook;
- * - `text/plain`: the title.
- * plotly.js is not in the notebook file: the script loads it once per page from the Jupyter server that
- * shows the notebook (`plotlyLoaderScript`), so that an executed notebook weighs its figures only. Pages
- * that already hold plotly.js (the HTML exports and the report inline it once) draw at once. Without
- * Chromium the output keeps the interactive chart and says the static image is missing. The bundle goes
- * out through tslab's internal sender (`tslabDisplay.ts`).
+ * Each figure is one output whose MIME bundle (`figureBundle`) holds a static image plus a script that swaps
+ * in the interactive chart (`text/html`), the figure for plotly's own renderers (`application/vnd.plotly.v1+json`)
+ * and the title, so that every front end shows the richest it can (docs/notebooks.md). The script loads
+ * plotly.js once per page from the Jupyter server (`plotlyLoaderScript`), so an executed notebook weighs its
+ * figures only. The bundle goes out through tslab's internal sender (`tslabDisplay.ts`).
  */
 import { option, OPTIONS } from "../system/options";
 import { randomBytes } from "node:crypto";

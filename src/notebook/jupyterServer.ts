@@ -1,12 +1,10 @@
 /**
  * Starting a Jupyter server on the project: JupyterLab 4, Jupyter Notebook 7 or the classic Notebook 6,
- * the project's own Python environment (`build/python`, `npm run python-env -- jupyter`) first, then the
- * `PATH`. Used by `npm run lab` and by the browser test of the notebooks.
- *
- * The server runs at the project root with `JUPYTER_PATH` holding `./jupyter`, so that it finds the
- * project's kernel (`jupyter/kernels/vae-tslab`) and serves the project's plotly.js to the notebooks'
- * figures (`jupyter/nbextensions/vae-plotly` for the classic Notebook, `files/node_modules/...` for any
- * server started at the root; see `PLOTLY_SERVER_PATHS` in `display.ts`).
+ * from the project's Python environment (`build/python`) first, then the `PATH`. Used by `npm run lab` and
+ * by the browser test of the notebooks. The server runs at the project root with `JUPYTER_PATH` holding
+ * `./jupyter`, so that it finds the project's kernel (`jupyter/kernels/vae-tslab`) and serves plotly.js to the
+ * figures (`jupyter/nbextensions/vae-plotly` for the classic Notebook, `files/node_modules/...` for the
+ * others; see `PLOTLY_SERVER_PATHS` in `display.ts`).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";

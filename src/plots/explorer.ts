@@ -1,18 +1,11 @@
 /**
- * The latent explorer (beyond the tutorial): beside each coefficient's encoder scatter, the digit that
- * the decoder draws for the latent point under the mouse, decoded in the page; a coefficient selector;
- * two clicks decode the path between two points. Introduced in `notebooks/04-analysis.ipynb`, also in
- * `npm run report`.
+ * The latent explorer (beyond the tutorial): beside each coefficient's encoder scatter, the digit the decoder
+ * draws for the latent point under the mouse, decoded in the page; two clicks decode a path. Introduced in
+ * `notebooks/04-analysis.ipynb`, also in `npm run report`.
  *
- * The decoders travel in the page, so their weights are packed small. The 512 x 784 output kernel
- * (99.4% of a decoder's 403,728 weights) is replaced by two thin factors, [512, rank] and [784, rank],
- * spanning the directions of pixel-logit space that the decoder uses over the latent window (a
- * 2-dimensional latent space draws a 2-dimensional surface of logits, which a few dozen directions hold
- * almost entirely), each quantised per column and deflated; the small arrays (2 x 512 kernel, both
- * biases) stay float32. The page script (`explorerPage.js`, embedded as text) inflates them with the
- * browser's DecompressionStream and rebuilds the kernel exactly as `lowRankProduct` does, so the page
- * and the kernel multiply by the same float32 weights. Where scripts do not run, the page keeps a
- * static manifold grid per coefficient.
+ * The decoders travel in the page, so the 512 x 784 output kernel is replaced by two thin quantised, deflated
+ * factors that span the logit directions the decoder uses (docs/explorer.md). The page script (`explorerPage.js`)
+ * rebuilds the kernel exactly as `lowRankProduct` does, so page and kernel multiply by the same float32 weights.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -1,16 +1,9 @@
 /**
  * `src/system`: small helpers about the process, not about VAEs.
- *
- * - `proc.ts`: readings of Linux's /proc (a process's state, start time, CPU time, threads), for stale
- *   locks and a stuck kernel's report.
- * - `crashPoint.ts`: `crashPoint`, a SIGKILL at a named moment when `VAE_CRASH_AT` asks for it (the
- *   tests' repeated kills).
- * - `timeLimit.ts`: `withTimeLimit`, the one time limit on a promise (a notebook cell, a PNG, the threaded
- *   wasm start-up).
- *
- * - `storage.ts`: `checkOutputFolder` (an output folder made and probed with a write, within a time
- *   limit), `makeFolder`, and `StorageError`, the one message for an operating-system error on a path.
- *
+ * - `options`: every environment variable in one typed table; `proc`: readings of Linux's /proc.
+ * - `crashPoint`: a SIGKILL at a named moment when `VAE_CRASH_AT` asks for it (the kill tests).
+ * - `timeLimit`: the one time limit on a promise; `storage`: output folders and `StorageError`.
+ * - `pythonEnv`, `tfjsNodeBuild`: the project's Python venv; building tfjs-node's binding against it.
  * May import: nothing else in `src`.
  */
 export * from "./crashPoint";
