@@ -342,7 +342,7 @@ function gemm(
  * Whether rows `rowStride` bytes apart share few sets of the L1 cache (64 sets of 64-byte lines): a
  * multiple of 512 bytes maps every eighth row or more to the same set, and a strip read in place is
  * evicted before it is read again. Such operands are packed; others (784 floats: 3,136 bytes, an odd
- * number of lines) are read in place, which saves the copy (about 0.15 ms for 512 x 784).
+ * number of lines) are read in place, which saves the copy (docs/performance.md).
  */
 function conflictingRows(rowStride: number): boolean {
   return rowStride % 512 === 0;

@@ -228,9 +228,8 @@ export function gemmModule(spec: GemmSpec, shared: boolean): Uint8Array {
 /**
  * Left operands with at most this share of nonzero elements go to the sparse loop, when the strip of b
  * it reads for each nonzero stays in the L1 cache (`SPARSE_L1_STRIP_BYTES`; the weight gradients'
- * b = dy, 128 rows); otherwise up to `MAX_SPARSE_DENSITY_L2`. Measured on 128 x 512 ReLU outputs (two
- * threads): h^T dy took 1.28 ms sparse against 1.59 dense at 70% nonzero, 1.44 against 1.63 at 80%;
- * h W4 (a 512-row strip of 57 KB) 1.43 against 1.47 at 45% and 1.89 against 1.49 at 60%.
+ * b = dy, 128 rows); otherwise up to `MAX_SPARSE_DENSITY_L2`; both limits come from timing the
+ * two loops on ReLU outputs (docs/performance.md).
  */
 export const MAX_SPARSE_DENSITY = 0.75;
 export const MAX_SPARSE_DENSITY_L2 = 0.45;
@@ -395,8 +394,8 @@ export function sparseGemmModule(spec: GemmSpec, shared: boolean): Uint8Array {
  * `stripBytes / 4` consecutive columns, each strip's depth rows one after another, strip after strip.
  * A loop then reads its strip of b as one contiguous run. Read in place, a strip of a matrix whose rows
  * are a power of two apart (784 x 512 weights: 2,048 bytes) falls into a few sets of the L1 cache and
- * is evicted at every pass: the encoder's product ran at 12.6 GMAC/s in place against 21.6 packed
- * (one thread); packing costs about 0.13 ms. Rows are read in order, whole.
+ * is evicted at every pass; packed, the encoder's product runs much faster, for a small copy
+ * (docs/performance.md). Rows are read in order, whole.
  */
 export function packModule(
   columns: number,
@@ -530,7 +529,7 @@ export function transposePackModule(columns: number, depth: number, shared: bool
  * `run(src, dst)`: dst = the transpose of the row-major rows x columns matrix src (columns x rows, row
  * by row). A transposed left operand whose rows are a power of two apart is copied so, before a dense
  * product: read in place, the k steps of a tile jump 2,048 bytes and thrash the L1 cache as a right
- * operand's strips do (h^T dy ran at 13 GMAC/s on one thread).
+ * operand's strips do (docs/performance.md).
  */
 export function transposeModule(rows: number, columns: number, shared: boolean): Uint8Array {
   if (rows % 4 !== 0) throw new RangeError(`transposeModule: ${rows} rows are not a multiple of 4.`);

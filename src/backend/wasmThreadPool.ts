@@ -32,8 +32,8 @@ Atomics.store(ctl, 9, 1);
 try {
   for (;;) {
     // Poll for the next call a while before sleeping: products come every millisecond or so while a
-    // model trains, and waking a thread asleep in Atomics.wait held up the main thread's
-    // Atomics.notify by about 0.4 ms here. Slot 11 says whether it sleeps (and needs waking).
+    // model trains, and waking a thread asleep in Atomics.wait holds up the main thread's
+    // Atomics.notify (docs/performance.md). Slot 11 says whether it sleeps (and needs waking).
     // (The clock is read every 1,024 polls: each reading allocates, and a poll that allocates sets off
     // a garbage collection of the thread every few steps.)
     const until = performance.now() + SPIN_MS;

@@ -187,7 +187,7 @@ function jobsFromFlags(values: SweepFlagValues, cores: number): { asked?: number
     asked = cores;
   }
   // Two processes of one thread each train a sweep faster on wasm than one process of two threads
-  // (269 s against 352 s for the tutorial's sweep on 2 cores); the native backend uses every core itself.
+  // (docs/performance.md); the native backend uses every core itself.
   return { asked, autoJobs: auto && !values["no-cache"] && cores >= 2 ? 2 : 1 };
 }
 
