@@ -111,6 +111,7 @@ export function runMain(main: () => Promise<void>, usage: string): void {
         "CacheCorruptError",
         "StorageError",
         "ResultsFileError",
+        "SetupError",
       ].includes(err.name)
     ) {
       process.stderr.write(`error: ${err.message}\n`);

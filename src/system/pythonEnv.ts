@@ -8,6 +8,11 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
+/** Setting up the Python environment or tfjs-node's binding failed: the message names the step and the fix. */
+export class SetupError extends Error {
+  override name = "SetupError";
+}
+
 /** The package groups, by what needs them. Versions are ranges: a user's own index may hold newer ones. */
 export const PYTHON_GROUPS = {
   /** JupyterLab 4 and Notebook 7 (one server package each) with the Python kernel they expect. */
@@ -58,10 +63,10 @@ export function localPipSources(configList: string): string[] {
 
 function run(command: string, args: string[], what: string): string {
   const result = spawnSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
-  if (result.error) throw new Error(`${what}: could not run ${command} (${result.error.message}).`);
+  if (result.error) throw new SetupError(`${what}: could not run ${command} (${result.error.message}).`);
   if (result.status !== 0) {
     const tail = `${result.stdout}\n${result.stderr}`.trim().split("\n").slice(-15).join("\n");
-    throw new Error(`${what} failed (${command} ${args.join(" ")}):\n${tail}`);
+    throw new SetupError(`${what} failed (${command} ${args.join(" ")}):\n${tail}`);
   }
   return result.stdout;
 }

@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ensurePythonEnv, pythonEnvBin } from "./pythonEnv";
+import { ensurePythonEnv, pythonEnvBin, SetupError } from "./pythonEnv";
 
 /** The tfjs-node version whose binding this setup builds (the one package.json names). */
 export const TFJS_NODE_VERSION = "4.22.0";
@@ -40,7 +40,7 @@ export function findTensorflowLibrary(dir: string, version: string): TensorflowL
   const needed = [library.cc, library.framework, path.join(library.includeDir, "tensorflow", "c", "eager", "c_api.h")];
   const missing = needed.filter((file) => !fs.existsSync(file));
   if (missing.length > 0) {
-    throw new Error(
+    throw new SetupError(
       `The TensorFlow package at ${dir} lacks ${missing.map((file) => path.relative(dir, file)).join(", ")}: tfjs-node's binding needs a Linux tensorflow-cpu wheel that carries the C library (2.x from pip).`,
     );
   }
@@ -61,9 +61,10 @@ export function tensorflowPackage(pythonBin: string): { dir: string; version: st
     "print(v[0] if v else '?')",
   ].join("\n");
   const result = spawnSync(python, ["-c", script], { encoding: "utf8" });
-  const [dir = "", version = "?"] = (result.stdout ?? "").trim().split("\n");
+  // Line by line: the first line is empty when there is no tensorflow package.
+  const [dir = "", version = "?"] = (result.stdout ?? "").split("\n").map((line) => line.trim());
   if (result.status !== 0 || dir === "")
-    throw new Error(
+    throw new SetupError(
       `No tensorflow package in the Python environment ${path.dirname(pythonBin)} (${(result.stderr ?? "").trim() || "find_spec found nothing"}).`,
     );
   return { dir, version };
@@ -82,7 +83,7 @@ export function findNodeGyp(env: NodeJS.ProcessEnv = process.env): string {
     candidates.push(path.join(npm.stdout.trim(), "npm", "node_modules", "node-gyp", "bin", "node-gyp.js"));
   const found = candidates.find((file) => fs.existsSync(file));
   if (!found)
-    throw new Error(
+    throw new SetupError(
       `node-gyp was not found beside npm (looked at ${candidates.join(", ") || "nothing"}); install npm with Node (it ships node-gyp).`,
     );
   return found;
@@ -98,7 +99,7 @@ export function findNodeDir(configured: string | undefined, execPath: string = p
   );
   const found = candidates.find((dir) => fs.existsSync(path.join(dir, "include", "node", "node_api.h")));
   if (!found)
-    throw new Error(
+    throw new SetupError(
       `Node's headers (include/node/node_api.h) are not under ${candidates.join(" or ")}: install them (Debian: apt-get install libnode-dev) or set npm's nodedir.`,
     );
   return found;
@@ -111,10 +112,10 @@ function run(command: string, args: string[], options: { cwd: string; what: stri
     stdio: ["ignore", "pipe", "pipe"],
     maxBuffer: 64 << 20,
   });
-  if (result.error) throw new Error(`${options.what}: could not run ${command} (${result.error.message}).`);
+  if (result.error) throw new SetupError(`${options.what}: could not run ${command} (${result.error.message}).`);
   if (result.status !== 0) {
     const tail = `${result.stdout}\n${result.stderr}`.trim().split("\n").slice(-25).join("\n");
-    throw new Error(`${options.what} failed (${path.basename(command)} ${args.join(" ")}):\n${tail}`);
+    throw new SetupError(`${options.what} failed (${path.basename(command)} ${args.join(" ")}):\n${tail}`);
   }
 }
 
@@ -140,16 +141,18 @@ export function tfjsNodePackageDir(projectRoot: string): string {
   const dir = path.join(projectRoot, "node_modules", "@tensorflow", "tfjs-node");
   const manifest = path.join(dir, "package.json");
   if (!fs.existsSync(manifest))
-    throw new Error(
+    throw new SetupError(
       `@tensorflow/tfjs-node is not installed in ${path.dirname(dir)}: run npm install (it is an optional dependency) first.`,
     );
   const version = (JSON.parse(fs.readFileSync(manifest, "utf8")) as { version: string }).version;
   if (version !== TFJS_NODE_VERSION)
-    throw new Error(
+    throw new SetupError(
       `@tensorflow/tfjs-node ${version} is installed; this setup builds ${TFJS_NODE_VERSION}'s binding. Run npm install to get the version package.json names.`,
     );
   if (!fs.existsSync(path.join(dir, "binding.gyp")))
-    throw new Error(`${dir} has no binding.gyp: the package's binding source is missing; reinstall it (npm install).`);
+    throw new SetupError(
+      `${dir} has no binding.gyp: the package's binding source is missing; reinstall it (npm install).`,
+    );
   return dir;
 }
 
@@ -246,7 +249,7 @@ export function setupTfjsNode(options: SetupTfjsNodeOptions): SetupTfjsNodeResul
     ],
     { cwd: work, what: "Building tfjs-node's binding" },
   );
-  if (!fs.existsSync(binding)) throw new Error(`node-gyp finished but ${binding} is missing.`);
+  if (!fs.existsSync(binding)) throw new SetupError(`node-gyp finished but ${binding} is missing.`);
   fs.writeFileSync(stampFile, stamp);
   return { packageDir, binding, tensorflow, built: true, seconds: (performance.now() - started) / 1000 };
 }
@@ -272,17 +275,18 @@ export function checkTfjsNode(projectRoot: string): { backend: string; tensorflo
   });
   const line = (result.stdout ?? "").trim().split("\n").pop() ?? "";
   if (result.status !== 0 || !line.startsWith("{")) {
-    throw new Error(
+    throw new SetupError(
       `require("@tensorflow/tfjs-node") failed after the build:\n${(result.stderr ?? "").trim().split("\n").slice(-15).join("\n")}`,
     );
   }
   const answer = JSON.parse(line) as { backend: string; small: number[]; largeOk: boolean; tensorflowVersion: string };
   if (answer.backend !== "tensorflow")
-    throw new Error(`tfjs-node loaded but the active backend is "${answer.backend}", not "tensorflow".`);
+    throw new SetupError(`tfjs-node loaded but the active backend is "${answer.backend}", not "tensorflow".`);
   if (answer.small.join(",") !== "19,22,43,50")
-    throw new Error(
+    throw new SetupError(
       `tfjs-node computed [[1, 2], [3, 4]] x [[5, 6], [7, 8]] as ${answer.small.join(", ")}, not 19, 22, 43, 50.`,
     );
-  if (!answer.largeOk) throw new Error("tfjs-node's 300 x 300 product of ones did not read back as 300 everywhere.");
+  if (!answer.largeOk)
+    throw new SetupError("tfjs-node's 300 x 300 product of ones did not read back as 300 everywhere.");
   return { backend: answer.backend, tensorflowVersion: answer.tensorflowVersion };
 }
