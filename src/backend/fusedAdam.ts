@@ -7,7 +7,8 @@
  * ops. How and what it gains: docs/wasm-engine.md.
  */
 import * as tf from "@tensorflow/tfjs";
-import { KERAS_ADAM_KERNEL, type KerasAdamAttrs } from "../vae/optimizer";
+import { registerFastPath } from "../vae/fastPath";
+import type { KerasAdamAttrs } from "../vae/optimizer";
 import {
   type EmscriptenModuleLike,
   F32,
@@ -22,6 +23,9 @@ import {
   op,
 } from "./wasmCode";
 import { runOnHelperLoop, runSplitLoop, wasmGemmThreadCount } from "./wasmThreadPool";
+
+/** The name of the fused update kernel: inputs w, m, v, g; attributes `KerasAdamAttrs`; outputs new w, m, v. */
+export const KERAS_ADAM_KERNEL = "VaeKerasAdamUpdate";
 
 /** The backends the fused kernel is registered for. */
 export const KERAS_ADAM_FUSED_BACKENDS: readonly string[] = ["wasm", "cpu"];
@@ -503,9 +507,45 @@ const cpuKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   return [w2, m2, v2].map((out) => cpu.makeTensorInfo(infos.w.shape.slice(), "float32", out));
 };
 
+/** Whether the fused kernel is registered for `backendName` (the active backend by default). */
+export function hasFusedKerasAdam(backendName: string = tf.getBackend()): boolean {
+  return tf.getKernel(KERAS_ADAM_KERNEL, backendName) != null;
+}
+
 /**
- * Registers the fused kernel for "wasm" and "cpu" unless already registered (importing this module
- * does it; call again after `tf.unregisterKernel` to restore it).
+ * One update of one weight array with the fused kernel: returns new [w, m, v] (the inputs are left as
+ * they are). Throws when the active backend has no such kernel; all four tensors must be float32 and
+ * hold the same number of elements.
+ */
+export function kerasAdamUpdateFused(
+  w: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  g: tf.Tensor,
+  attrs: KerasAdamAttrs,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const { alpha, beta1, beta2, epsilon } = attrs;
+  const out = tf
+    .engine()
+    .runKernel(KERAS_ADAM_KERNEL, { w, m, v, g }, { alpha, beta1, beta2, epsilon }) as unknown as tf.Tensor[];
+  return [out[0], out[1], out[2]];
+}
+
+/** The optimizer's hook: the fused update where the kernel is registered and the tensors are float32. */
+function kerasAdamUpdateFast(
+  w: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  g: tf.Tensor,
+  attrs: KerasAdamAttrs,
+): [tf.Tensor, tf.Tensor, tf.Tensor] | undefined {
+  const fused = hasFusedKerasAdam() && [w, m, v, g].every((x) => x.dtype === "float32");
+  return fused ? kerasAdamUpdateFused(w, m, v, g, attrs) : undefined;
+}
+
+/**
+ * Registers the fused kernel for "wasm" and "cpu" unless already registered, and puts it behind the
+ * optimizer's hook there (importing this module does it; call again after `tf.unregisterKernel`).
  */
 export function registerKerasAdamKernels(): void {
   const kernels: Record<string, tf.KernelFunc> = { wasm: wasmKernel, cpu: cpuKernel };
@@ -513,8 +553,7 @@ export function registerKerasAdamKernels(): void {
     if (!tf.getKernel(KERAS_ADAM_KERNEL, backendName)) {
       tf.registerKernel({ kernelName: KERAS_ADAM_KERNEL, backendName, kernelFunc: kernels[backendName] });
     }
+    registerFastPath(backendName, { kerasAdamUpdate: kerasAdamUpdateFast });
   }
 }
-registerKerasAdamKernels();
-
 registerKerasAdamKernels();

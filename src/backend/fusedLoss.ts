@@ -7,7 +7,8 @@
  * checks every result against float64). The derivation and the figures: docs/wasm-engine.md.
  */
 import * as tf from "@tensorflow/tfjs";
-import { BCE_LOGITS_KERNEL, LOGIT_LIMIT } from "../vae/loss";
+import { registerFastPath } from "../vae/fastPath";
+import { LOGIT_LIMIT } from "../vae/loss";
 import {
   type EmscriptenModuleLike,
   F32,
@@ -22,6 +23,12 @@ import {
   op,
 } from "./wasmCode";
 import { runSplitLoop } from "./wasmThreadPool";
+
+/**
+ * The fused kernel: inputs `logits` and `x`, outputs the loss summed over the batch and the gradient
+ * (sigmoid(l) - x where |l| < LOGIT_LIMIT, else 0).
+ */
+export const BCE_LOGITS_KERNEL = "VaeBceWithLogits";
 
 /** Batches of at least this many rows are split across the products' threads. */
 const THREADED_BCE_ROWS = 32;
@@ -435,12 +442,37 @@ const cpuKernel: tf.KernelFunc = ({ inputs, backend }) => {
   ];
 };
 
-/** Registers the fused kernel for "wasm" and "cpu" unless already registered (importing this module does it). */
+/**
+ * `reconstructionLossFromLogits` with the fused kernel (its gradient is the kernel's, times dy / rows);
+ * undefined where the active backend has no such kernel.
+ */
+export function reconstructionLossFused(x: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar | undefined {
+  if (!tf.getKernel(BCE_LOGITS_KERNEL, tf.getBackend())) return undefined;
+  const rows = x.shape[0];
+  const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [l, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const [sum, grad] = tf.engine().runKernel(BCE_LOGITS_KERNEL, { logits: l, x }, {}) as unknown as [
+      tf.Scalar,
+      tf.Tensor,
+    ];
+    save([grad]);
+    const value = tf.div(sum, rows) as tf.Scalar;
+    sum.dispose();
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(saved[0], tf.div(dy, rows)) };
+  });
+  return loss(logits) as tf.Scalar;
+}
+
+/**
+ * Registers the fused kernel for "wasm" and "cpu" unless already registered, and puts it behind the
+ * loss's hook there (importing this module does it).
+ */
 export function registerBceLogitsKernels(): void {
   const kernels: Record<string, tf.KernelFunc> = { wasm: wasmKernel, cpu: cpuKernel };
   for (const backendName of BCE_LOGITS_FUSED_BACKENDS) {
     if (!tf.getKernel(BCE_LOGITS_KERNEL, backendName))
       tf.registerKernel({ kernelName: BCE_LOGITS_KERNEL, backendName, kernelFunc: kernels[backendName] });
+    registerFastPath(backendName, { reconstructionLossFromLogits: reconstructionLossFused });
   }
 }
 registerBceLogitsKernels();

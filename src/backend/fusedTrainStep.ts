@@ -1,6 +1,6 @@
 /**
- * The wasm engine's whole training step, plugged in behind `trainStep`'s one hook
- * (`registerFastTrainStep` in `src/vae/train.ts`): the kernels' names, the weights' order, the switch that
+ * The wasm engine's whole training step, plugged in behind `trainStep`'s hook
+ * (`registerFastPath` in `src/vae/fastPath.ts`): the kernels' names, the weights' order, the switch that
  * turns them off, and the calls. The kernels themselves are in `fusedGradients.ts`. A reader of `src/vae`
  * never needs this file; `test/backend/fusedGradients.test.ts` holds the two paths equal.
  */
@@ -9,7 +9,7 @@ import { option, OPTIONS, type Environment } from "../system/options";
 import type { LossTerms } from "../vae/loss";
 import type { Vae } from "../vae/model";
 import { isKerasAdam, type KerasAdam } from "../vae/optimizer";
-import { registerFastTrainStep } from "../vae/train";
+import { registerFastPath } from "../vae/fastPath";
 
 /**
  * The kernel that computes one batch's loss terms and the gradients of the ten weight arrays in one call.
@@ -170,5 +170,5 @@ function sameVariables(a: readonly tf.Variable[], b: readonly tf.Variable[]): bo
 
 /** Puts the wasm step behind `trainStep`'s hook (`select.ts` does it when it loads the wasm backend). */
 export function registerWasmTrainStep(): void {
-  registerFastTrainStep("wasm", wasmTrainStep);
+  registerFastPath("wasm", { trainStep: wasmTrainStep });
 }

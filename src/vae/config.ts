@@ -196,3 +196,32 @@ export function resolveConfig(candidate: Partial<VaeConfig>): VaeConfig {
     seeds: Object.freeze([...(seeds as number[])]),
   });
 }
+
+/**
+ * Refuses training inputs that would fail later or silently: a bad coefficient, a bad batch size or
+ * epoch count, ragged data, pixels outside [0, 1].
+ */
+export function checkTrainingInputs(
+  config: Pick<VaeConfig, "batchSize" | "epochs" | "originalDim">,
+  klCoefficient: number,
+  data: { xTrain: Float32Array; xTest: Float32Array },
+): void {
+  if (typeof klCoefficient !== "number" || !Number.isFinite(klCoefficient) || klCoefficient < 0) {
+    throw new RangeError(`klCoefficient must be a finite number >= 0; got ${String(klCoefficient)}.`);
+  }
+  for (const key of ["batchSize", "epochs"] as const) {
+    if (!Number.isInteger(config[key]) || config[key] < 1)
+      throw new RangeError(`${key} must be a whole number >= 1; got ${String(config[key])}.`);
+  }
+  for (const [name, x] of Object.entries(data)) {
+    if (x.length === 0 || x.length % config.originalDim !== 0) {
+      throw new RangeError(`${name} must hold whole rows of ${config.originalDim} pixels; got ${x.length} values.`);
+    }
+    const bad = x.findIndex((value) => !(value >= 0 && value <= 1));
+    if (bad >= 0) {
+      const row = Math.floor(bad / config.originalDim);
+      const pixel = bad % config.originalDim;
+      throw new RangeError(`${name} row ${row}, pixel ${pixel} is ${x[bad]}; pixels must be finite numbers in [0, 1].`);
+    }
+  }
+}

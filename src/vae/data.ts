@@ -122,3 +122,20 @@ export function loadMnist(
   const test = takeRows(images, labels, order, config.trainSize, config.trainSize + config.testSize);
   return finish({ source, xTrain: train.x, yTrain: train.y, xTest: test.x, yTest: test.y });
 }
+
+/**
+ * Copies the rows `order[start..end)` of a row-major matrix into one batch buffer: a new one, or the
+ * start of `into` when given (it must hold the rows).
+ */
+export function gatherRows(
+  x: Float32Array,
+  order: ArrayLike<number>,
+  start: number,
+  end: number,
+  width: number,
+  into?: Float32Array,
+): Float32Array {
+  const out = into ? into.subarray(0, (end - start) * width) : new Float32Array((end - start) * width);
+  for (let i = start; i < end; i++) out.set(x.subarray(order[i] * width, (order[i] + 1) * width), (i - start) * width);
+  return out;
+}

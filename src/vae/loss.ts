@@ -3,6 +3,7 @@
  * Introduced in `notebooks/02-model.ipynb`. Every function is pure and returns batch means.
  */
 import * as tf from "@tensorflow/tfjs";
+import { fastPath } from "./fastPath";
 
 /** Keras's `K.epsilon()`: predictions are clipped to [eps, 1 - eps] before the logarithms. */
 export const BCE_EPSILON = 1e-7;
@@ -30,59 +31,38 @@ export function reconstructionLoss(x: tf.Tensor2D, xDecoded: tf.Tensor2D): tf.Sc
 export const LOGIT_LIMIT = Math.log((1 - BCE_EPSILON) / BCE_EPSILON);
 
 /**
- * `reconstructionLoss(x, sigmoid(logits))` computed from the decoder's logits, as training uses it.
- * The same loss (Keras 2's `binary_crossentropy` also clips, then goes back to logits), in a form that
- * stays exact for large logits: with l clipped to [-LOGIT_LIMIT, LOGIT_LIMIT], per pixel
- *   -[x log sigmoid(l) + (1 - x) log(1 - sigmoid(l))] = max(l, 0) - x l - log sigmoid(|l|).
- * Its gradient in l is written by hand: (sigmoid(l) - x) / rows where the clip lets it through, else 0,
- * which is what automatic differentiation of the probability form gives. Every op but the one `log`
- * is a fast XNNPACK op on wasm, which exp, log1p, comparisons and casts are not (docs/performance.md).
+ * `reconstructionLoss(x, sigmoid(logits))` from the decoder's logits, as training uses it: the same loss
+ * (Keras 2 also clips, then goes back to logits), exact for large logits. With l clipped to
+ * [-LOGIT_LIMIT, LOGIT_LIMIT], per pixel
+ *   -[x log sigmoid(l) + (1 - x) log(1 - sigmoid(l))] = max(l, 0) - x l - log sigmoid(|l|),
+ * and its gradient in l, written by hand, is (sigmoid(l) - x) / rows where the clip lets it through,
+ * else 0: what automatic differentiation of the probability form gives. The ops are the ones the wasm
+ * backend runs fast (docs/performance.md).
  */
 export function reconstructionLossFromLogits(x: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
-  const rows = x.shape[0];
-  if (tf.getKernel(BCE_LOGITS_KERNEL, tf.getBackend())) return reconstructionLossFused(x, logits);
-  const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [l, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    save([l]);
-    const value = tf.tidy(() => {
-      const clipped = tf.clipByValue(l, -LOGIT_LIMIT, LOGIT_LIMIT);
-      const perPixel = tf.sub(tf.sub(tf.relu(clipped), tf.mul(x, clipped)), tf.log(tf.sigmoid(tf.abs(clipped))));
-      return tf.div(tf.sum(perPixel), rows) as tf.Scalar;
-    });
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
-      tf.tidy(() => {
-        // 1 where |l| < LOGIT_LIMIT, else 0 (step(t) is 1 for t > 0).
-        const inside = tf.step(tf.sub(LOGIT_LIMIT, tf.abs(saved[0])));
-        return tf.mul(tf.mul(tf.sub(tf.sigmoid(saved[0]), x), inside), tf.div(dy, rows));
+  const fast = fastPath().reconstructionLossFromLogits?.(x, logits);
+  if (fast) {
+    return fast;
+  } else {
+    const rows = x.shape[0];
+    const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [l, save] = args as [tf.Tensor, tf.GradSaveFunc];
+      save([l]);
+      const value = tf.tidy(() => {
+        const clipped = tf.clipByValue(l, -LOGIT_LIMIT, LOGIT_LIMIT);
+        const perPixel = tf.sub(tf.sub(tf.relu(clipped), tf.mul(x, clipped)), tf.log(tf.sigmoid(tf.abs(clipped))));
+        return tf.div(tf.sum(perPixel), rows) as tf.Scalar;
       });
-    return { value, gradFunc };
-  });
-  return loss(logits) as tf.Scalar;
-}
-
-/**
- * The name of the fused kernel that computes `reconstructionLossFromLogits`'s sum and gradient in one
- * pass (registered for the wasm and cpu backends by `src/backend/fusedLoss.ts`): inputs `logits` and
- * `x`, outputs the loss summed over the batch and the gradient (sigmoid(l) - x where |l| < LOGIT_LIMIT,
- * else 0).
- */
-export const BCE_LOGITS_KERNEL = "VaeBceWithLogits";
-
-/** `reconstructionLossFromLogits` with the fused kernel: its gradient is the kernel's, times dy / rows. */
-function reconstructionLossFused(x: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
-  const rows = x.shape[0];
-  const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [l, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const [sum, grad] = tf.engine().runKernel(BCE_LOGITS_KERNEL, { logits: l, x }, {}) as unknown as [
-      tf.Scalar,
-      tf.Tensor,
-    ];
-    save([grad]);
-    const value = tf.div(sum, rows) as tf.Scalar;
-    sum.dispose();
-    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(saved[0], tf.div(dy, rows)) };
-  });
-  return loss(logits) as tf.Scalar;
+      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          // 1 where |l| < LOGIT_LIMIT, else 0 (step(t) is 1 for t > 0).
+          const inside = tf.step(tf.sub(LOGIT_LIMIT, tf.abs(saved[0])));
+          return tf.mul(tf.mul(tf.sub(tf.sigmoid(saved[0]), x), inside), tf.div(dy, rows));
+        });
+      return { value, gradFunc };
+    });
+    return loss(logits) as tf.Scalar;
+  }
 }
 
 /**

@@ -4,17 +4,14 @@
  * the host, once per step):
  *   t += 1;  alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
  *   m = m + (g - m) * (1 - beta1);  v = v + (g^2 - v) * (1 - beta2);  w = w - alpha * m / (sqrt(v) + epsilon)
- * `tf.train.adam` differs in where epsilon enters. Where the backend registers `KERAS_ADAM_KERNEL` (the
- * wasm engine, for wasm and cpu) one weight array's update is one kernel call; elsewhere the same formula
- * is composed from tf ops (`kerasAdamUpdateComposed`). More: docs/wasm-engine.md.
+ * `tf.train.adam` differs in where epsilon enters. A backend may update a weight array in one call
+ * behind the hook (`src/vae/fastPath.ts`).
  */
 import * as tf from "@tensorflow/tfjs";
+import { fastPath } from "./fastPath";
 
 /** A named tensor, as optimizers exchange weights (`NamedTensor` is not re-exported by tfjs). */
 type NamedTensor = { name: string; tensor: tf.Tensor };
-
-/** The name of the fused update kernel (registered for "wasm" and "cpu"). */
-export const KERAS_ADAM_KERNEL = "VaeKerasAdamUpdate";
 
 /** The scalars of one update: the step size of this step and the optimizer's constants. */
 export interface KerasAdamAttrs {
@@ -25,34 +22,7 @@ export interface KerasAdamAttrs {
   readonly epsilon: number;
 }
 
-/** Whether the fused kernel is registered for `backendName` (the active backend by default). */
-export function hasFusedKerasAdam(backendName: string = tf.getBackend()): boolean {
-  return tf.getKernel(KERAS_ADAM_KERNEL, backendName) != null;
-}
-
-/**
- * One update of one weight array with the fused kernel: returns new [w, m, v] (the inputs are left as
- * they are). Throws when the active backend has no such kernel (see `hasFusedKerasAdam`); all four
- * tensors must be float32 and hold the same number of elements.
- */
-export function kerasAdamUpdateFused(
-  w: tf.Tensor,
-  m: tf.Tensor,
-  v: tf.Tensor,
-  g: tf.Tensor,
-  attrs: KerasAdamAttrs,
-): [tf.Tensor, tf.Tensor, tf.Tensor] {
-  const { alpha, beta1, beta2, epsilon } = attrs;
-  const out = tf
-    .engine()
-    .runKernel(KERAS_ADAM_KERNEL, { w, m, v, g }, { alpha, beta1, beta2, epsilon }) as unknown as tf.Tensor[];
-  return [out[0], out[1], out[2]];
-}
-
-/**
- * The same update composed from ordinary tf ops (12 element-wise ops), for backends without the fused
- * kernel. Does not flush denormals (see the module comment).
- */
+/** The update composed from tf ops (12 element-wise ops): Keras's formula as written above. */
 export function kerasAdamUpdateComposed(
   w: tf.Tensor,
   m: tf.Tensor,
@@ -69,7 +39,7 @@ export function kerasAdamUpdateComposed(
   });
 }
 
-/** One update: fused where the active backend has the kernel and the tensors are float32, else composed. */
+/** One update of one weight array: new [w, m, v] (the inputs are left as they are). */
 export function kerasAdamUpdate(
   w: tf.Tensor,
   m: tf.Tensor,
@@ -77,8 +47,12 @@ export function kerasAdamUpdate(
   g: tf.Tensor,
   attrs: KerasAdamAttrs,
 ): [tf.Tensor, tf.Tensor, tf.Tensor] {
-  const fused = hasFusedKerasAdam() && [w, m, v, g].every((x) => x.dtype === "float32");
-  return (fused ? kerasAdamUpdateFused : kerasAdamUpdateComposed)(w, m, v, g, attrs);
+  const fast = fastPath().kerasAdamUpdate?.(w, m, v, g, attrs);
+  if (fast) {
+    return fast;
+  } else {
+    return kerasAdamUpdateComposed(w, m, v, g, attrs);
+  }
 }
 
 /** A weight array's first and second moments (`originalName` is `${variable}/m` or `/v`, as tfjs names them). */
@@ -90,8 +64,7 @@ interface Moments {
 /**
  * Keras's Adam (see the module comment): `kerasAdam(lr)` is the tutorial's optimizer. Works like
  * `tf.train.adam` (`minimize`, `applyGradients` with a map or a `NamedTensor[]`, `getWeights` /
- * `setWeights` with the iteration count and the moments, `dispose`), with the fused update on the
- * wasm and cpu backends.
+ * `setWeights` with the iteration count and the moments, `dispose`).
  */
 export class KerasAdam extends tf.Optimizer {
   static readonly className = "KerasAdam";
@@ -122,8 +95,7 @@ export class KerasAdam extends tf.Optimizer {
   }
 
   /**
-   * For a training kernel that applies this update itself (the wasm backend's fused training step,
-   * `src/backend/fusedGradients.ts`): the next step's scalars and each variable's moments (zeros on
+   * For a whole training step that applies this update itself (a backend's fast path): the next step's scalars and each variable's moments (zeros on
    * first use). The caller assigns the new weights and moments, then calls `endStep`.
    */
   beginStep(variables: readonly tf.Variable[]): {

@@ -91,6 +91,19 @@ export function permutation(n: number, seed: number): Uint32Array {
   return order;
 }
 
+/** The noise of one batch: its own seeded stream, so a batch's epsilon never depends on other runs. */
+export function batchEpsilon(
+  seed: number,
+  epoch: number,
+  batch: number,
+  rows: number,
+  latentDim: number,
+): Float32Array {
+  return new Random(deriveSeed(seed, RANDOM_STREAMS.batchNoise, epoch, batch)).fillNormal(
+    new Float32Array(rows * latentDim),
+  );
+}
+
 /** `count` rows of a 2D standard normal, as the tutorial's first figure draws them. */
 export function standardNormalSamples(count: number, seed: number, dim = 2): Float32Array {
   return new Random(seed).fillNormal(new Float32Array(count * dim));

@@ -5,11 +5,13 @@
  * Introduced in `notebooks/02-model.ipynb`; `trainStep`, `trainEpoch` and `evaluate` are its parts.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { VaeConfig } from "./config";
+import { checkTrainingInputs, type VaeConfig } from "./config";
+import { gatherRows } from "./data";
+import { fastPath } from "./fastPath";
 import { vaeLossFromLogits, type LossTerms } from "./loss";
 import { decodeLogits, encode, reparameterize, trainableVariables, type Vae } from "./model";
 import { kerasAdam } from "./optimizer";
-import { deriveSeed, permutation, Random, RANDOM_STREAMS } from "./random";
+import { batchEpsilon, deriveSeed, permutation, RANDOM_STREAMS } from "./random";
 
 export interface EpochRecord {
   /** 1-based, as Keras prints it. */
@@ -64,62 +66,11 @@ export class TrainingDivergedError extends Error {
   }
 }
 
-/** The noise of one batch: its own seeded stream, so a batch's epsilon never depends on other runs. */
-export function batchEpsilon(
-  seed: number,
-  epoch: number,
-  batch: number,
-  rows: number,
-  latentDim: number,
-): Float32Array {
-  return new Random(deriveSeed(seed, RANDOM_STREAMS.batchNoise, epoch, batch)).fillNormal(
-    new Float32Array(rows * latentDim),
-  );
-}
-
-/**
- * Copies the rows `order[start..end)` of a row-major matrix into one batch buffer: a new one, or the
- * start of `into` when given (it must hold the rows).
- */
-export function gatherRows(
-  x: Float32Array,
-  order: ArrayLike<number>,
-  start: number,
-  end: number,
-  width: number,
-  into?: Float32Array,
-): Float32Array {
-  const out = into ? into.subarray(0, (end - start) * width) : new Float32Array((end - start) * width);
-  for (let i = start; i < end; i++) out.set(x.subarray(order[i] * width, (order[i] + 1) * width), (i - start) * width);
-  return out;
-}
-
 /** The forward pass and the loss terms for one batch with given noise (the loss from the decoder's logits). */
 export function forwardLoss(model: Vae, x: tf.Tensor2D, epsilon: tf.Tensor2D, klCoefficient: number) {
   const { zMean, zLogVar } = encode(model, x);
   const z = reparameterize(zMean, zLogVar, epsilon);
   return vaeLossFromLogits(x, decodeLogits(model, z), zMean, zLogVar, klCoefficient);
-}
-
-/**
- * A faster whole training step a backend may supply (the wasm engine does, in
- * `src/backend/fusedTrainStep.ts`): the same loss, gradients and update as the plain step, or undefined
- * for a step it does not take, which then runs plain.
- */
-export type FastTrainStep = (
-  model: Vae,
-  optimizer: tf.Optimizer,
-  x: tf.Tensor2D,
-  epsilon: tf.Tensor2D,
-  klCoefficient: number,
-  variables: readonly tf.Variable[],
-) => LossTerms | undefined;
-
-const fastTrainSteps = new Map<string, FastTrainStep>();
-
-/** The hook: `trainStep` on backend `backendName` tries `step` first. */
-export function registerFastTrainStep(backendName: string, step: FastTrainStep): void {
-  fastTrainSteps.set(backendName, step);
 }
 
 /** One Adam step on one batch; returns the batch's terms before the update. */
@@ -131,8 +82,8 @@ export function trainStep(
   klCoefficient: number,
   variables: tf.Variable[] = trainableVariables(model),
 ): LossTerms {
-  const fastStep = fastTrainSteps.get(tf.getBackend());
-  const fast = fastStep?.(model, optimizer, x, epsilon, klCoefficient, variables);
+  // A backend's whole step where it supplies one (the wasm engine does; `fastPath.ts`), else the plain one.
+  const fast = fastPath().trainStep?.(model, optimizer, x, epsilon, klCoefficient, variables);
   if (fast) {
     return fast;
   } else {
@@ -218,33 +169,6 @@ export function trainEpoch(
   return { reconstruction: reconstruction / rows, kl: kl / rows, total: total / rows };
 }
 
-/** Refuses what would fail later or silently: a bad coefficient, ragged data, pixels outside [0, 1]. */
-export function checkTrainOptions(options: TrainOptions): void {
-  const { config, klCoefficient } = options;
-  if (typeof klCoefficient !== "number" || !Number.isFinite(klCoefficient) || klCoefficient < 0) {
-    throw new RangeError(`klCoefficient must be a finite number >= 0; got ${String(klCoefficient)}.`);
-  }
-  for (const key of ["batchSize", "epochs"] as const) {
-    if (!Number.isInteger(config[key]) || config[key] < 1)
-      throw new RangeError(`${key} must be a whole number >= 1; got ${String(config[key])}.`);
-  }
-  for (const [name, x] of [
-    ["xTrain", options.xTrain],
-    ["xTest", options.xTest],
-  ] as const) {
-    if (x.length === 0 || x.length % config.originalDim !== 0) {
-      throw new RangeError(`${name} must hold whole rows of ${config.originalDim} pixels; got ${x.length} values.`);
-    }
-    const bad = x.findIndex((value) => !(value >= 0 && value <= 1));
-    if (bad >= 0) {
-      const row = Math.floor(bad / config.originalDim);
-      throw new RangeError(
-        `${name} row ${row}, pixel ${bad % config.originalDim} is ${x[bad]}; pixels must be finite numbers in [0, 1].`,
-      );
-    }
-  }
-}
-
 /** Lets pending I/O run (a notebook's live display, a progress bar, a signal) between epochs. */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -257,7 +181,7 @@ function yieldToEventLoop(): Promise<void> {
  */
 export async function train(model: Vae, options: TrainOptions): Promise<EpochRecord[]> {
   const { config, klCoefficient, xTest, onEpochEnd } = options;
-  checkTrainOptions(options);
+  checkTrainingInputs(config, klCoefficient, { xTrain: options.xTrain, xTest });
   const optimizer = kerasAdam(config.learningRate);
   const variables = trainableVariables(model);
   const history: EpochRecord[] = [];

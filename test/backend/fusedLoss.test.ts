@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { registerBceLogitsKernels, setBceLogitsWasmSimd } from "../../src/backend/fusedLoss";
+import { BCE_LOGITS_KERNEL, registerBceLogitsKernels, setBceLogitsWasmSimd } from "../../src/backend/fusedLoss";
 import { initBackend } from "../../src/backend/select";
-import { BCE_LOGITS_KERNEL, LOGIT_LIMIT, reconstructionLossFromLogits } from "../../src/vae/loss";
+import { LOGIT_LIMIT, reconstructionLossFromLogits } from "../../src/vae/loss";
 import { Random } from "../../src/vae/random";
 
 before(async () => {

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
+import { KerasAdam, kerasAdam, kerasAdamUpdateComposed } from "../../src/vae/optimizer";
 import {
-  KERAS_ADAM_KERNEL,
-  KerasAdam,
   hasFusedKerasAdam,
-  kerasAdam,
-  kerasAdamUpdateComposed,
+  KERAS_ADAM_KERNEL,
   kerasAdamUpdateFused,
-} from "../../src/vae/optimizer";
-import { kerasAdamWasmLoop, registerKerasAdamKernels, setKerasAdamWasmSimd } from "../../src/backend/fusedAdam";
+  kerasAdamWasmLoop,
+  registerKerasAdamKernels,
+  setKerasAdamWasmSimd,
+} from "../../src/backend/fusedAdam";
 import { initBackend } from "../../src/backend/select";
 
 // The two backends with the fused kernel, both in this process: wasm via initBackend, cpu by switching.

@@ -5,7 +5,8 @@ import { initBackend } from "../../src/backend/select";
 import { resolveConfig } from "../../src/vae/config";
 import { loadMnist, type MnistData } from "../../src/vae/data";
 import { buildModel, snapshotWeights } from "../../src/vae/model";
-import { evaluate, gatherRows, train, trainEpoch } from "../../src/vae/train";
+import { gatherRows } from "../../src/vae/data";
+import { evaluate, train, trainEpoch } from "../../src/vae/train";
 
 const config = resolveConfig({ epochs: 3, trainSize: 512, testSize: 256, dataSource: "embedded", seed: 3 });
 let data: MnistData;
