@@ -8,6 +8,7 @@
  * One folder per concern, each importing only the folders before it (`test/layout.test.ts`):
  *   system -> vae -> backend -> experiment -> plots -> notebook -> cli
  */
+
 // Each file is named in full: tslab loads a notebook's imports among its own compiled outputs, as files.
 
 // Setting up: the backend and the config.

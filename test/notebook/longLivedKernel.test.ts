@@ -14,7 +14,7 @@ import { test } from "node:test";
 import { KernelClient } from "../../src/notebook/kernel";
 import { CellError, cellSource, executeNotebook, NOTEBOOK_DIR, readNotebook } from "../../src/notebook/runner";
 
-const RUNS = 10;
+const RUNS = Number(process.env.LONG_KERNEL_RUNS ?? 10);
 const NOTEBOOKS = ["03-kl-sweep.ipynb", "04-analysis.ipynb"];
 
 /**
@@ -31,8 +31,27 @@ import * as probeTf from "@tensorflow/tfjs";
   const rssKiB = () => Number(/VmRSS:\\s+(\\d+) kB/.exec(probeFs.readFileSync("/proc/self/status", "utf8"))![1]);
   const before = rssKiB();
   probeV8.setFlagsFromString("--expose-gc");
-  (probeVm.runInNewContext("gc") as () => void)();
-  console.log("PROBE " + JSON.stringify({ pid: process.pid, rssBeforeGcKiB: before, rssKiB: rssKiB(), heapUsed: process.memoryUsage().heapUsed, tensors: probeTf.memory().numTensors, tensorBytes: probeTf.memory().numBytes, listeners: ["SIGINT", "SIGTERM", "beforeExit", "exit"].map((e) => process.listenerCount(e)) }));
+  const gc = probeVm.runInNewContext("gc") as () => void;
+  // Three collections with a turn of the event loop between them: memory outside the JS heap (array
+  // buffers, the messages already sent) is released by finalizers that run after a collection.
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  // Resident memory by kind of mapping (smaps): malloc's heap, mappings of 1 GiB or more (WebAssembly
+  // memories reserve that much address space), other anonymous memory, files.
+  const kinds = { heap: 0, wasm: 0, anon: 0, file: 0 };
+  let kind: keyof typeof kinds = "anon";
+  for (const line of probeFs.readFileSync("/proc/self/smaps", "utf8").split("\\n")) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) \\S+ \\S+ \\S+ (\\d+)\\s*(.*)$/.exec(line);
+    if (range) {
+      const size = (parseInt(range[2], 16) - parseInt(range[1], 16)) / 1024;
+      kind = range[4] === "[heap]" ? "heap" : range[4].startsWith("/") ? "file" : size >= 2 ** 20 ? "wasm" : "anon";
+    } else if (line.startsWith("Rss:")) kinds[kind] += Number(/(\\d+)/.exec(line)![1]);
+  }
+  const backend = probeTf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } };
+  const usage = process.memoryUsage();
+  console.log("PROBE " + JSON.stringify({ pid: process.pid, rssBeforeGcKiB: before, rssKiB: rssKiB(), heapUsed: usage.heapUsed, heapTotal: usage.heapTotal, external: usage.external, wasmHeapBytes: backend.wasm ? backend.wasm.HEAPU8.byteLength : 0, kinds, tensors: probeTf.memory().numTensors, tensorBytes: probeTf.memory().numBytes, listeners: ["SIGINT", "SIGTERM", "beforeExit", "exit"].map((e) => process.listenerCount(e)) }));
 }
 `;
 
@@ -41,6 +60,10 @@ interface Probe {
   rssBeforeGcKiB: number;
   rssKiB: number;
   heapUsed: number;
+  heapTotal: number;
+  external: number;
+  wasmHeapBytes: number;
+  kinds: { heap: number; wasm: number; anon: number; file: number };
   tensors: number;
   tensorBytes: number;
   listeners: number[];
@@ -57,7 +80,12 @@ test(
         .map((cell) => ({ name, code: cellSource(cell) })),
     );
     const kernel = await KernelClient.start({
-      env: { VAE_PROFILE: "quick", VAE_CACHE_DIR: cacheDir, VAE_STATIC_IMAGES: "0" },
+      env: {
+        VAE_PROFILE: "quick",
+        VAE_CACHE_DIR: cacheDir,
+        VAE_STATIC_IMAGES: "0",
+        ...JSON.parse(process.env.LONG_KERNEL_ENV ?? "{}"),
+      },
     });
     const probes: Probe[] = [];
     try {
@@ -78,7 +106,10 @@ test(
         probes.push(probe);
         t.diagnostic(
           `run ${run}: ${((performance.now() - started) / 1000).toFixed(1)} s, RSS ${(probe.rssKiB / 1024).toFixed(1)} MiB after GC (${(probe.rssBeforeGcKiB / 1024).toFixed(1)} before), ` +
-            `JS heap ${(probe.heapUsed / 2 ** 20).toFixed(1)} MiB, ${probe.tensors} tensors (${(probe.tensorBytes / 2 ** 20).toFixed(2)} MiB), listeners SIGINT/SIGTERM/beforeExit/exit ${probe.listeners.join("/")}`,
+            `JS heap ${(probe.heapUsed / 2 ** 20).toFixed(1)} MiB of ${(probe.heapTotal / 2 ** 20).toFixed(1)}, external ${(probe.external / 2 ** 20).toFixed(1)} MiB, ` +
+            `wasm heap ${(probe.wasmHeapBytes / 2 ** 20).toFixed(1)} MiB; resident by mapping: malloc ${(probe.kinds.heap / 1024).toFixed(1)}, wasm ${(probe.kinds.wasm / 1024).toFixed(1)}, ` +
+            `other anonymous ${(probe.kinds.anon / 1024).toFixed(1)}, files ${(probe.kinds.file / 1024).toFixed(1)} MiB; ` +
+            `${probe.tensors} tensors (${(probe.tensorBytes / 2 ** 20).toFixed(2)} MiB), listeners SIGINT/SIGTERM/beforeExit/exit ${probe.listeners.join("/")}`,
         );
       }
     } finally {
