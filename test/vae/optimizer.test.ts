@@ -1,24 +1,15 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { KerasAdam, kerasAdam, kerasAdamUpdateComposed } from "../../src/vae/optimizer";
+import { KerasAdam, kerasAdam } from "../../src/vae/optimizer";
 import {
   hasFusedKerasAdam,
   KERAS_ADAM_KERNEL,
-  kerasAdamUpdateFused,
-  kerasAdamWasmLoop,
   registerKerasAdamKernels,
   setKerasAdamWasmSimd,
 } from "../../src/backend/fusedAdam";
 import { initBackend } from "../../src/backend/select";
-
-// The two backends with the fused kernel, both in this process: wasm via initBackend, cpu by switching.
-// The wasm kernel has two loops: WebAssembly SIMD (float32, the default) and JavaScript (float64).
-const SETUPS = [
-  { label: "wasm-simd", backend: "wasm", simd: true },
-  { label: "wasm-js", backend: "wasm", simd: false },
-  { label: "cpu", backend: "cpu", simd: false },
-] as const;
+import { assertClose, onEachBackend, prng, size, uniform } from "../adamHelpers";
 
 before(async () => {
   await initBackend({ backend: "wasm", quiet: true });
@@ -28,55 +19,6 @@ after(async () => {
   setKerasAdamWasmSimd(true);
   await tf.setBackend("wasm");
 });
-
-/** A seeded generator written here (xorshift32), independent of the project's own. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 4294967296;
-  };
-}
-
-/** Float32 values uniform in [-scale, scale). */
-function uniform(next: () => number, length: number, scale: number): Float32Array {
-  return Float32Array.from({ length }, () => (2 * next() - 1) * scale);
-}
-
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-
-/** |actual - expected| <= 1e-6 * (|expected| + the array's largest |expected|), element by element. */
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
-  for (let i = 0; i < expected.length; i++) {
-    const tolerance = 1e-6 * (Math.abs(expected[i]) + scale);
-    if (!(Math.abs(actual[i] - expected[i]) <= tolerance))
-      assert.fail(`${what}[${i}]: ${actual[i]} vs ${expected[i]} (tolerance ${tolerance})`);
-  }
-}
-
-/** Runs `body` on wasm with the SIMD loop, on wasm with the JavaScript loop, and on cpu. */
-async function onEachBackend(body: (label: string) => void | Promise<void>): Promise<void> {
-  try {
-    for (const { label, backend, simd } of SETUPS) {
-      assert.ok(await tf.setBackend(backend), `backend ${backend}`);
-      assert.equal(tf.getBackend(), backend);
-      assert.ok(hasFusedKerasAdam(), `the fused kernel is registered for ${backend}`);
-      setKerasAdamWasmSimd(simd);
-      if (backend === "wasm") assert.equal(kerasAdamWasmLoop(), simd ? "simd" : "javascript");
-      await body(label);
-    }
-  } finally {
-    setKerasAdamWasmSimd(true);
-    await tf.setBackend("wasm");
-  }
-}
 
 test("five steps on three weight arrays match a float64 reference of Keras's formula, on wasm (SIMD and JavaScript loops) and cpu", async () => {
   await onEachBackend((label) => {
@@ -156,41 +98,6 @@ test("one step by hand: g = 2 on w = 1 from zero moments moves w by almost exact
   });
 });
 
-test("the fused kernel flushes moments that would be denormal to exactly 0, and keeps normal ones", async () => {
-  // The smallest normal float32 is 2^-126 = 1.1754943508222875e-38.
-  const MIN_NORMAL = 2 ** -126;
-  assert.equal(MIN_NORMAL, 1.1754943508222875e-38);
-  const m0 = new Float32Array([1e-39, -1e-39, 1.3e-38, -1.3e-38, 2e-38, 1e-30, 0, 0.5]);
-  const v0 = new Float32Array([1e-39, 1.176e-38, 1.1e-38, 1e-45, 2e-38, 1e-30, 0, 0.25]);
-  assert.ok(m0[0] > 0 && m0[0] < MIN_NORMAL && v0[3] > 0, "the inputs really hold denormal float32s");
-  const attrs = { alpha: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
-  // With g = 0: m' = 0.9 m, v' = 0.999 v; flushed when below MIN_NORMAL in magnitude.
-  const flush = (x: number) => (Math.abs(x) < MIN_NORMAL ? 0 : Math.fround(x));
-  const expectedM = Array.from(m0, (x) => flush(x * 0.9));
-  const expectedV = Array.from(v0, (x) => flush(x * 0.999));
-  // 1.3e-38 * 0.9 = 1.17e-38 and 1.176e-38 * 0.999 = 1.1748e-38 fall below MIN_NORMAL and are flushed;
-  // 2e-38 * 0.9 = 1.8e-38 and 2e-38 * 0.999 are kept.
-  assert.deepEqual(
-    expectedM.slice(0, 5).map((x) => Math.abs(x)),
-    [0, 0, 0, 0, Math.fround(m0[4] * 0.9)],
-  );
-  assert.deepEqual(expectedV.slice(0, 5), [0, 0, 0, 0, Math.fround(v0[4] * 0.999)]);
-  assert.ok(expectedM[4] > MIN_NORMAL && expectedV[4] > MIN_NORMAL);
-  // Flushed entries must be exactly 0; kept ones equal 0.9 m and 0.999 v up to float32 rounding.
-  const check = (actual: Float32Array | Int32Array | Uint8Array, expected: number[], what: string) =>
-    expected.forEach((e, i) => {
-      if (e === 0) assert.equal(actual[i], 0, `${what}[${i}] = ${actual[i]} should be flushed to 0`);
-      else assert.ok(Math.abs(actual[i] - e) <= 1e-6 * Math.abs(e), `${what}[${i}]: ${actual[i]} vs ${e}`);
-    });
-  await onEachBackend((label) => {
-    const [w, m, v] = kerasAdamUpdateFused(tf.ones([8]), tf.tensor1d(m0), tf.tensor1d(v0), tf.zeros([8]), attrs);
-    check(m.dataSync(), expectedM, `${label} m`);
-    check(v.dataSync(), expectedV, `${label} v`);
-    assert.ok(w.dataSync().every((x) => Number.isFinite(x)));
-    tf.dispose([w, m, v]);
-  });
-});
-
 test("a moment decaying under zero gradients becomes exactly 0 once it would be denormal (no waiting)", async () => {
   const name = "adamdecay";
   const w = tf.variable(tf.tensor1d([1]), true, name);
@@ -209,39 +116,6 @@ test("a moment decaying under zero gradients becomes exactly 0 once it would be 
   }
   optimizer.dispose();
   tf.dispose([w, zero]);
-});
-
-test("the fused kernel equals the composed-op fallback within 1e-6", async () => {
-  await onEachBackend((label) => {
-    const next = prng(777);
-    // A multiple of 4 elements, and sizes that leave 1-3 elements to the SIMD loop's scalar tail.
-    for (const shape of [[784, 512], [7], [3, 3], [2], [1]]) {
-      const n = size(shape);
-      const w = tf.tensor(uniform(next, n, 1), shape);
-      const mValues = uniform(next, n, 0.1);
-      const m = tf.tensor(mValues, shape);
-      const v = tf.tensor(
-        Float32Array.from(uniform(next, n, 0.1), (x) => x * x),
-        shape,
-      );
-      const g = tf.tensor(uniform(next, n, 1), shape);
-      const attrs = {
-        alpha: (1e-3 * Math.sqrt(1 - 0.999 ** 7)) / (1 - 0.9 ** 7),
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-7,
-      };
-      const fused = kerasAdamUpdateFused(w, m, v, g, attrs);
-      const composed = kerasAdamUpdateComposed(w, m, v, g, attrs);
-      ["w", "m", "v"].forEach((what, i) => {
-        assert.deepEqual(fused[i].shape, shape);
-        assertClose(fused[i].dataSync(), composed[i].dataSync(), `${label} [${shape}] ${what}`);
-      });
-      // Inputs are untouched (tensors are immutable).
-      assert.deepEqual(m.dataSync(), mValues, `${label}: m unchanged`);
-      tf.dispose([w, m, v, g, ...fused, ...composed]);
-    }
-  });
 });
 
 test("where the kernel is not registered, the optimizer composes the same update from tf ops", async () => {
