@@ -448,7 +448,10 @@ function forwardAndBackward(step: Step, c: number): tf.TensorInfo[] {
   return step.ordered(terms);
 }
 
-/** Registers both kernels for "wasm" unless already registered, and the step that calls them (importing this module does it). */
+/**
+ * Registers both kernels for "wasm" unless already registered, and the step that calls them (importing this
+ * module does it).
+ */
 export function registerVaeGradientsKernel(): void {
   if (!tf.getKernel(VAE_GRADIENTS_KERNEL, "wasm"))
     tf.registerKernel({ kernelName: VAE_GRADIENTS_KERNEL, backendName: "wasm", kernelFunc: gradientsKernel });

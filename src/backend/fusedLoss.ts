@@ -61,7 +61,8 @@ function bceModule(shared: boolean, taskVectors = 0): Uint8Array {
   const base = taskVectors ? 5 : 0;
   const [l, x, grad, sums, rows, vectors, scale] = Array.from({ length: 7 }, (_, k) => base + k);
   const [rowEnd, sumsEnd] = [base + 7, base + 8]; // i32
-  const [lv, c, t, n, p, e, u, w, xv, acc, inside, s, k] = Array.from({ length: 13 }, (_, index) => base + 9 + index); // v128
+  // v128:
+  const [lv, c, t, n, p, e, u, w, xv, acc, inside, s, k] = Array.from({ length: 13 }, (_, index) => base + 9 + index);
   const { get, set } = op;
   const splat = (value: number) => [...op.f32Const(value), ...op.f32x4Splat];
   const horner = (variable: number, coefficients: number[]) => {
@@ -352,7 +353,8 @@ function checkedInputs(inputs: tf.NamedTensorInfoMap): {
     logits.shape.join() !== x.shape.join()
   ) {
     throw new Error(
-      `${BCE_LOGITS_KERNEL} takes float32 logits and x of one [rows, pixels] shape; got ${logits?.shape} and ${x?.shape}.`,
+      `${BCE_LOGITS_KERNEL} takes float32 logits and x of one [rows, pixels] shape; ` +
+        `got ${logits?.shape} and ${x?.shape}.`,
     );
   }
   return { logits, x, rows: logits.shape[0], columns: logits.shape[1] };

@@ -272,7 +272,8 @@ function gemm(
       const packed = conflictingRows(4 * n) ? packedCopy(backend, runner, p.b, k, n, 4 * n, stripBytes) : undefined;
       if (lists) scratch.push(lists);
       if (packed) scratch.push(packed);
-      if (lists && !packed && conflictingRows(4 * n)) return undefined; // the lists hold offsets into a packed b (not reached: packing compiles where the loops do)
+      // The lists hold offsets into a packed b (not reached: packing compiles where the loops do).
+      if (lists && !packed && conflictingRows(4 * n)) return undefined;
       const spec: GemmSpec = {
         columns: n,
         depth: k,

@@ -127,7 +127,8 @@ export class GemmRunner {
     this.abandoned = true;
     if (why)
       process.emitWarning(
-        `${why}; the matrix products go on in one thread (same results, slower). Set VAE_WASM_THREADS=1 to start without threads.`,
+        `${why}; the matrix products go on in one thread (same results, slower). ` +
+          "Set VAE_WASM_THREADS=1 to start without threads.",
       );
   }
 
@@ -346,7 +347,8 @@ export class GemmRunner {
           // It may still write into the output, so its share cannot be taken over: give up.
           this.stop();
           throw new Error(
-            `A matrix-product thread gave no result within ${HELPER_TIMEOUT_MS / 1000} s; set VAE_WASM_THREADS=1 to run without threads.`,
+            `A matrix-product thread gave no result within ${HELPER_TIMEOUT_MS / 1000} s; ` +
+              "set VAE_WASM_THREADS=1 to run without threads.",
           );
         }
       }

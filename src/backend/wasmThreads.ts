@@ -27,7 +27,8 @@ export function wasmThreadCount(env?: Environment): number {
 
 /** What the threaded build's bundle-level code refers to, declared for the worker's global scope. */
 const BUNDLE_PRELUDE =
-  "var require$$0=require('fs'),require$$1=require('path'),require$$3=require('perf_hooks'),require$$4=require('os'),commonjsGlobal=globalThis;\n";
+  "var require$$0=require('fs'),require$$1=require('path')," +
+  "require$$3=require('perf_hooks'),require$$4=require('os'),commonjsGlobal=globalThis;\n";
 const MAIN_SCRIPT_START = "var WasmBackendModuleThreadedSimd";
 
 interface EmscriptenWorker {
@@ -75,7 +76,8 @@ export async function withWasmThreads(
     if (!text.startsWith(marker)) throw new Error("the threaded wasm worker script has an unexpected form");
     fs.writeFileSync(
       workerScript,
-      `${marker}URL.createObjectURL=()=>${JSON.stringify(mainScript)};URL.revokeObjectURL=()=>{};${text.slice(marker.length)}`,
+      `${marker}URL.createObjectURL=()=>${JSON.stringify(mainScript)};` +
+        `URL.revokeObjectURL=()=>{};${text.slice(marker.length)}`,
     );
     return workerScript;
   };

@@ -87,8 +87,9 @@ export function parseNumberList(flag: string, value: string | undefined): number
 
 /**
  * Runs a command's main function after reading the environment (`checkEnvironment`), turning usage and
- * config errors into a message and exit code 2, the project's own errors into their message and exit 1. An operating-system error that escaped
- * (it has a code such as ENOENT) is shown as its message too: it concerns a path, not the code.
+ * config errors into a message and exit code 2, the project's own errors into their message and exit 1.
+ * An operating-system error that escaped (it has a code such as ENOENT) is shown as its message too: it
+ * concerns a path, not the code.
  */
 export function runMain(main: () => Promise<void>, usage: string): void {
   // The environment is read once, first: a bad variable is refused before any work starts.

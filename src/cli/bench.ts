@@ -66,7 +66,8 @@ function findPython(modules = "torch"): string {
   const python = candidates.find((candidate) => spawnSync(candidate, ["-c", `import ${modules}`]).status === 0);
   if (!python)
     throw new UsageError(
-      `The Python references need a python with ${modules}: npm run python-env -- bench installs them into build/python (or set PYTHON).`,
+      `The Python references need a python with ${modules}: ` +
+        "npm run python-env -- bench installs them into build/python (or set PYTHON).",
     );
   return python;
 }
@@ -180,7 +181,8 @@ function timeCommand(
       else
         reject(
           new Error(
-            `${path.basename(args[args.length > 2 ? 2 : 0] ?? command)} failed (code ${code}): ${stderr.trim().split("\n").slice(-5).join("\n")}`,
+            `${path.basename(args[args.length > 2 ? 2 : 0] ?? command)} failed (code ${code}): ` +
+              stderr.trim().split("\n").slice(-5).join("\n"),
           ),
         );
     });
@@ -407,13 +409,17 @@ async function main(): Promise<void> {
       cpuRatio,
     };
     console.log(
-      `${reference.framework}: epoch seconds ${seconds.map((s) => s.toFixed(2)).join(", ")} (each right after this backend's), ${secondsPer60kEpoch.toFixed(1)} s per 60,000-row epoch`,
+      `${reference.framework}: epoch seconds ${seconds.map((s) => s.toFixed(2)).join(", ")} ` +
+        "(each right after this backend's), " +
+        `${secondsPer60kEpoch.toFixed(1)} s per 60,000-row epoch`,
     );
     console.log(
-      `per-epoch ratio: this backend takes ${ratio.toFixed(2)}x PyTorch's time (median of the epoch pairs' ratios, first pair left out)`,
+      `per-epoch ratio: this backend takes ${ratio.toFixed(2)}x PyTorch's time ` +
+        "(median of the epoch pairs' ratios, first pair left out)",
     );
     console.log(
-      `CPU time ratio: ${cpuRatio.toFixed(2)}x (PyTorch CPU seconds ${reference.cpuSeconds.map((s) => s.toFixed(2)).join(", ")})`,
+      `CPU time ratio: ${cpuRatio.toFixed(2)}x ` +
+        `(PyTorch CPU seconds ${reference.cpuSeconds.map((s) => s.toFixed(2)).join(", ")})`,
     );
   }
 
@@ -421,7 +427,8 @@ async function main(): Promise<void> {
   let sweep: Awaited<ReturnType<typeof sweepSideBySide>> | undefined;
   if (python && values.sweep) {
     console.log(
-      `sweep: ${COEFFICIENTS} coefficients x ${sweepEpochs} epochs on 8,000 digits (2,000 test), ${jobs} process${jobs === 1 ? "" : "es"} each`,
+      `sweep: ${COEFFICIENTS} coefficients x ${sweepEpochs} epochs on 8,000 digits (2,000 test), ` +
+        `${jobs} process${jobs === 1 ? "" : "es"} each`,
     );
     sweep = await sweepSideBySide({ backend, backendFlag: values.backend, jobs, epochs: sweepEpochs, repeat, python });
     const fraction =
@@ -430,7 +437,9 @@ async function main(): Promise<void> {
     if (sweep.projectedTutorialSeconds) {
       const projected = sweep.projectedTutorialSeconds;
       console.log(
-        `projected whole sweep (the epochs scaled to ${TUTORIAL_EPOCHS}, start-up and the rest kept): ${projected.project.toFixed(0)} s here, ${projected.pytorch.toFixed(0)} s in PyTorch, ratio ${projected.ratio.toFixed(2)}`,
+        `projected whole sweep (the epochs scaled to ${TUTORIAL_EPOCHS}, start-up and the rest kept): ` +
+          `${projected.project.toFixed(0)} s here, ${projected.pytorch.toFixed(0)} s in PyTorch, ` +
+          `ratio ${projected.ratio.toFixed(2)}`,
       );
     }
   }
@@ -439,8 +448,10 @@ async function main(): Promise<void> {
   if (values["full-mnist"]) {
     full = await fullMnist({ backend, jobs, epochs: fullEpochs });
     console.log(
-      `full MNIST (60,000 tiled digits, ${jobs} coefficient${jobs === 1 ? "" : "s"} at once): ${full.epochSeconds.toFixed(1)} s per epoch with the test evaluation; ` +
-        `one coefficient of ${TUTORIAL_EPOCHS} epochs ${(full.coefficientSeconds / 60).toFixed(1)} min; the sweep projected at ${(full.projectedSweepSeconds / 60).toFixed(0)} min`,
+      `full MNIST (60,000 tiled digits, ${jobs} coefficient${jobs === 1 ? "" : "s"} at once): ` +
+        `${full.epochSeconds.toFixed(1)} s per epoch with the test evaluation; ` +
+        `one coefficient of ${TUTORIAL_EPOCHS} epochs ${(full.coefficientSeconds / 60).toFixed(1)} min; ` +
+        `the sweep projected at ${(full.projectedSweepSeconds / 60).toFixed(0)} min`,
     );
   }
 
@@ -448,11 +459,14 @@ async function main(): Promise<void> {
   if (values.anchors && reference) {
     anchors = anchorTable(result, backend, others, reference, rows);
     console.log(
-      `side by side, one epoch of each in turn, ${rows} rows, batch ${config.batchSize} (seconds per 60,000-row epoch, median after the first round; ratio to PyTorch: median of the rounds' ratios, first left out):`,
+      `side by side, one epoch of each in turn, ${rows} rows, batch ${config.batchSize} ` +
+        "(seconds per 60,000-row epoch, median after the first round; " +
+        "ratio to PyTorch: median of the rounds' ratios, first left out):",
     );
     for (const system of anchors.systems)
       console.log(
-        `  ${system.system.padEnd(10)} ${system.secondsPer60kEpoch.toFixed(2).padStart(6)} s  ${system.ratioToPytorch.toFixed(2)}x  ${system.framework}`,
+        `  ${system.system.padEnd(10)} ${system.secondsPer60kEpoch.toFixed(2).padStart(6)} s  ` +
+          `${system.ratioToPytorch.toFixed(2)}x  ${system.framework}`,
       );
   }
 
@@ -463,10 +477,17 @@ async function main(): Promise<void> {
     sweep: sweep?.ratio,
     projectedWholeSweep: sweep?.projectedTutorialSeconds?.ratio,
   };
-  writeFileAtomic(
-    file,
-    `${JSON.stringify({ createdAt: new Date().toISOString(), ...result, fma: backend.fma, ratios, pytorch, anchors, sweep, fullMnist: full }, null, 2)}\n`,
-  );
+  const record = {
+    createdAt: new Date().toISOString(),
+    ...result,
+    fma: backend.fma,
+    ratios,
+    pytorch,
+    anchors,
+    sweep,
+    fullMnist: full,
+  };
+  writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`);
   console.log(`Written ${file}`);
 }
 

@@ -1,7 +1,8 @@
 /**
  * `npm run figures -- [sweep options] [--out DIR] [--scale N]`: the sweep's figures as PNG files (the
  * normal samples, for each c the encoder scatter and the decoder manifold, then the comparison charts
- * of the analysis notebook), drawn by plotly.js in headless Chromium. Takes the options of `npm run sweep`, so it reuses that sweep's cache.
+ * of the analysis notebook), drawn by plotly.js in headless Chromium. Takes the options of
+ * `npm run sweep`, so it reuses that sweep's cache.
  */
 import { writeFileAtomic } from "../experiment/cache";
 import * as path from "node:path";

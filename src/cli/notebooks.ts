@@ -60,7 +60,8 @@ async function main(): Promise<void> {
           );
           if (!file)
             throw new UsageError(
-              `No notebook "${name}" in ${NOTEBOOK_DIR}; there are: ${all.map((f) => path.basename(f, ".ipynb")).join(", ")}.`,
+              `No notebook "${name}" in ${NOTEBOOK_DIR}; ` +
+                `there are: ${all.map((f) => path.basename(f, ".ipynb")).join(", ")}.`,
             );
           return file;
         });

@@ -34,7 +34,8 @@ async function main(): Promise<void> {
     ],
     onRunStart: (event) =>
       console.log(
-        `${values.seeds !== undefined ? `seed ${event.seed}, ` : ""}c = ${event.klCoefficient}: ${event.cached ? "from the cache" : "training"}`,
+        `${values.seeds !== undefined ? `seed ${event.seed}, ` : ""}c = ${event.klCoefficient}: ` +
+          (event.cached ? "from the cache" : "training"),
       ),
   });
   writeFileAtomic(file, reportHtml(result, data.xTest), "or name another file with --out FILE");

@@ -33,7 +33,8 @@ async function main(): Promise<void> {
   if (result.built) console.log(`Built ${result.binding} in ${result.seconds.toFixed(0)} s`);
   const check = checkTfjsNode(PROJECT_ROOT);
   console.log(
-    `require("@tensorflow/tfjs-node") works: backend "${check.backend}", TensorFlow ${check.tensorflowVersion}; [[1, 2], [3, 4]] x [[5, 6], [7, 8]] = [[19, 22], [43, 50]]`,
+    `require("@tensorflow/tfjs-node") works: backend "${check.backend}", TensorFlow ${check.tensorflowVersion}; ` +
+      "[[1, 2], [3, 4]] x [[5, 6], [7, 8]] = [[19, 22], [43, 50]]",
   );
 }
 

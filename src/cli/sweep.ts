@@ -182,7 +182,8 @@ function jobsFromFlags(values: SweepFlagValues, cores: number): { asked?: number
     throw new UsageError("--jobs needs the cache: the processes hand results over through it.");
   if (asked !== undefined && asked > cores) {
     console.log(
-      `--jobs ${asked}: this machine has ${cores} core${cores === 1 ? "" : "s"}, so ${cores} process${cores === 1 ? "" : "es"} at most.`,
+      `--jobs ${asked}: this machine has ${cores} core${cores === 1 ? "" : "s"}, ` +
+        `so ${cores} process${cores === 1 ? "" : "es"} at most.`,
     );
     asked = cores;
   }
@@ -197,7 +198,10 @@ function dataNote(config: VaeConfig, source: string): string {
   const missing = missingIdxFiles(DEFAULT_IDX_DIR);
   if (missing.length === 4)
     return ` (--data auto: no IDX files in ${DEFAULT_IDX_DIR}; \`npm run fetch-mnist\` gets the full MNIST)`;
-  return ` (--data auto: the IDX set is incomplete, ${missing.map((file) => `${file}(.gz)`).join(", ")} ${missing.length === 1 ? "is" : "are"} missing; \`npm run fetch-mnist\` completes it)`;
+  return (
+    ` (--data auto: the IDX set is incomplete, ${missing.map((file) => `${file}(.gz)`).join(", ")} ` +
+    `${missing.length === 1 ? "is" : "are"} missing; \`npm run fetch-mnist\` completes it)`
+  );
 }
 
 /**
@@ -230,8 +234,12 @@ export async function sweepFromFlags(
   console.log(describeBackend(backend));
   const data = inFlagTerms(() => loadMnist(config));
   console.log(
-    `Data: ${data.source}${dataNote(config, data.source)}, ${data.trainSize} train / ${data.testSize} test digits; ${config.epochs} epochs x ${config.klCoefficients.length} coefficients` +
-      `${config.seeds.length > 0 ? ` x ${config.seeds.length} seeds (${config.seeds.join(", ")}; split with seed ${config.seed})` : ""}; ` +
+    `Data: ${data.source}${dataNote(config, data.source)}, ${data.trainSize} train / ${data.testSize} test digits; ` +
+      `${config.epochs} epochs x ${config.klCoefficients.length} coefficients` +
+      (config.seeds.length > 0
+        ? ` x ${config.seeds.length} seeds (${config.seeds.join(", ")}; split with seed ${config.seed})`
+        : "") +
+      "; " +
       `up to ${jobs} process${jobs === 1 ? "" : "es"} (--jobs).`,
   );
   if (state && cacheDir) {
@@ -282,7 +290,12 @@ export function interruptedLine(signal: string, state: SweepState): string {
     }));
     const total = perSeed.reduce((sum, s) => sum + s.kept.length, 0);
     const kept = perSeed.filter((s) => s.kept.length > 0).map((s) => `seed ${s.seed}: c = ${s.kept.join(", ")}`);
-    return `Interrupted (${signal}): ${total} of ${perSeed.length * config.klCoefficients.length} (seed, c) runs are cached${kept.length > 0 ? ` (${kept.join("; ")})` : ""} and the next run resumes from them; the runs in training are dropped.`;
+    return (
+      `Interrupted (${signal}): ${total} of ${perSeed.length * config.klCoefficients.length} ` +
+      "(seed, c) runs are cached" +
+      `${kept.length > 0 ? ` (${kept.join("; ")})` : ""} and the next run resumes from them; ` +
+      "the runs in training are dropped."
+    );
   }
   const kept = cacheFolder
     ? config.klCoefficients.filter((c) => fs.existsSync(path.join(cacheFolder, `${entryName(c)}.json`)))
@@ -292,13 +305,16 @@ export function interruptedLine(signal: string, state: SweepState): string {
   const list = (cs: number[]) => `c = ${cs.join(", ")}`;
   const keptPart =
     kept.length > 0
-      ? `${list(kept)} ${kept.length === 1 ? "is" : "are"} cached in ${cacheFolder} and the next run resumes from ${kept.length === 1 ? "it" : "them"}`
+      ? `${list(kept)} ${kept.length === 1 ? "is" : "are"} cached in ${cacheFolder} ` +
+        `and the next run resumes from ${kept.length === 1 ? "it" : "them"}`
       : cacheFolder
         ? "nothing was cached yet"
         : "nothing is kept (--no-cache)";
   const droppedPart =
     dropped.length > 0
-      ? `; dropped: ${dropped.map((c) => `c = ${c} (${started.get(c) ? `after epoch ${started.get(c)} of ${config.epochs}` : "starting"})`).join(", ")}`
+      ? `; dropped: ${dropped
+          .map((c) => `c = ${c} (${started.get(c) ? `after epoch ${started.get(c)} of ${config.epochs}` : "starting"})`)
+          .join(", ")}`
       : "";
   const untouchedPart = untouched.length > 0 ? `; not started: ${list(untouched)}` : "";
   return `Interrupted (${signal}): ${keptPart}${droppedPart}${untouchedPart}.`;
@@ -366,7 +382,8 @@ async function main(): Promise<void> {
   });
   if (result.seeds.length > 1) {
     console.log(
-      `\nOver ${result.seeds.length} training seeds (${result.seeds.map((s) => s.seed).join(", ")}), test set of seed ${result.config.seed}: mean ± sample standard deviation (n - 1), [min, max]\n`,
+      `\nOver ${result.seeds.length} training seeds (${result.seeds.map((s) => s.seed).join(", ")}), ` +
+        `test set of seed ${result.config.seed}: mean ± sample standard deviation (n - 1), [min, max]\n`,
     );
     console.log(`${spreadTable(seedSpreads(result))}\n`);
     console.log(`${seedConclusionsReport(checkConclusionsAcrossSeeds(result))}\n`);

@@ -152,13 +152,21 @@ export function projectSweepSeconds(options: {
 }
 
 export function formatBench(result: BenchResult): string {
+  const threads = result.backend === "wasm" ? `, ${result.threads} thread${result.threads === 1 ? "" : "s"}` : "";
+  const seconds = (values: number[]) => values.map((s) => s.toFixed(2)).join(", ");
   return [
-    `backend ${result.backend}${result.backend === "wasm" ? `, ${result.threads} thread${result.threads === 1 ? "" : "s"}` : ""} (${result.backendReason})`,
-    `${result.epochs} epochs of ${result.rows} rows, batch ${result.batchSize}; epoch seconds ${result.epochSeconds.map((s) => s.toFixed(2)).join(", ")} (median excludes the first); CPU seconds ${result.epochCpuSeconds.map((s) => s.toFixed(2)).join(", ")}`,
-    `median ${result.medianEpochSeconds.toFixed(2)} s/epoch = ${result.secondsPer60kEpoch.toFixed(1)} s per 60,000-row epoch`,
-    `${Math.round(result.samplesPerSecond)} samples/s, ${result.gflopPerSecond.toFixed(1)} GFLOP/s (${(result.flopPerSample / 1e6).toFixed(2)} MFLOP of matrix products per sample: ` +
-      `2 FLOP per multiply-add: forward 805,888, weight gradients 805,888, input gradients 404,480; element-wise ops and Adam not counted)`,
-    `manifold 30 x 30: ${result.manifoldBatchedMs.toFixed(1)} ms batched, ${result.manifoldOneByOneMs.toFixed(0)} ms as 900 single decodes`,
+    `backend ${result.backend}${threads} (${result.backendReason})`,
+    `${result.epochs} epochs of ${result.rows} rows, batch ${result.batchSize}; ` +
+      `epoch seconds ${seconds(result.epochSeconds)} (median excludes the first); ` +
+      `CPU seconds ${seconds(result.epochCpuSeconds)}`,
+    `median ${result.medianEpochSeconds.toFixed(2)} s/epoch = ` +
+      `${result.secondsPer60kEpoch.toFixed(1)} s per 60,000-row epoch`,
+    `${Math.round(result.samplesPerSecond)} samples/s, ${result.gflopPerSecond.toFixed(1)} GFLOP/s ` +
+      `(${(result.flopPerSample / 1e6).toFixed(2)} MFLOP of matrix products per sample: ` +
+      "2 FLOP per multiply-add: forward 805,888, weight gradients 805,888, input gradients 404,480; " +
+      "element-wise ops and Adam not counted)",
+    `manifold 30 x 30: ${result.manifoldBatchedMs.toFixed(1)} ms batched, ` +
+      `${result.manifoldOneByOneMs.toFixed(0)} ms as 900 single decodes`,
   ].join("\n");
 }
 

@@ -131,7 +131,8 @@ export class CacheCorruptError extends Error {
 
 /** Advice completing a `StorageError` raised while writing the cache. */
 export const CACHE_ELSEWHERE =
-  "or use another cache folder (--cache-dir DIR, VAE_CACHE_DIR in a notebook, cacheDir in runSweep) or none (--no-cache)";
+  "or use another cache folder (--cache-dir DIR, VAE_CACHE_DIR in a notebook, cacheDir in runSweep) " +
+  "or none (--no-cache)";
 
 const BLOB_NAME = /^[A-Za-z][A-Za-z0-9]*$/;
 

@@ -67,24 +67,34 @@ export function checkConclusions(result: MeasuredRuns): Conclusion[] {
   return [
     {
       claim: "Without the KL loss (c = 0) the encoder output is spread out; increasing c gathers it around the origin.",
-      evidence: `mean distance of zMean from the origin per c: ${list(metrics, (m) => m.latentRadius)}; rank correlation with c ${rhoRadius.toFixed(2)}`,
+      evidence:
+        `mean distance of zMean from the origin per c: ${list(metrics, (m) => m.latentRadius)}; ` +
+        `rank correlation with c ${rhoRadius.toFixed(2)}`,
       holds: first.latentRadius > last.latentRadius && rhoRadius < 0,
     },
     {
       claim:
-        "The larger the coefficient, the blurrier and less varied the decoded digits; a very small coefficient fails to produce all digits; mid values (0.5, 1, 2) look best.",
-      evidence: `variety of the manifold's digits over [-3, 3]^2 per c: ${list(metrics, (m) => m.manifoldVariety, 3)}; the best mid value ${bestMidVariety.toFixed(3)}`,
+        "The larger the coefficient, the blurrier and less varied the decoded digits; " +
+        "a very small coefficient fails to produce all digits; mid values (0.5, 1, 2) look best.",
+      evidence:
+        `variety of the manifold's digits over [-3, 3]^2 per c: ${list(metrics, (m) => m.manifoldVariety, 3)}; ` +
+        `the best mid value ${bestMidVariety.toFixed(3)}`,
       holds: first.manifoldVariety < bestMidVariety && last.manifoldVariety < bestMidVariety,
     },
     {
       claim: "(measured) The rate (KL) falls and the distortion (reconstruction) rises as c grows.",
-      evidence: `test KL per c: ${list(metrics, (m) => m.rate)}; test reconstruction per c: ${list(metrics, (m) => m.distortion)}`,
+      evidence:
+        `test KL per c: ${list(metrics, (m) => m.rate)}; ` +
+        `test reconstruction per c: ${list(metrics, (m) => m.distortion)}`,
       holds: rhoRate < 0 && rhoDistortion > 0,
     },
     {
       claim:
-        "A properly chosen coefficient brings the encoder output closer to the 2D standard normal than c = 0 or the largest c.",
-      evidence: `energy distance of the test zMean to as many N(0, I) samples per c: ${list(metrics, (m) => m.aggregateEnergyDistance, 4)}; smallest at c = ${best.klCoefficient}`,
+        "A properly chosen coefficient brings the encoder output closer to the 2D standard normal " +
+        "than c = 0 or the largest c.",
+      evidence:
+        "energy distance of the test zMean to as many N(0, I) samples per c: " +
+        `${list(metrics, (m) => m.aggregateEnergyDistance, 4)}; smallest at c = ${best.klCoefficient}`,
       holds: best !== first && best !== last,
     },
   ];

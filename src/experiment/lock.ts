@@ -15,7 +15,10 @@ export interface LockInfo {
   readonly pid: number;
   readonly host: string;
   readonly createdAt: string;
-  /** The owner's start time in clock ticks since boot (Linux), which tells it from a later process given the same pid. */
+  /**
+   * The owner's start time in clock ticks since boot (Linux), which tells it from a later process given the
+   * same pid.
+   */
   readonly startTime?: number;
 }
 

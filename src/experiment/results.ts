@@ -21,7 +21,8 @@ export function readResults(file: string): SweepResultsFile {
     text = fs.readFileSync(file, "utf8");
   } catch (error) {
     throw new ResultsFileError(
-      `${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Run \`npm run sweep\` to write it.`,
+      `${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). ` +
+        "Run `npm run sweep` to write it.",
     );
   }
   let value: unknown;
@@ -39,13 +40,16 @@ export function readResults(file: string): SweepResultsFile {
   if (schema !== RESULTS_SCHEMA) {
     throw new ResultsFileError(
       `${file}: schema "${schema}" is not "${RESULTS_SCHEMA}", the version this code reads. ` +
-        "Run `npm run sweep` to write the results again with this code (the cache makes it quick when nothing changed), or read the file with the version of the project that wrote it.",
+        "Run `npm run sweep` to write the results again with this code " +
+        "(the cache makes it quick when nothing changed), " +
+        "or read the file with the version of the project that wrote it.",
     );
   }
   const results = value as SweepResultsFile;
   if (!Array.isArray(results.coefficients) || typeof results.config !== "object" || results.config === null) {
     throw new ResultsFileError(
-      `${file}: schema ${RESULTS_SCHEMA} but fields missing (config, coefficients); the file is damaged. Run \`npm run sweep\` to write it again.`,
+      `${file}: schema ${RESULTS_SCHEMA} but fields missing (config, coefficients); the file is damaged. ` +
+        "Run `npm run sweep` to write it again.",
     );
   }
   return results;

@@ -154,7 +154,8 @@ export function sweepKey(
 ): string {
   const { klCoefficients: _coefficients, seeds: _seeds, ...rest } = config;
   const arithmetic = backend.fma ? { arithmetic: "fma" } : {};
-  // On wasm the fused gradients are the default; tfjs's own differentiation (VAE_FUSED_GRADIENTS=0) differs in the last bits.
+  // On wasm the fused gradients are the default; tfjs's own differentiation (VAE_FUSED_GRADIENTS=0) differs in
+  // the last bits.
   const gradients = backend.fusedGradients === false ? { gradients: "tfjs" } : {};
   const split = seed === config.seed ? {} : { splitSeed: config.seed };
   return hashKey({
@@ -378,7 +379,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       // Our own workers' coefficients are on the displays already; another run's are not.
       else if (skipped.length > 0 && !workers)
         log(
-          `${skipped.map((t) => pairName(seeds, tasks[t].s, coefficients[tasks[t].index])).join(", ")}: being trained by another process; coming back to it.`,
+          `${skipped.map((t) => pairName(seeds, tasks[t].s, coefficients[tasks[t].index])).join(", ")}: ` +
+            "being trained by another process; coming back to it.",
         );
       pending = skipped;
     }
@@ -475,7 +477,8 @@ function lockEntry(store: EntryStore, klCoefficient: number, finished: readonly 
     if (!(error instanceof StorageError)) throw error;
     if (store.has(entryName(klCoefficient))) return () => undefined;
     throw new StorageError(
-      `${error.message} c = ${klCoefficient} was not trained: its result could not be cached.${keptNote(store, finished)}`,
+      `${error.message} c = ${klCoefficient} was not trained: its result could not be cached.` +
+        keptNote(store, finished),
       error.file,
       error.code,
     );
@@ -502,7 +505,10 @@ function writeRun(store: EntryStore, run: CoefficientRun, finished: readonly num
   }
 }
 
-/** Values of every weight of the VAE, biases included: the two hidden layers, the two latent heads, the output layer. */
+/**
+ * Values of every weight of the VAE, biases included: the two hidden layers, the two latent heads, the output
+ * layer.
+ */
 function weightCount({ originalDim, intermediateDim, latentDim }: VaeConfig): number {
   return (
     (originalDim + 1) * intermediateDim +
@@ -611,7 +617,10 @@ export function resultsFileName(result: Pick<SweepResult, "key" | "seeds">): str
   return `sweep-${result.key}-seeds-${named.length <= 60 ? named : `${seeds.length}-${hashKey(seeds)}`}.json`;
 }
 
-/** Writes the results file atomically (a reader sees the old file or the new one, never a part); see `results.ts` to read it. */
+/**
+ * Writes the results file atomically (a reader sees the old file or the new one, never a part); see `results.ts`
+ * to read it.
+ */
 export function writeResults(file: string, result: SweepResult): string {
   writeFileAtomic(
     file,

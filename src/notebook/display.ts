@@ -72,7 +72,8 @@ export function plotlyLoaderScript(): string {
 
 /** Said under a static image when no plotly.js could be loaded. */
 const NO_PLOTLY_NOTE =
-  "Static image: this Jupyter server does not serve the project's plotly.js; start it with npm run lab (or JUPYTER_PATH=./jupyter) for interactive charts.";
+  "Static image: this Jupyter server does not serve the project's plotly.js; " +
+  "start it with npm run lab (or JUPYTER_PATH=./jupyter) for interactive charts.";
 
 /**
  * Puts plotly.js on the page early (call in the first cell) and says where it came from; every figure
@@ -81,7 +82,8 @@ const NO_PLOTLY_NOTE =
 export function loadPlotly(): void {
   const id = `vae-plotly-${randomBytes(6).toString("hex")}`;
   const html = [
-    `<div id="${id}" class="vae-plotly-status">plotly.js ${plotlyVersion()} (cartesian bundle): interactive charts need scripts (a trusted notebook); static images are shown otherwise.</div>`,
+    `<div id="${id}" class="vae-plotly-status">plotly.js ${plotlyVersion()} (cartesian bundle): ` +
+      "interactive charts need scripts (a trusted notebook); static images are shown otherwise.</div>",
     `<script type="text/javascript">(function () {`,
     plotlyLoaderScript(),
     `  vaePlotly(function (ok) { var el = document.getElementById("${id}"); if (el) el.textContent = ok`,
@@ -120,9 +122,13 @@ export function tableFigureHtml(figure: Figure): string {
     const body = Array.from(
       { length: rows },
       (_, r) =>
-        `<tr>${columns.map((column) => `<td style="text-align:right">${escapeHtml(column[r] ?? "")}</td>`).join("")}</tr>`,
+        `<tr>${columns.map((column) => `<td style="text-align:right">${escapeHtml(column[r] ?? "")}</td>`).join("")}` +
+        "</tr>",
     );
-    return `<table class="vae-table"><thead><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead><tbody>${body.join("")}</tbody></table>`;
+    return (
+      `<table class="vae-table"><thead><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead>` +
+      `<tbody>${body.join("")}</tbody></table>`
+    );
   });
   return `<div class="vae-figure-table"><p><b>${escapeHtml(figureTitle(figure))}</b></p>${parts.join("")}</div>`;
 }
@@ -135,13 +141,16 @@ export function figureHtml(figure: Figure, image?: StaticImage): string {
   if (figure.data.length > 0 && figure.data.every((trace) => trace.type === "table")) return tableFigureHtml(figure);
   if (!drawnByPagePlotly(figure))
     throw new Error(
-      `${figureTitle(figure)}: a trace type the pages' plotly.js bundle does not draw (${figure.data.map((t) => String(t.type)).join(", ")}).`,
+      `${figureTitle(figure)}: a trace type the pages' plotly.js bundle does not draw ` +
+        `(${figure.data.map((t) => String(t.type)).join(", ")}).`,
     );
   const id = `vae-figure-${randomBytes(6).toString("hex")}`;
   const width = (figure.layout.width as number | undefined) ?? 700;
   const height = (figure.layout.height as number | undefined) ?? 500;
   const fallback = image
-    ? `<img alt="${escapeHtml(figureTitle(figure))}" src="data:${image.mimeType};base64,${Buffer.from(image.bytes).toString("base64")}" width="${width}" height="${height}">`
+    ? `<img alt="${escapeHtml(figureTitle(figure))}" ` +
+      `src="data:${image.mimeType};base64,${Buffer.from(image.bytes).toString("base64")}" ` +
+      `width="${width}" height="${height}">`
     : `<p>${escapeHtml(figureTitle(figure))} (interactive chart; no static image)</p>`;
   const spec = JSON.stringify({ data: figure.data, layout: figure.layout, frames: figure.frames ?? [] }).replace(
     /<\//g,
@@ -155,7 +164,8 @@ export function figureHtml(figure: Figure, image?: StaticImage): string {
     // JupyterLab may run the script just before the output is attached: look for the div a few times.
     `  function draw(ok, tries) { var el = document.getElementById("${id}");`,
     `    if (!el) { if (tries < 50) setTimeout(function () { draw(ok, tries + 1); }, 100); return; }`,
-    `    if (!ok) { el.insertAdjacentHTML("beforeend", ${JSON.stringify(`<p class="vae-note">${NO_PLOTLY_NOTE}</p>`)}); return; }`,
+    `    if (!ok) { el.insertAdjacentHTML("beforeend", ` +
+      `${JSON.stringify(`<p class="vae-note">${NO_PLOTLY_NOTE}</p>`)}); return; }`,
     `    el.innerHTML = ""; window.Plotly.newPlot(el, spec.data, spec.layout, {responsive: false, displaylogo: false})`,
     `      .then(function () { if (spec.frames.length) window.Plotly.addFrames(el, spec.frames); }); }`,
     `  vaePlotly(function (ok) { draw(ok, 0); });`,
@@ -221,8 +231,12 @@ export function lossSparkline(history: readonly EpochRecord[], width = 360, heig
   const x = (i: number) => (history.length === 1 ? width / 2 : (i / (history.length - 1)) * (width - 10) + 5);
   const y = (v: number) => (high === low ? height / 2 : height - 5 - ((v - low) / (high - low)) * (height - 10));
   const line = (values: number[], colour: string, dash: string) =>
-    `<polyline fill="none" stroke="${colour}" stroke-width="2" stroke-dasharray="${dash}" points="${values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ")}"/>`;
-  return `<svg width="${width}" height="${height}" style="border:1px solid #ddd">${line(series[0], "#1f77b4", "")}${line(series[1], "#ff7f0e", "4 3")}</svg>`;
+    `<polyline fill="none" stroke="${colour}" stroke-width="2" stroke-dasharray="${dash}" ` +
+    `points="${values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ")}"/>`;
+  return (
+    `<svg width="${width}" height="${height}" style="border:1px solid #ddd">` +
+    `${line(series[0], "#1f77b4", "")}${line(series[1], "#ff7f0e", "4 3")}</svg>`
+  );
 }
 
 /**
@@ -279,7 +293,9 @@ export class LiveProgress {
     const rows = this.lines()
       .map(
         (line) =>
-          `<div class="vae-progress-line" style="font-family:monospace;white-space:pre-wrap;overflow-wrap:anywhere;text-align:left;margin:0">${escapeHtml(line)}</div>`,
+          '<div class="vae-progress-line" ' +
+          'style="font-family:monospace;white-space:pre-wrap;overflow-wrap:anywhere;text-align:left;margin:0">' +
+          `${escapeHtml(line)}</div>`,
       )
       .join("");
     const overall = this.progress ? `<div><b>${escapeHtml(this.progress.overall())}</b></div>` : "";
@@ -288,7 +304,10 @@ export class LiveProgress {
       history.length > 0
         ? `<div>c = ${current}: total loss per epoch (train solid, test dashed)<br>${lossSparkline(history)}</div>`
         : "";
-    return `<div class="vae-progress"><progress max="${this.coefficients.length}" value="${done}"></progress>${overall}<div class="vae-progress-lines">${rows}</div>${curve}</div>`;
+    return (
+      `<div class="vae-progress"><progress max="${this.coefficients.length}" value="${done}"></progress>${overall}` +
+      `<div class="vae-progress-lines">${rows}</div>${curve}</div>`
+    );
   }
 
   private text(): string {

@@ -14,7 +14,10 @@ import * as path from "node:path";
 import { PROJECT_ROOT } from "../vae/data";
 import { defaultPythonEnvDir, pythonEnvBin } from "../system/pythonEnv";
 
-/** The three front ends: JupyterLab 4, Notebook 7 (JupyterLab's components, one notebook per page), the classic Notebook 6. */
+/**
+ * The three front ends: JupyterLab 4, Notebook 7 (JupyterLab's components, one notebook per page), the classic
+ * Notebook 6.
+ */
 export type FrontEnd = "lab" | "notebook7" | "classic";
 
 export const FRONT_END_NAMES: Readonly<Record<FrontEnd, string>> = Object.freeze({
@@ -104,13 +107,17 @@ export function chooseFrontEnd(
 ): FrontEndChoice {
   const lab = find("lab");
   if (lab) return { installed: lab, reason: `Starting JupyterLab ${lab.version} (${lab.executable}).` };
-  const setUp = `${PYTHON_ENV_COMMAND} sets up JupyterLab 4 in the project's venv (build/python), or npm run lab -- --install does it and starts it`;
+  const setUp =
+    `${PYTHON_ENV_COMMAND} sets up JupyterLab 4 in the project's venv (build/python), ` +
+    "or npm run lab -- --install does it and starts it";
   for (const frontEnd of ["notebook7", "classic"] as const) {
     const found = find(frontEnd);
     if (found)
       return {
         installed: found,
-        reason: `Starting ${FRONT_END_NAMES[frontEnd]} (${found.version}, ${found.executable}): JupyterLab is not installed (${setUp}).`,
+        reason:
+          `Starting ${FRONT_END_NAMES[frontEnd]} (${found.version}, ${found.executable}): ` +
+          `JupyterLab is not installed (${setUp}).`,
       };
   }
   return { installed: undefined, reason: `No Jupyter is installed: ${setUp}.` };
@@ -130,7 +137,10 @@ export interface ServerOptions {
   readonly openBrowser?: boolean;
 }
 
-/** The arguments of the front end's executable (`jupyter-lab`, `jupyter-notebook`) that start it at the project root, opening the notebooks folder. */
+/**
+ * The arguments of the front end's executable (`jupyter-lab`, `jupyter-notebook`) that start it at the project
+ * root, opening the notebooks folder.
+ */
 export function jupyterServerArgs(frontEnd: FrontEnd, options: ServerOptions = {}): string[] {
   // The classic Notebook is its own server (NotebookApp); the other two run on jupyter_server (ServerApp).
   const classic = frontEnd === "classic";

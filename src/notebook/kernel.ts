@@ -66,7 +66,10 @@ export function describeProcess(pid: number | undefined): string {
   const main = pid === undefined ? undefined : procStat(pid);
   if (pid === undefined || !main) return "";
   const threads = procThreads(pid).map((t) => `${t.name}:${t.state}:${t.cpuSeconds.toFixed(1)}s`);
-  return `Kernel process ${pid}: ${main.cpuSeconds.toFixed(1)} s of CPU in all; threads (name:state:CPU) ${threads.join(" ")}`;
+  return (
+    `Kernel process ${pid}: ${main.cpuSeconds.toFixed(1)} s of CPU in all; ` +
+    `threads (name:state:CPU) ${threads.join(" ")}`
+  );
 }
 
 interface Pending {
@@ -284,7 +287,9 @@ export class KernelClient {
         status: "error",
         executionCount: null,
         outputs: pending.outputs,
-        stderr: `${pending.stderr}The cell was still running after ${seconds} s, so the kernel was stopped (raise the limit with --cell-timeout or VAE_CELL_TIMEOUT).\n${state}\n${this.kernelLog}`,
+        stderr:
+          `${pending.stderr}The cell was still running after ${seconds} s, so the kernel was stopped ` +
+          `(raise the limit with --cell-timeout or VAE_CELL_TIMEOUT).\n${state}\n${this.kernelLog}`,
       };
     }
     const [message] = settled;

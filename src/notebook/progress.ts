@@ -139,7 +139,10 @@ export class SweepProgress {
     if (entry.state === "waiting") return `${name}: waiting`;
     if (entry.state === "cached") return `${name}: loaded from the cache`;
     if (entry.state === "done")
-      return `${name}: done in ${formatSeconds(entry.seconds)}${entry.last ? ` ${terms("test", entry.last.record.test)}` : ""}`;
+      return (
+        `${name}: done in ${formatSeconds(entry.seconds)}` +
+        `${entry.last ? ` ${terms("test", entry.last.record.test)}` : ""}`
+      );
     const where = entry.worker ? ` (process ${entry.worker + 1})` : "";
     const last = entry.last;
     const batch = entry.batch && (!last || entry.batch.epoch > last.record.epoch) ? entry.batch : undefined;
@@ -150,7 +153,8 @@ export class SweepProgress {
       ? `epoch ${batch.epoch}/${this.epochs} batch ${batch.batch}/${batch.batches}`
       : `epoch ${last?.record.epoch ?? 0}/${this.epochs}`;
     const losses = last
-      ? ` ${terms("train", last.record.train)} | ${terms("test", last.record.test)} | ${last.record.seconds.toFixed(1)}s/epoch ETA ${formatSeconds(last.etaSeconds)}`
+      ? ` ${terms("train", last.record.train)} | ${terms("test", last.record.test)} | ` +
+        `${last.record.seconds.toFixed(1)}s/epoch ETA ${formatSeconds(last.etaSeconds)}`
       : batch
         ? ` ${terms("batch", batch.terms)}`
         : " starting";
@@ -162,7 +166,10 @@ export class SweepProgress {
     const count = (state: CoefficientState["state"]) =>
       this.coefficients.filter((c) => this.states.get(c)?.state === state).length;
     const finished = count("done") + count("cached");
-    return `sweep: ${finished}/${this.coefficients.length} coefficients done, ${count("training")} training, ${count("waiting")} waiting; ETA ${formatSeconds(this.etaSeconds())}`;
+    return (
+      `sweep: ${finished}/${this.coefficients.length} coefficients done, ${count("training")} training, ` +
+      `${count("waiting")} waiting; ETA ${formatSeconds(this.etaSeconds())}`
+    );
   }
 }
 
@@ -187,7 +194,8 @@ export class ProgressPrinter {
     if (!this.live && !(event.cached && this.reported.has(event.klCoefficient))) {
       const where = event.worker ? ` in process ${event.worker + 1}` : "";
       this.stream.write(
-        `[${event.index + 1}/${event.count}] KL coefficient ${event.klCoefficient}${event.cached ? ": loaded from cache" : `: training${where}`}\n`,
+        `[${event.index + 1}/${event.count}] KL coefficient ${event.klCoefficient}` +
+          `${event.cached ? ": loaded from cache" : `: training${where}`}\n`,
       );
     }
     this.draw(true);

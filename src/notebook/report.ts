@@ -42,7 +42,9 @@ export function analysisFigures(result: SweepResult, xTest: Float32Array): Named
       ? [
           {
             name: "rate-distortion-seeds",
-            caption: `Per c, the mean over ${result.seeds.length} training seeds with error bars of one sample standard deviation both ways; each seed's point faint behind it.`,
+            caption:
+              `Per c, the mean over ${result.seeds.length} training seeds with error bars of one sample standard ` +
+              "deviation both ways; each seed's point faint behind it.",
             figure: rateDistortionSeedsFigure(result),
           },
         ]
@@ -92,7 +94,10 @@ export function analysisFigures(result: SweepResult, xTest: Float32Array): Named
   ];
 }
 
-/** The report's section on a sweep over several training seeds: the spread per c and the conclusions counted per seed. */
+/**
+ * The report's section on a sweep over several training seeds: the spread per c and the conclusions
+ * counted per seed.
+ */
 function seedsSection(result: SweepResult): string {
   if (result.seeds.length < 2) return "";
   const seeds = result.seeds.map((s) => s.seed);
@@ -110,7 +115,8 @@ ${table(
 <ol>${conclusions
     .map(
       (c) =>
-        `<li><b>${escapeHtml(c.claim)}</b><br><span class="${c.holdsIn === c.seeds ? "holds" : "fails"}">Holds for ${c.holdsIn} of ${c.seeds} seeds</span>${
+        `<li><b>${escapeHtml(c.claim)}</b><br>` +
+        `<span class="${c.holdsIn === c.seeds ? "holds" : "fails"}">Holds for ${c.holdsIn} of ${c.seeds} seeds</span>${
           c.holdsIn < c.seeds
             ? ` (not for ${escapeHtml(
                 c.perSeed
@@ -126,13 +132,19 @@ ${table(
 
 function table(header: string[], rows: string[][]): string {
   const head = `<tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr>`;
-  return `<table>${head}${rows.map((row) => `<tr>${row.map((cell) => `<td>${escapeHtml(cell)}</td>`).join("")}</tr>`).join("")}</table>`;
+  const body = rows.map((row) => `<tr>${row.map((cell) => `<td>${escapeHtml(cell)}</td>`).join("")}</tr>`);
+  return `<table>${head}${body.join("")}</table>`;
 }
 
 /** The report's HTML. */
 export function reportHtml(result: SweepResult, xTest: Float32Array, createdAt = new Date()): string {
   const metrics = sweepMetrics(result);
   const conclusions = checkConclusions(result);
+  const conclusionItems = conclusions.map(
+    (c) =>
+      `<li><b>${escapeHtml(c.claim)}</b><br><span class="${c.holds ? "holds" : "fails"}">` +
+      `${c.holds ? "Holds" : "Does not hold"}</span>: ${escapeHtml(c.evidence)}</li>`,
+  );
   const figures = analysisFigures(result, xTest).filter((f) => f.name !== "metrics-table");
   const sections = figures
     .map((f) => `<section><p class="caption">${escapeHtml(f.caption)}</p>${figureHtml(f.figure)}</section>`)
@@ -183,7 +195,7 @@ ${table(
   ]),
 )}
 <h2>The tutorial's conclusions, checked</h2>
-<ol>${conclusions.map((c) => `<li><b>${escapeHtml(c.claim)}</b><br><span class="${c.holds ? "holds" : "fails"}">${c.holds ? "Holds" : "Does not hold"}</span>: ${escapeHtml(c.evidence)}</li>`).join("")}</ol>
+<ol>${conclusionItems.join("")}</ol>
 ${seedsSection(result)}
 <h2>Charts</h2>
 ${sections}

@@ -41,7 +41,8 @@ export class CellError extends Error {
     readonly detail: string,
   ) {
     super(
-      `${notebook}, cell ${cellIndex + 1} failed:\n${indent(code)}\n--- error ---\n${detail.trim() || "(tslab printed no message)"}`,
+      `${notebook}, cell ${cellIndex + 1} failed:\n${indent(code)}\n` +
+        `--- error ---\n${detail.trim() || "(tslab printed no message)"}`,
     );
   }
 }
@@ -137,7 +138,8 @@ export async function executeNotebook(
         throw new CellError(name, index, code, detail);
       }
       log(
-        `${name}: cell ${index + 1}/${notebook.cells.length} ok (${((performance.now() - cellStarted) / 1000).toFixed(1)} s)`,
+        `${name}: cell ${index + 1}/${notebook.cells.length} ` +
+          `ok (${((performance.now() - cellStarted) / 1000).toFixed(1)} s)`,
       );
     }
   } finally {
@@ -186,7 +188,10 @@ export function notebookHtml(notebook: Notebook, title: string): string {
         return `<section class="markdown">${marked.parse(source, { async: false }) as string}</section>`;
       if (cell.cell_type !== "code") return "";
       const outputs = (cell.outputs ?? []).map(outputHtml).join("\n");
-      return `<section class="code"><div class="prompt">[${cell.execution_count ?? " "}]</div><pre class="source"><code>${escapeHtml(source)}</code></pre><div class="outputs">${outputs}</div></section>`;
+      return (
+        `<section class="code"><div class="prompt">[${cell.execution_count ?? " "}]</div>` +
+        `<pre class="source"><code>${escapeHtml(source)}</code></pre><div class="outputs">${outputs}</div></section>`
+      );
     })
     .join("\n");
   const plotly = body.includes('class="vae-figure"') ? plotlyScriptTag() : "";

@@ -47,13 +47,16 @@ export async function showSeedSweep(
   if (!result) {
     const seeds = [...new Set(missing.map((m) => m.seed))];
     console.log(
-      `Seeds ${seedsFlag(seeded.seeds)} are not all in the cache (${missing.length} of ${seeded.seeds.length * seeded.klCoefficients.length} runs missing, seeds ${seeds.join(", ")}). ` +
+      `Seeds ${seedsFlag(seeded.seeds)} are not all in the cache ` +
+        `(${missing.length} of ${seeded.seeds.length * seeded.klCoefficients.length} runs missing, ` +
+        `seeds ${seeds.join(", ")}). ` +
         `Train them from the project folder with: ${seedSweepCommand(seeded)}  (then run this cell again)`,
     );
     return undefined;
   }
   console.log(
-    `Over ${result.seeds.length} training seeds (${seedsFlag(seeded.seeds)}), all measured on the test digits of seed ${seeded.seed}: mean ± sample standard deviation (n - 1) [min, max]\n`,
+    `Over ${result.seeds.length} training seeds (${seedsFlag(seeded.seeds)}), ` +
+      `all measured on the test digits of seed ${seeded.seed}: mean ± sample standard deviation (n - 1) [min, max]\n`,
   );
   console.log(spreadTable(seedSpreads(result)));
   console.log(`\n${seedConclusionsReport(checkConclusionsAcrossSeeds(result))}`);

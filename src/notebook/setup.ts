@@ -21,11 +21,14 @@ export async function setupNotebook(overrides: Partial<VaeConfig> = {}): Promise
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const tslab = require("tslab") as { versions: { tslab: string; typescript: string; node: string } };
   console.log(
-    `Node.js ${tslab.versions.node}, tslab ${tslab.versions.tslab} (TypeScript ${tslab.versions.typescript}), TensorFlow.js ${tf.version.tfjs}, plotly.js ${plotlyVersion()}`,
+    `Node.js ${tslab.versions.node}, tslab ${tslab.versions.tslab} (TypeScript ${tslab.versions.typescript}), ` +
+      `TensorFlow.js ${tf.version.tfjs}, plotly.js ${plotlyVersion()}`,
   );
   console.log(describeBackend(backend));
   console.log(
-    `Profile "${profileFromEnv()}": ${config.epochs} epochs, batch ${config.batchSize}, ${config.trainSize} train / ${config.testSize} test digits (${config.dataSource}), c in [${config.klCoefficients.join(", ")}], seed ${config.seed}`,
+    `Profile "${profileFromEnv()}": ${config.epochs} epochs, batch ${config.batchSize}, ` +
+      `${config.trainSize} train / ${config.testSize} test digits (${config.dataSource}), ` +
+      `c in [${config.klCoefficients.join(", ")}], seed ${config.seed}`,
   );
   loadPlotly();
   return { config, backend };

@@ -36,7 +36,8 @@ function changed(what: string): Error {
   }
   return new Error(
     `tslab ${version} changed the internal display channel that sends a figure's MIME bundle (${what}); ` +
-      `src/notebook/tslabDisplay.ts was written against tslab ${TSLAB_VERSION_CHECKED}: pin tslab to ${TSLAB_VERSION_CHECKED} in package.json, or adapt that file to the new tslab.`,
+      `src/notebook/tslabDisplay.ts was written against tslab ${TSLAB_VERSION_CHECKED}: ` +
+      `pin tslab to ${TSLAB_VERSION_CHECKED} in package.json, or adapt that file to the new tslab.`,
   );
 }
 
@@ -67,7 +68,8 @@ function tslabJupyter(): { lastWriteDisplayData: WriteDisplayData | null } {
     throw isTslabInstalled()
       ? changed(`${MODULE} cannot be loaded`)
       : new Error(
-          "Displaying needs the tslab kernel: run this in a notebook (npm run lab) or use src/plots/render.ts for files.",
+          "Displaying needs the tslab kernel: run this in a notebook (npm run lab) " +
+            "or use src/plots/render.ts for files.",
         );
   }
   return checkDisplayModule(jupyter);

@@ -41,7 +41,8 @@ export async function launchChromium(): Promise<Browser> {
   const executablePath = findChromium();
   if (!executablePath) {
     throw new Error(
-      `No Chromium found (looked for ${CANDIDATES.join(", ")}). Install it (Debian: apt-get install chromium) or set ${CHROMIUM_ENV}.`,
+      `No Chromium found (looked for ${CANDIDATES.join(", ")}). ` +
+        `Install it (Debian: apt-get install chromium) or set ${CHROMIUM_ENV}.`,
     );
   }
   const { chromium } = await import("playwright-core");

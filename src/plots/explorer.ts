@@ -42,7 +42,8 @@ export function decoderWeightsFromFlat(flat: Float32Array, dims: DecoderDims): D
   const expected = encoderSize + sizes.reduce((a, b) => a + b, 0);
   if (flat.length !== expected) {
     throw new Error(
-      `The flat weights hold ${flat.length} values, but a ${originalDim}-${intermediateDim}-${latentDim} VAE has ${expected}: they come from another configuration.`,
+      `The flat weights hold ${flat.length} values, but a ${originalDim}-${intermediateDim}-${latentDim} VAE ` +
+        `has ${expected}: they come from another configuration.`,
     );
   }
   let offset = encoderSize;
@@ -77,7 +78,10 @@ export function flatWithDecoder(flat: Float32Array, decoder: DecoderWeights, dim
   return out;
 }
 
-/** A [rows, cols] matrix quantised per column: value[i][j] is low[j] + codes[i * cols + j] * step[j], rounded to float32. */
+/**
+ * A [rows, cols] matrix quantised per column: value[i][j] is low[j] + codes[i * cols + j] * step[j], rounded to
+ * float32.
+ */
 export interface QuantizedColumns {
   readonly rows: number;
   readonly cols: number;
@@ -102,7 +106,8 @@ export function quantizeColumns(matrix: ArrayLike<number>, rows: number, cols: n
     const value = matrix[i];
     if (!Number.isFinite(value))
       throw new RangeError(
-        `The matrix holds a non-finite value (${value}) at row ${Math.floor(i / cols)}, column ${i % cols}: the weights are broken.`,
+        `The matrix holds a non-finite value (${value}) at row ${Math.floor(i / cols)}, column ${i % cols}: ` +
+          "the weights are broken.",
       );
     low[i % cols] = Math.min(low[i % cols], value);
     high[i % cols] = Math.max(high[i % cols], value);
@@ -222,7 +227,10 @@ export function logitBasis(weights: DecoderWeights, z: Float32Array, rank: numbe
   return basis;
 }
 
-/** left [rows, rank] times right [cols, rank] transposed, summed in float64 in a fixed order and rounded to float32 (as the page does). */
+/**
+ * left [rows, rank] times right [cols, rank] transposed, summed in float64 in a fixed order and rounded to float32
+ * (as the page does).
+ */
 export function lowRankProduct(
   left: Float32Array,
   right: Float32Array,
@@ -475,7 +483,8 @@ export function buildExplorer(result: ExplorerResult, options: ExplorerOptions =
       : result.runs.findIndex((run) => run.klCoefficient === options.initialCoefficient);
   if (initialIndex < 0) {
     throw new RangeError(
-      `initialCoefficient ${options.initialCoefficient} is not in the sweep (c in ${result.runs.map((run) => run.klCoefficient).join(", ")}).`,
+      `initialCoefficient ${options.initialCoefficient} is not in the sweep ` +
+        `(c in ${result.runs.map((run) => run.klCoefficient).join(", ")}).`,
     );
   }
   const exact = sweepDecoders(result);
@@ -536,9 +545,17 @@ export function fallbackGridHtml(result: Pick<SweepResult, "runs" | "gridX">, st
         pixels.map((grey) => Math.round(grey / 17) * 17),
       ),
     ).toString("base64");
-    return `<figure style="margin:4px"><img alt="Decoder output for KL coefficient = ${run.klCoefficient}" src="data:image/png;base64,${png}" width="210" height="210"><figcaption style="text-align:center">c = ${run.klCoefficient}</figcaption></figure>`;
+    return (
+      `<figure style="margin:4px"><img alt="Decoder output for KL coefficient = ${run.klCoefficient}" ` +
+      `src="data:image/png;base64,${png}" width="210" height="210">` +
+      `<figcaption style="text-align:center">c = ${run.klCoefficient}</figcaption></figure>`
+    );
   });
-  return `<p>Decoder output over [-3, 3]^2 for each coefficient (a static grid: the latent explorer needs scripts to run).</p><div style="display:flex;flex-wrap:wrap">${cells.join("")}</div>`;
+  return (
+    "<p>Decoder output over [-3, 3]^2 for each coefficient " +
+    "(a static grid: the latent explorer needs scripts to run).</p>" +
+    `<div style="display:flex;flex-wrap:wrap">${cells.join("")}</div>`
+  );
 }
 
 /** The explorer figure's HTML: a static grid, replaced by the explorer where scripts run. */
@@ -626,7 +643,10 @@ export function describeExplorer(summary: ExplorerSummary): string {
   const megabytes = (chars: number) => `${(chars / 1e6).toFixed(2)} MB`;
   const error = (e: PixelError) => `mean ${e.meanAbs.toFixed(5)}, max ${e.maxAbs.toFixed(4)}`;
   return (
-    `Latent explorer: ${megabytes(summary.htmlChars)} in the page, of which ${megabytes(summary.weightChars)} of packed decoder weights (base64 float32 would be ${megabytes(summary.float32Chars)}).\n` +
-    `Pixel error of the packed decoders against float32: ${error(summary.atTestCodes)} at the test codes; ${error(summary.onWindowGrid)} over the windows.`
+    `Latent explorer: ${megabytes(summary.htmlChars)} in the page, ` +
+    `of which ${megabytes(summary.weightChars)} of packed decoder weights ` +
+    `(base64 float32 would be ${megabytes(summary.float32Chars)}).\n` +
+    `Pixel error of the packed decoders against float32: ${error(summary.atTestCodes)} at the test codes; ` +
+    `${error(summary.onWindowGrid)} over the windows.`
   );
 }

@@ -170,7 +170,8 @@ export function rateDistortionSeedsFigure(result: MeasuredSeeds): Figure {
         marker: { size: 10, color: spreads.map((_, i) => colour(i, count)), line: { color: "#333", width: 1 } },
         line: { color: "#999", dash: "dot" },
         hovertemplate:
-          "%{text}<br>rate %{x:.2f} ± %{customdata[0]:.2f} nats<br>distortion %{y:.2f} ± %{customdata[1]:.2f} nats<extra></extra>",
+          "%{text}<br>rate %{x:.2f} ± %{customdata[0]:.2f} nats" +
+          "<br>distortion %{y:.2f} ± %{customdata[1]:.2f} nats<extra></extra>",
       },
     ],
     layout: {

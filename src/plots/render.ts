@@ -55,7 +55,8 @@ export class FigureRenderer {
     // playwright puts no limit on evaluate: a browser that stops answering must not stall a notebook.
     const dataUrl = await withTimeLimit(drawing, RENDER_TIMEOUT_MS, () => {
       throw new Error(
-        `Chromium drew no image within ${RENDER_TIMEOUT_MS / 1000} s (set VAE_STATIC_IMAGES=0 to skip the static images).`,
+        `Chromium drew no image within ${RENDER_TIMEOUT_MS / 1000} s ` +
+          "(set VAE_STATIC_IMAGES=0 to skip the static images).",
       );
     });
     return Buffer.from(dataUrl.slice(dataUrl.indexOf(",") + 1), "base64");

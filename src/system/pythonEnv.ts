@@ -97,7 +97,8 @@ export function ensurePythonEnv(options: PythonEnvOptions): string {
     spawnSync(python, ["-m", "pip", "config", "list"], { encoding: "utf8" }).stdout ?? "",
   );
   log(
-    `Installing ${packages.join(", ")}${sources.length ? ` from ${sources.filter((s) => !s.startsWith("--")).join(", ")}` : ""}`,
+    `Installing ${packages.join(", ")}` +
+      `${sources.length ? ` from ${sources.filter((s) => !s.startsWith("--")).join(", ")}` : ""}`,
   );
   run(
     pip,

@@ -15,7 +15,10 @@ import { ensurePythonEnv, pythonEnvBin, SetupError } from "./pythonEnv";
 
 /** The tfjs-node version whose binding this setup builds (the one package.json names). */
 export const TFJS_NODE_VERSION = "4.22.0";
-/** The N-API version the binding is built for: tfjs-node looks in `lib/napi-v<N>` for the highest N it lists that Node supports. */
+/**
+ * The N-API version the binding is built for: tfjs-node looks in `lib/napi-v<N>` for the highest N it lists that
+ * Node supports.
+ */
 export const NAPI_BUILD_VERSION = 8;
 
 /** The files of the TensorFlow C library the binding needs, found in the wheel's package folder. */
@@ -41,7 +44,8 @@ export function findTensorflowLibrary(dir: string, version: string): TensorflowL
   const missing = needed.filter((file) => !fs.existsSync(file));
   if (missing.length > 0) {
     throw new SetupError(
-      `The TensorFlow package at ${dir} lacks ${missing.map((file) => path.relative(dir, file)).join(", ")}: tfjs-node's binding needs a Linux tensorflow-cpu wheel that carries the C library (2.x from pip).`,
+      `The TensorFlow package at ${dir} lacks ${missing.map((file) => path.relative(dir, file)).join(", ")}: ` +
+        "tfjs-node's binding needs a Linux tensorflow-cpu wheel that carries the C library (2.x from pip).",
     );
   }
   return { ...library, version };
@@ -56,7 +60,8 @@ export function tensorflowPackage(pythonBin: string): { dir: string; version: st
   const script = [
     "import importlib.util as u, importlib.metadata as m",
     "s = u.find_spec('tensorflow')",
-    "v = [d.version for d in m.distributions() if (d.metadata['Name'] or '').lower().replace('_', '-') in ('tensorflow-cpu', 'tensorflow')]",
+    "v = [d.version for d in m.distributions() " +
+      "if (d.metadata['Name'] or '').lower().replace('_', '-') in ('tensorflow-cpu', 'tensorflow')]",
     "print(s.submodule_search_locations[0] if s else '')",
     "print(v[0] if v else '?')",
   ].join("\n");
@@ -65,7 +70,8 @@ export function tensorflowPackage(pythonBin: string): { dir: string; version: st
   const [dir = "", version = "?"] = (result.stdout ?? "").split("\n").map((line) => line.trim());
   if (result.status !== 0 || dir === "")
     throw new SetupError(
-      `No tensorflow package in the Python environment ${path.dirname(pythonBin)} (${(result.stderr ?? "").trim() || "find_spec found nothing"}).`,
+      `No tensorflow package in the Python environment ${path.dirname(pythonBin)} ` +
+        `(${(result.stderr ?? "").trim() || "find_spec found nothing"}).`,
     );
   return { dir, version };
 }
@@ -84,7 +90,8 @@ export function findNodeGyp(env: NodeJS.ProcessEnv = process.env): string {
   const found = candidates.find((file) => fs.existsSync(file));
   if (!found)
     throw new SetupError(
-      `node-gyp was not found beside npm (looked at ${candidates.join(", ") || "nothing"}); install npm with Node (it ships node-gyp).`,
+      `node-gyp was not found beside npm (looked at ${candidates.join(", ") || "nothing"}); ` +
+        "install npm with Node (it ships node-gyp).",
     );
   return found;
 }
@@ -100,7 +107,8 @@ export function findNodeDir(configured: string | undefined, execPath: string = p
   const found = candidates.find((dir) => fs.existsSync(path.join(dir, "include", "node", "node_api.h")));
   if (!found)
     throw new SetupError(
-      `Node's headers (include/node/node_api.h) are not under ${candidates.join(" or ")}: install them (Debian: apt-get install libnode-dev) or set npm's nodedir.`,
+      `Node's headers (include/node/node_api.h) are not under ${candidates.join(" or ")}: ` +
+        "install them (Debian: apt-get install libnode-dev) or set npm's nodedir.",
     );
   return found;
 }
@@ -142,12 +150,14 @@ export function tfjsNodePackageDir(projectRoot: string): string {
   const manifest = path.join(dir, "package.json");
   if (!fs.existsSync(manifest))
     throw new SetupError(
-      `@tensorflow/tfjs-node is not installed in ${path.dirname(dir)}: run npm install (it is an optional dependency) first.`,
+      `@tensorflow/tfjs-node is not installed in ${path.dirname(dir)}: ` +
+        "run npm install (it is an optional dependency) first.",
     );
   const version = (JSON.parse(fs.readFileSync(manifest, "utf8")) as { version: string }).version;
   if (version !== TFJS_NODE_VERSION)
     throw new SetupError(
-      `@tensorflow/tfjs-node ${version} is installed; this setup builds ${TFJS_NODE_VERSION}'s binding. Run npm install to get the version package.json names.`,
+      `@tensorflow/tfjs-node ${version} is installed; this setup builds ${TFJS_NODE_VERSION}'s binding. ` +
+        "Run npm install to get the version package.json names.",
     );
   if (!fs.existsSync(path.join(dir, "binding.gyp")))
     throw new SetupError(
@@ -276,7 +286,8 @@ export function checkTfjsNode(projectRoot: string): { backend: string; tensorflo
   const line = (result.stdout ?? "").trim().split("\n").pop() ?? "";
   if (result.status !== 0 || !line.startsWith("{")) {
     throw new SetupError(
-      `require("@tensorflow/tfjs-node") failed after the build:\n${(result.stderr ?? "").trim().split("\n").slice(-15).join("\n")}`,
+      'require("@tensorflow/tfjs-node") failed after the build:\n' +
+        `${(result.stderr ?? "").trim().split("\n").slice(-15).join("\n")}`,
     );
   }
   const answer = JSON.parse(line) as { backend: string; small: number[]; largeOk: boolean; tensorflowVersion: string };

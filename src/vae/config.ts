@@ -135,7 +135,8 @@ export function resolveConfig(candidate: Partial<VaeConfig>): VaeConfig {
   }
   if (config.latentDim !== 2) {
     throw new ConfigError(
-      `latentDim must be 2: the encoder scatter and the decoder manifold draw a 2D latent space; got ${config.latentDim}.`,
+      "latentDim must be 2: the encoder scatter and the decoder manifold draw a 2D latent space; " +
+        `got ${config.latentDim}.`,
     );
   }
   if (config.originalDim !== 784) {

@@ -113,7 +113,8 @@ export function loadMnist(
   }
   if (config.trainSize + config.testSize > EMBEDDED_DIGIT_COUNT) {
     throw new ConfigError(
-      `trainSize + testSize = ${config.trainSize} + ${config.testSize} exceeds the ${EMBEDDED_DIGIT_COUNT} embedded digits; lower them or use the full MNIST (dataSource "idx").`,
+      `trainSize + testSize = ${config.trainSize} + ${config.testSize} exceeds the ${EMBEDDED_DIGIT_COUNT} ` +
+        'embedded digits; lower them or use the full MNIST (dataSource "idx").',
     );
   }
   const { images, labels } = readEmbeddedDigits();

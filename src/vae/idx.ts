@@ -46,7 +46,8 @@ function parseIdxHeader(buffer: Uint8Array, file: string): IdxHeader {
     const gz = buffer[0] === 0x1f && buffer[1] === 0x8b ? " It looks gzipped: name it with a .gz suffix." : "";
     const remedy =
       gz ||
-      " It is not an MNIST IDX file (or it is damaged): delete it and run `npm run fetch-mnist`, or use the embedded digits (--data embedded).";
+      " It is not an MNIST IDX file (or it is damaged): delete it and run `npm run fetch-mnist`, " +
+        "or use the embedded digits (--data embedded).";
     throw new IdxError(`${file}: wrong magic number 0x${hex(buffer, 4)}; an IDX file starts with 0x0000.${remedy}`);
   }
   if (buffer[2] !== 0x08)
@@ -73,7 +74,8 @@ export function parseIdx(buffer: Uint8Array, file: string): IdxArray {
   const body = buffer.length - headerLength;
   if (body < expected) {
     throw new IdxError(
-      `${file}: truncated: the header promises ${shape.join(" x ")} = ${expected} bytes but the body has ${body}. Delete it and fetch it again.`,
+      `${file}: truncated: the header promises ${shape.join(" x ")} = ${expected} bytes but the body has ${body}. ` +
+        "Delete it and fetch it again.",
     );
   }
   if (body > expected)
@@ -101,7 +103,8 @@ function peekGunzip(bytes: Uint8Array, file: string): Uint8Array {
       start = gunzipSync(part, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: 2 ** 20 });
     } catch (error) {
       throw new IdxError(
-        `${file}: not a valid gzip stream (${(error as Error).message}); it may be damaged. Delete it and fetch it again.`,
+        `${file}: not a valid gzip stream (${(error as Error).message}); ` +
+          "it may be damaged. Delete it and fetch it again.",
       );
     }
     if (start.length >= largestHeader || part.length === bytes.length) return start;
@@ -120,7 +123,9 @@ function gunzipIdx(bytes: Uint8Array, file: string): Uint8Array {
   const most = bytes.length * DEFLATE_MAX_RATIO + GZIP_SLACK;
   if (claimed > most) {
     throw new IdxError(
-      `${file}: the header promises ${shape.join(" x ")} = ${bodyLength} bytes, more than a gzip stream of ${bytes.length} bytes can hold (at most ${most}); the file is damaged. Delete it and fetch it again.`,
+      `${file}: the header promises ${shape.join(" x ")} = ${bodyLength} bytes, ` +
+        `more than a gzip stream of ${bytes.length} bytes can hold (at most ${most}); ` +
+        "the file is damaged. Delete it and fetch it again.",
     );
   }
   try {
@@ -128,11 +133,13 @@ function gunzipIdx(bytes: Uint8Array, file: string): Uint8Array {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
       throw new IdxError(
-        `${file}: decompresses to more than the ${claimed} bytes its ${shape.join(" x ")} header promises; the file is not a valid IDX file.`,
+        `${file}: decompresses to more than the ${claimed} bytes its ${shape.join(" x ")} header promises; ` +
+          "the file is not a valid IDX file.",
       );
     }
     throw new IdxError(
-      `${file}: not a valid gzip stream (${(error as Error).message}); it may be truncated. Delete it and fetch it again.`,
+      `${file}: not a valid gzip stream (${(error as Error).message}); ` +
+        "it may be truncated. Delete it and fetch it again.",
     );
   }
 }
@@ -205,7 +212,8 @@ export function readIdxPair(imagesFile: string, labelsFile: string): IdxSplit {
     throw new IdxError(`${labelsFile}: labels must have rank 1; got shape ${labels.shape.join(" x ")}.`);
   if (images.shape[0] !== labels.shape[0]) {
     throw new IdxError(
-      `${imagesFile} holds ${images.shape[0]} images but ${labelsFile} holds ${labels.shape[0]} labels; they must match.`,
+      `${imagesFile} holds ${images.shape[0]} images but ${labelsFile} holds ${labels.shape[0]} labels; ` +
+        "they must match.",
     );
   }
   const bad = labels.data.findIndex((label) => label > 9);

@@ -135,7 +135,8 @@ export function setWeights(model: Vae, weights: readonly WeightArray[]): void {
   const current = model.vae.weights;
   if (weights.length !== current.length) {
     throw new Error(
-      `Weight snapshot has ${weights.length} arrays but the model has ${current.length}; it was saved from another architecture.`,
+      `Weight snapshot has ${weights.length} arrays but the model has ${current.length}; ` +
+        "it was saved from another architecture.",
     );
   }
   const tensors = weights.map((weight, i) => {

@@ -95,8 +95,9 @@ export class KerasAdam extends tf.Optimizer {
   }
 
   /**
-   * For a whole training step that applies this update itself (a backend's fast path): the next step's scalars and each variable's moments (zeros on
-   * first use). The caller assigns the new weights and moments, then calls `endStep`.
+   * For a whole training step that applies this update itself (a backend's fast path): the next step's
+   * scalars and each variable's moments (zeros on first use). The caller assigns the new weights and
+   * moments, then calls `endStep`.
    */
   beginStep(variables: readonly tf.Variable[]): {
     attrs: KerasAdamAttrs;
@@ -192,7 +193,8 @@ export class KerasAdam extends tf.Optimizer {
       const name = first.name.endsWith("/m") ? first.name.slice(0, -2) : undefined;
       if (name === undefined || second.name !== `${name}/v`) {
         throw new Error(
-          `KerasAdam.setWeights expects moments named "<variable>/m" and "<variable>/v" in matching order; got "${first.name}" and "${second.name}".`,
+          'KerasAdam.setWeights expects moments named "<variable>/m" and "<variable>/v" in matching order; ' +
+            `got "${first.name}" and "${second.name}".`,
         );
       }
       restored.set(name, {
