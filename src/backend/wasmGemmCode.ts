@@ -62,9 +62,19 @@ export interface GemmSpec {
 /** `gemm(a, b, out, bias, rows)`: byte offsets on the heap; rows a multiple of `TILE_ROWS`. */
 export type GemmLoop = (a: number, b: number, out: number, bias: number, rows: number) => void;
 
-/** The WebAssembly module of one loop (exported as `gemm`). */
-export function gemmModule(spec: GemmSpec, shared: boolean): Uint8Array {
-  const { columns, depth, aRowStride, aDepthStride, bDepthStride, outRowStride, outColumnStride } = spec;
+/**
+ * The dense loop's parameters (a, b, out, bias, rows), then its locals: j and i (the tile's column byte
+ * offset and row), ap and bp (the reading positions in a and b), apEnd, op0 (the tile's first output),
+ * the accumulators (`tileAcc`), two vectors of b's row and a broadcast element of a.
+ */
+const [A, B, OUT, BIAS, ROWS] = [0, 1, 2, 3, 4];
+const [J, I, AP, BP, AP_END, OP0] = [5, 6, 7, 8, 9, 10];
+const [B0, B1, AV] = [11 + 2 * TILE_ROWS, 12 + 2 * TILE_ROWS, 13 + 2 * TILE_ROWS];
+/** The accumulator of row r of the tile, columns 4 h .. 4 h + 3. */
+const tileAcc = (r: number, h: number) => 11 + 2 * r + h;
+
+function checkGemmSpec(spec: GemmSpec): void {
+  const { columns, depth } = spec;
   const tailRows = spec.tailRows ?? 0;
   if (columns % TILE_COLUMNS !== 0 || columns <= 0 || depth <= 0)
     throw new RangeError(
@@ -72,138 +82,157 @@ export function gemmModule(spec: GemmSpec, shared: boolean): Uint8Array {
     );
   if (!Number.isInteger(tailRows) || tailRows < 0 || tailRows >= TILE_ROWS)
     throw new RangeError(`gemmModule: tailRows ${tailRows} must be 0 to ${TILE_ROWS - 1}.`);
-  // Parameters, then locals.
-  const [a, b, out, bias, rows] = [0, 1, 2, 3, 4];
-  const [j, i, ap, bp, apEnd, op0] = [5, 6, 7, 8, 9, 10];
-  const acc = (r: number, h: number) => 11 + 2 * r + h;
-  const [b0, b1, av] = [11 + 2 * TILE_ROWS, 12 + 2 * TILE_ROWS, 13 + 2 * TILE_ROWS];
-  const { get, set } = op;
+}
 
-  /** The code of one tile of `tileRows` rows starting at row i, columns j .. j + 7. */
-  const tile = (tileRows: number): number[] => {
-    // The accumulators start at 0, or at the bias of the tile's columns, or of its rows.
-    const init: number[] = [];
-    for (let r = 0; r < tileRows; r++) {
-      for (let h = 0; h < 2; h++) {
-        const start = spec.rowBias
-          ? [...get(bias), ...get(i), ...op.i32Const(4), ...op.i32Mul, ...op.i32Add, ...op.v128Load32Splat(4 * r)]
-          : spec.bias
-            ? [...get(bias), ...get(j), ...op.i32Add, ...op.v128Load(16 * h)]
-            : op.v128Zero;
-        init.push(...start, ...set(acc(r, h)));
-      }
+/** The accumulators start at 0, or at the bias of the tile's columns, or of its rows. */
+function tileInit(spec: GemmSpec, tileRows: number): number[] {
+  const { get, set } = op;
+  const init: number[] = [];
+  for (let r = 0; r < tileRows; r++) {
+    for (let h = 0; h < 2; h++) {
+      const start = spec.rowBias
+        ? [...get(BIAS), ...get(I), ...op.i32Const(4), ...op.i32Mul, ...op.i32Add, ...op.v128Load32Splat(4 * r)]
+        : spec.bias
+          ? [...get(BIAS), ...get(J), ...op.i32Add, ...op.v128Load(16 * h)]
+          : op.v128Zero;
+      init.push(...start, ...set(tileAcc(r, h)));
     }
-    // One step of k: two vectors of b's row, then per row of the tile a broadcast element of a.
-    const step: number[] = [...get(bp), ...op.v128Load(0), ...set(b0), ...get(bp), ...op.v128Load(16), ...set(b1)];
-    for (let r = 0; r < tileRows; r++) {
-      step.push(...get(ap), ...op.v128Load32Splat(r * aRowStride), ...set(av));
-      for (let h = 0; h < 2; h++) {
-        const product = [...get(av), ...get(h === 0 ? b0 : b1)];
-        step.push(
-          ...(spec.fma
-            ? [...product, ...get(acc(r, h)), ...op.f32x4RelaxedMadd]
-            : [...get(acc(r, h)), ...product, ...op.f32x4Mul, ...op.f32x4Add]),
-          ...set(acc(r, h)),
-        );
-      }
+  }
+  return init;
+}
+
+/** One step of k: two vectors of b's row, then per row of the tile a broadcast element of a. */
+function tileStep(spec: GemmSpec, tileRows: number): number[] {
+  const { get, set } = op;
+  const step: number[] = [...get(BP), ...op.v128Load(0), ...set(B0), ...get(BP), ...op.v128Load(16), ...set(B1)];
+  for (let r = 0; r < tileRows; r++) {
+    step.push(...get(AP), ...op.v128Load32Splat(r * spec.aRowStride), ...set(AV));
+    for (let h = 0; h < 2; h++) {
+      const product = [...get(AV), ...get(h === 0 ? B0 : B1)];
+      step.push(
+        ...(spec.fma
+          ? [...product, ...get(tileAcc(r, h)), ...op.f32x4RelaxedMadd]
+          : [...get(tileAcc(r, h)), ...product, ...op.f32x4Mul, ...op.f32x4Add]),
+        ...set(tileAcc(r, h)),
+      );
     }
-    step.push(...get(bp), ...op.i32Const(bDepthStride), ...op.i32Add, ...set(bp));
-    step.push(
-      ...get(ap),
-      ...op.i32Const(aDepthStride),
-      ...op.i32Add,
-      ...op.tee(ap),
-      ...get(apEnd),
-      ...op.i32Ne,
-      ...op.brIf(0),
-    );
-    // The tile's results: vectors along a row, or single lanes when the output is stored transposed.
-    const store: number[] = [];
-    for (let r = 0; r < tileRows; r++) {
-      for (let h = 0; h < 2; h++) {
-        if (spec.relu) store.push(...get(acc(r, h)), ...op.v128Zero, ...op.f32x4Max, ...set(acc(r, h)));
-        if (outColumnStride === 4) {
-          store.push(...get(op0), ...get(acc(r, h)), ...op.v128Store(r * outRowStride + 16 * h));
-        } else {
-          for (let lane = 0; lane < 4; lane++) {
-            store.push(
-              ...get(op0),
-              ...get(acc(r, h)),
-              ...op.f32x4ExtractLane(lane),
-              ...op.f32Store(r * outRowStride + (4 * h + lane) * outColumnStride),
-            );
-          }
+  }
+  step.push(...get(BP), ...op.i32Const(spec.bDepthStride), ...op.i32Add, ...set(BP));
+  step.push(
+    ...get(AP),
+    ...op.i32Const(spec.aDepthStride),
+    ...op.i32Add,
+    ...op.tee(AP),
+    ...get(AP_END),
+    ...op.i32Ne,
+    ...op.brIf(0),
+  );
+  return step;
+}
+
+/** The tile's results: vectors along a row, or single lanes when the output is stored transposed. */
+function tileStore(spec: GemmSpec, tileRows: number): number[] {
+  const { outRowStride, outColumnStride } = spec;
+  const { get, set } = op;
+  const store: number[] = [];
+  for (let r = 0; r < tileRows; r++) {
+    for (let h = 0; h < 2; h++) {
+      if (spec.relu) store.push(...get(tileAcc(r, h)), ...op.v128Zero, ...op.f32x4Max, ...set(tileAcc(r, h)));
+      if (outColumnStride === 4) {
+        store.push(...get(OP0), ...get(tileAcc(r, h)), ...op.v128Store(r * outRowStride + 16 * h));
+      } else {
+        for (let lane = 0; lane < 4; lane++) {
+          store.push(
+            ...get(OP0),
+            ...get(tileAcc(r, h)),
+            ...op.f32x4ExtractLane(lane),
+            ...op.f32Store(r * outRowStride + (4 * h + lane) * outColumnStride),
+          );
         }
       }
     }
-    return [
-      // ap = a + i * aRowStride; bp = b + j (or the strip's start when b is packed); apEnd = ap + depth * aDepthStride
-      ...get(a),
-      ...get(i),
-      ...op.i32Const(aRowStride),
-      ...op.i32Mul,
-      ...op.i32Add,
-      ...set(ap),
-      ...get(b),
-      ...get(j),
-      ...(spec.packed ? [...op.i32Const(depth), ...op.i32Mul] : []),
-      ...op.i32Add,
-      ...set(bp),
-      ...get(ap),
-      ...op.i32Const(depth * aDepthStride),
-      ...op.i32Add,
-      ...set(apEnd),
-      ...init,
-      ...op.loop,
-      ...step,
-      ...op.end,
-      // op0 = out + i * outRowStride + (j / 4) * outColumnStride
-      ...get(out),
-      ...get(i),
-      ...op.i32Const(outRowStride),
-      ...op.i32Mul,
-      ...op.i32Add,
-      ...get(j),
-      ...op.i32Const(outColumnStride / 4),
-      ...op.i32Mul,
-      ...op.i32Add,
-      ...set(op0),
-      ...store,
-    ];
-  };
+  }
+  return store;
+}
+
+/** The code of one tile of `tileRows` rows starting at row i, columns j .. j + 7. */
+function tile(spec: GemmSpec, tileRows: number): number[] {
+  const { depth, aRowStride, aDepthStride, outRowStride, outColumnStride } = spec;
+  const { get, set } = op;
+  return [
+    // ap = a + i * aRowStride; bp = b + j (or the strip's start when b is packed); apEnd = ap + depth * aDepthStride
+    ...get(A),
+    ...get(I),
+    ...op.i32Const(aRowStride),
+    ...op.i32Mul,
+    ...op.i32Add,
+    ...set(AP),
+    ...get(B),
+    ...get(J),
+    ...(spec.packed ? [...op.i32Const(depth), ...op.i32Mul] : []),
+    ...op.i32Add,
+    ...set(BP),
+    ...get(AP),
+    ...op.i32Const(depth * aDepthStride),
+    ...op.i32Add,
+    ...set(AP_END),
+    ...tileInit(spec, tileRows),
+    ...op.loop,
+    ...tileStep(spec, tileRows),
+    ...op.end,
+    // op0 = out + i * outRowStride + (j / 4) * outColumnStride
+    ...get(OUT),
+    ...get(I),
+    ...op.i32Const(outRowStride),
+    ...op.i32Mul,
+    ...op.i32Add,
+    ...get(J),
+    ...op.i32Const(outColumnStride / 4),
+    ...op.i32Mul,
+    ...op.i32Add,
+    ...set(OP0),
+    ...tileStore(spec, tileRows),
+  ];
+}
+
+/** The WebAssembly module of one loop (exported as `gemm`). */
+export function gemmModule(spec: GemmSpec, shared: boolean): Uint8Array {
+  checkGemmSpec(spec);
+  const tailRows = spec.tailRows ?? 0;
+  const { get, set } = op;
   // Columns outermost (a 8-column strip of b stays in the L1 cache), then rows, in whole tiles while
   // at least TILE_ROWS rows are left, then the last `tailRows` rows (the caller passes rows that end so).
   const body = [
     ...op.i32Const(0),
-    ...set(j),
+    ...set(J),
     ...op.loop,
     ...op.i32Const(0),
-    ...set(i),
+    ...set(I),
     ...op.block,
     ...op.loop,
-    ...get(rows),
-    ...get(i),
+    ...get(ROWS),
+    ...get(I),
     ...op.i32Sub,
     ...op.i32Const(TILE_ROWS),
     ...op.i32LtU,
     ...op.brIf(1),
-    ...tile(TILE_ROWS),
-    ...get(i),
+    ...tile(spec, TILE_ROWS),
+    ...get(I),
     ...op.i32Const(TILE_ROWS),
     ...op.i32Add,
-    ...set(i),
+    ...set(I),
     ...op.br(0),
     ...op.end,
     ...op.end,
     ...(tailRows
-      ? [...op.block, ...get(i), ...get(rows), ...op.i32Eq, ...op.brIf(0), ...tile(tailRows), ...op.end]
+      ? [...op.block, ...get(I), ...get(ROWS), ...op.i32Eq, ...op.brIf(0), ...tile(spec, tailRows), ...op.end]
       : []),
     // j is a byte offset into b's row: 8 floats per strip.
-    ...get(j),
+    ...get(J),
     ...op.i32Const(4 * TILE_COLUMNS),
     ...op.i32Add,
-    ...op.tee(j),
-    ...op.i32Const(4 * columns),
+    ...op.tee(J),
+    ...op.i32Const(4 * spec.columns),
     ...op.i32LtU,
     ...op.brIf(0),
     ...op.end,
