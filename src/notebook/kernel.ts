@@ -17,6 +17,19 @@ import { withTimeLimit } from "../system/timeLimit";
 export const KERNEL_NAME = "vae-tslab";
 export const KERNEL_DIR = path.join(PROJECT_ROOT, "jupyter", "kernels", KERNEL_NAME);
 
+/**
+ * The environment the kernel spec adds (`env` in kernel.json), which Jupyter applies to the kernels it
+ * starts; applied here too, so that a headless run is the kernel a user gets. It fixes glibc's threshold
+ * for serving an allocation by its own mapping (a kernel that reran notebooks 03 and 04 grew by its
+ * freed buffers otherwise: docs/robustness.md).
+ */
+export function kernelSpecEnv(): Record<string, string> {
+  const spec = JSON.parse(fs.readFileSync(path.join(KERNEL_DIR, "kernel.json"), "utf8")) as {
+    env?: Record<string, string>;
+  };
+  return spec.env ?? {};
+}
+
 /** One nbformat 4 output. */
 export type Output =
   | { output_type: "stream"; name: string; text: string }
@@ -95,7 +108,7 @@ export class KernelClient {
     private readonly connectionFile: string,
   ) {}
 
-  /** Starts the kernel at the project root with `env` added to this process's environment. */
+  /** Starts the kernel at the project root, its spec's `env` and then `env` added to this process's environment. */
   static async start(options: { env?: NodeJS.ProcessEnv; startTimeoutMs?: number } = {}): Promise<KernelClient> {
     const zmq = await import("zeromq");
     const key = randomBytes(16).toString("hex");
@@ -119,7 +132,7 @@ export class KernelClient {
       }),
     );
     const child = spawn(process.execPath, [path.join(KERNEL_DIR, "launch.js"), connectionFile], {
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, ...kernelSpecEnv(), ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     // Nothing sent to a kernel matters once its socket is closed (the kernel has answered, exited or been

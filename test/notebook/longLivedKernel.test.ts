@@ -4,17 +4,20 @@
  * cell in order as Run All does, and reads after each run, from inside the kernel, its resident memory
  * (VmRSS of /proc/self/status, after a full garbage collection) and TensorFlow.js's tensor count.
  * Neither may grow by more than 10% after the second run (the first runs load code, the backend, the
- * browser for static images, the data).
+ * browser for static images, the data). The kernel starts with its spec's environment, as Jupyter
+ * starts it: without the malloc setting there, its heap grew by the buffers it freed (docs/robustness.md).
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { KernelClient } from "../../src/notebook/kernel";
+import { KernelClient, kernelSpecEnv } from "../../src/notebook/kernel";
 import { CellError, cellSource, executeNotebook, NOTEBOOK_DIR, readNotebook } from "../../src/notebook/runner";
 
 const RUNS = Number(process.env.LONG_KERNEL_RUNS ?? 10);
+/** For experiments: variables added to the kernel's environment, as JSON (say, another malloc setting). */
+const EXTRA_ENV = JSON.parse(process.env.LONG_KERNEL_ENV ?? "{}") as Record<string, string>;
 const NOTEBOOKS = ["03-kl-sweep.ipynb", "04-analysis.ipynb"];
 
 /**
@@ -51,7 +54,7 @@ import * as probeTf from "@tensorflow/tfjs";
   }
   const backend = probeTf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } };
   const usage = process.memoryUsage();
-  console.log("PROBE " + JSON.stringify({ pid: process.pid, rssBeforeGcKiB: before, rssKiB: rssKiB(), heapUsed: usage.heapUsed, heapTotal: usage.heapTotal, external: usage.external, wasmHeapBytes: backend.wasm ? backend.wasm.HEAPU8.byteLength : 0, kinds, tensors: probeTf.memory().numTensors, tensorBytes: probeTf.memory().numBytes, listeners: ["SIGINT", "SIGTERM", "beforeExit", "exit"].map((e) => process.listenerCount(e)) }));
+  console.log("PROBE " + JSON.stringify({ pid: process.pid, rssBeforeGcKiB: before, rssKiB: rssKiB(), heapUsed: usage.heapUsed, heapTotal: usage.heapTotal, external: usage.external, wasmHeapBytes: backend.wasm ? backend.wasm.HEAPU8.byteLength : 0, kinds, mmapThreshold: process.env.MALLOC_MMAP_THRESHOLD_ ?? null, threads: probeFs.readdirSync("/proc/self/task").length, tensors: probeTf.memory().numTensors, tensorBytes: probeTf.memory().numBytes, listeners: ["SIGINT", "SIGTERM", "beforeExit", "exit"].map((e) => process.listenerCount(e)) }));
 }
 `;
 
@@ -64,6 +67,8 @@ interface Probe {
   external: number;
   wasmHeapBytes: number;
   kinds: { heap: number; wasm: number; anon: number; file: number };
+  threads: number;
+  mmapThreshold: string | null;
   tensors: number;
   tensorBytes: number;
   listeners: number[];
@@ -84,7 +89,7 @@ test(
         VAE_PROFILE: "quick",
         VAE_CACHE_DIR: cacheDir,
         VAE_STATIC_IMAGES: "0",
-        ...JSON.parse(process.env.LONG_KERNEL_ENV ?? "{}"),
+        ...EXTRA_ENV,
       },
     });
     const probes: Probe[] = [];
@@ -109,7 +114,7 @@ test(
             `JS heap ${(probe.heapUsed / 2 ** 20).toFixed(1)} MiB of ${(probe.heapTotal / 2 ** 20).toFixed(1)}, external ${(probe.external / 2 ** 20).toFixed(1)} MiB, ` +
             `wasm heap ${(probe.wasmHeapBytes / 2 ** 20).toFixed(1)} MiB; resident by mapping: malloc ${(probe.kinds.heap / 1024).toFixed(1)}, wasm ${(probe.kinds.wasm / 1024).toFixed(1)}, ` +
             `other anonymous ${(probe.kinds.anon / 1024).toFixed(1)}, files ${(probe.kinds.file / 1024).toFixed(1)} MiB; ` +
-            `${probe.tensors} tensors (${(probe.tensorBytes / 2 ** 20).toFixed(2)} MiB), listeners SIGINT/SIGTERM/beforeExit/exit ${probe.listeners.join("/")}`,
+            `${probe.threads} threads, ${probe.tensors} tensors (${(probe.tensorBytes / 2 ** 20).toFixed(2)} MiB), listeners SIGINT/SIGTERM/beforeExit/exit ${probe.listeners.join("/")}`,
         );
       }
     } finally {
@@ -117,6 +122,8 @@ test(
       fs.rmSync(cacheDir, { recursive: true, force: true });
     }
     assert.equal(new Set(probes.map((p) => p.pid)).size, 1, "one kernel process throughout");
+    // The kernel runs with its spec's environment, as under Jupyter (the malloc setting that keeps it flat).
+    assert.equal(probes[0].mmapThreshold, { ...kernelSpecEnv(), ...EXTRA_ENV }.MALLOC_MMAP_THRESHOLD_ ?? null);
     const [, second, ...later] = probes;
     for (const [i, probe] of later.entries()) {
       const run = i + 3;
