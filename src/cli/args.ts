@@ -11,8 +11,43 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(ar
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(flagErrorMessage(error as Error & { code?: string }, argv, Object.keys(options)));
   }
+}
+
+/** Node's parse error, reworded where it names no fix: an unknown flag gets the nearest known one. */
+function flagErrorMessage(error: Error & { code?: string }, argv: string[], known: string[]): string {
+  const unknown = /^Unknown option '(-{1,2})([^']*)'/.exec(error.message);
+  if (error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && unknown) {
+    const nearest = known
+      .map((name) => ({ name, distance: editDistance(unknown[2], name) }))
+      .sort((a, b) => a.distance - b.distance)[0];
+    const hint = nearest && nearest.distance <= 2 ? ` Did you mean --${nearest.name}?` : "";
+    return `Unknown option '${unknown[1]}${unknown[2]}'.${hint} --help lists the options.`;
+  }
+  // "--seed -1": Node reads -1 as another flag and calls the value ambiguous.
+  const ambiguous = /^Option '(--[^']*)' argument is ambiguous/.exec(error.message);
+  if (error.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && ambiguous) {
+    const value = argv[argv.indexOf(ambiguous[1]) + 1];
+    return (
+      `${ambiguous[1]} is followed by "${value}", which reads as a flag, so ${ambiguous[1]} has no value. ` +
+      `Give it one (a value that starts with "-" is written ${ambiguous[1]}=${value}).`
+    );
+  }
+  return error.message;
+}
+
+/** Levenshtein distance: the fewest one-character insertions, deletions or changes from a to b. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
 }
 
 export function parseInteger(flag: string, value: string | undefined, min = 1): number | undefined {

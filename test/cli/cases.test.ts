@@ -60,7 +60,12 @@ const cacheHint =
 
 const CASES: Case[] = [
   // Flags: each refused before anything loads, naming the flag as typed.
-  { name: "a mistyped flag", args: ["--epoch", "3"], code: USAGE, message: /Unknown option '--epoch'/ },
+  {
+    name: "a mistyped flag",
+    args: ["--epoch", "3"],
+    code: USAGE,
+    message: /Unknown option '--epoch'\. Did you mean --epochs\? --help lists the options\./,
+  },
   { name: "a positional argument", args: ["stray"], code: USAGE, message: /Unexpected argument 'stray'/ },
   {
     name: "zero epochs",
@@ -171,7 +176,18 @@ const CASES: Case[] = [
     code: USAGE,
     message: /--learning-rate must be a decimal number > 0 \(such as 0\.001 or 1e-3\); got "0x1"/,
   },
-  { name: "a negative seed", args: ["--seed", "-1"], code: USAGE, message: /'--seed'/ },
+  {
+    name: "a negative seed",
+    args: ["--seed", "-1"],
+    code: USAGE,
+    message: /--seed is followed by "-1", which reads as a flag, so --seed has no value\. .*--seed=-1/,
+  },
+  {
+    name: "a negative seed, as a value",
+    args: ["--seed=-1"],
+    code: USAGE,
+    message: /--seed must be a whole number >= 0; got "-1"/,
+  },
   {
     name: "a fractional seed",
     args: ["--seed", "1.5"],
