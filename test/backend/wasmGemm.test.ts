@@ -334,26 +334,36 @@ test("a product started on a helper (wasmGemmAsync) equals the product computed 
   if (info.threads < 2) return t.skip(`one thread here (${info.reason})`);
   const backend = tf.backend() as unknown as WasmBackendLike;
   assert.ok(await startWasmGemmThreads(backend));
-  const h = values([128, 512], 21) as tf.Tensor2D;
-  const dy = values([128, 784], 22) as tf.Tensor2D;
+  // 2,048 rows: h^T dy is 822 million multiply-adds, tens of milliseconds for the helper, so it is still
+  // busy when the main thread's product starts right after.
+  const h = values([2048, 512], 21) as tf.Tensor2D;
+  const dy = values([2048, 784], 22) as tf.Tensor2D;
   const w = values([512, 784], 23) as tf.Tensor2D;
   const want = tf.matMul(h, dy, true, false);
   const other = tf.matMul(dy, w, false, true);
-  const buffers = (tf.engine().backend as unknown as { numDataIds(): number }).numDataIds();
-  const started = wasmGemmAsync(backend, { a: h, b: dy, transposeA: true, transposeB: false, relu: false });
-  assert.ok(started, "the generated loop covers h^T dy");
-  // Meanwhile on the main thread (the helper is busy, so this one runs here alone).
-  const meanwhile = tf.matMul(dy, w, false, true);
-  assert.equal(lastWasmGemmParts(backend), 1, "the busy helper was left out of the other product");
-  started.wait();
-  const out = tf.engine().makeTensorFromTensorInfo(started.out) as tf.Tensor2D;
-  assert.deepEqual(out.dataSync(), want.dataSync());
-  assert.deepEqual(meanwhile.dataSync(), other.dataSync());
-  tf.dispose([out, meanwhile]);
-  assert.equal(
-    (tf.engine().backend as unknown as { numDataIds(): number }).numDataIds(),
-    buffers,
-    "the product's temporary buffers are freed by wait()",
-  );
+  const numDataIds = () => (tf.engine().backend as unknown as { numDataIds(): number }).numDataIds();
+  const buffers = numDataIds();
+  // A helper that has finished is free again and rightly takes part in the next product; on a loaded
+  // machine this thread may be descheduled until it has. So up to five tries, at least one of which must
+  // find the helper busy and leave it out; every try's products are checked.
+  const parts: number[] = [];
+  for (let attempt = 0; attempt < 5 && !parts.includes(1); attempt++) {
+    const started = wasmGemmAsync(backend, { a: h, b: dy, transposeA: true, transposeB: false, relu: false });
+    assert.ok(started, "the generated loop covers h^T dy");
+    const meanwhile = tf.matMul(dy, w, false, true);
+    parts.push(lastWasmGemmParts(backend));
+    started.wait();
+    const out = tf.engine().makeTensorFromTensorInfo(started.out) as tf.Tensor2D;
+    assert.deepEqual(out.dataSync(), want.dataSync());
+    assert.deepEqual(meanwhile.dataSync(), other.dataSync());
+    tf.dispose([out, meanwhile]);
+    assert.equal(numDataIds(), buffers, "the product's temporary buffers are freed by wait()");
+  }
+  t.diagnostic(`parts of the main thread's product, per try: ${parts.join(", ")}`);
+  assert.ok(parts.includes(1), `the busy helper was left out of the other product (parts per try: ${parts})`);
+  // With the helper free, the same product is shared again.
+  const shared = tf.matMul(dy, w, false, true);
+  assert.equal(lastWasmGemmParts(backend), info.threads, "the free helper takes part again");
+  tf.dispose(shared);
   tf.dispose([h, dy, w, want, other]);
 });
