@@ -145,6 +145,12 @@ try {
   at = dir;
   const fd = fs.openSync(probe, "wx");
   try { fs.writeSync(fd, "probe"); fs.fsyncSync(fd); } finally { fs.closeSync(fd); fs.rmSync(probe, { force: true }); }
+  // A check killed with its process group leaves its probe behind: remove those whose process is gone.
+  for (const name of fs.readdirSync(dir)) {
+    const pid = Number((/^\\.write-probe\\.(\\d+)\\.tmp$/.exec(name) || [])[1]);
+    if (!pid) continue;
+    try { process.kill(pid, 0); } catch (e) { if (e.code === "ESRCH") fs.rmSync(path.join(dir, name), { force: true }); }
+  }
   process.stdout.write(JSON.stringify({ ok: true }));
 } catch (e) {
   process.stdout.write(JSON.stringify({ ok: false, code: e.code || "EIO", at, detail: e.detail }));
@@ -169,7 +175,8 @@ export interface FolderRole {
  * system calls are limited to `timeoutMs` (counted from the moment it has started: starting Node on a
  * busy machine can take longer than any file system call should, and has a limit of its own). Resolves
  * when it can; rejects with a `StorageError` naming the folder, the component at fault, the cause and
- * what to do. Changes nothing but the folders it makes.
+ * what to do. Changes nothing but the folders it makes, and removes the probe files of earlier checks
+ * whose process is gone (killed with a sweep's process group).
  */
 export function checkOutputFolder(
   dir: string,

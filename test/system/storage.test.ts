@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
+import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { test } from "node:test";
 import { asStorageError, checkOutputFolder, makeFolder, StorageError } from "../../src/system/storage";
@@ -42,6 +43,25 @@ test("checkOutputFolder makes a folder and leaves only it; refuses a file, a dan
     });
   }
   assert.deepEqual(fs.readdirSync(root).sort(), ["file", "link", "new"]);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test("checkOutputFolder removes the probe files of checks whose process is gone, and nothing else", async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "vae-storage-"));
+  // A pid that has ended: a process that ran and exited (pids are not reused this fast).
+  const gone = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], {
+    encoding: "utf8",
+  }).stdout;
+  assert.match(gone, /^\d+$/);
+  const left = [
+    `.write-probe.${gone}.tmp`, // a check killed with its process group
+    `.write-probe.${process.pid}.tmp`, // a check still running (this process is alive)
+    ".write-probe.tmp", // not a probe's name: someone else's file
+    "results.json",
+  ];
+  for (const name of left) fs.writeFileSync(path.join(root, name), "x");
+  await checkOutputFolder(root, role);
+  assert.deepEqual(fs.readdirSync(root).sort(), left.slice(1).sort());
   fs.rmSync(root, { recursive: true, force: true });
 });
 
