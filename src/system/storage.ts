@@ -146,11 +146,14 @@ try {
   const fd = fs.openSync(probe, "wx");
   try { fs.writeSync(fd, "probe"); fs.fsyncSync(fd); } finally { fs.closeSync(fd); fs.rmSync(probe, { force: true }); }
   // A check killed with its process group leaves its probe behind: remove those whose process is gone.
-  for (const name of fs.readdirSync(dir)) {
-    const pid = Number((/^\\.write-probe\\.(\\d+)\\.tmp$/.exec(name) || [])[1]);
-    if (!pid) continue;
-    try { process.kill(pid, 0); } catch (e) { if (e.code === "ESRCH") fs.rmSync(path.join(dir, name), { force: true }); }
-  }
+  // Tidying only: the folder is usable whatever happens here.
+  try {
+    for (const name of fs.readdirSync(dir)) {
+      const pid = Number((/^\\.write-probe\\.(\\d+)\\.tmp$/.exec(name) || [])[1]);
+      if (!pid) continue;
+      try { process.kill(pid, 0); } catch (e) { if (e.code === "ESRCH") fs.rmSync(path.join(dir, name), { force: true }); }
+    }
+  } catch {}
   process.stdout.write(JSON.stringify({ ok: true }));
 } catch (e) {
   process.stdout.write(JSON.stringify({ ok: false, code: e.code || "EIO", at, detail: e.detail }));
