@@ -1,7 +1,20 @@
 /** Shared by the tests of the Adam optimizer (test/vae) and of its fused kernel (test/backend). */
 import assert from "node:assert/strict";
+import { after, before } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { hasFusedKerasAdam, kerasAdamWasmLoop, setKerasAdamWasmSimd } from "../src/backend/fusedAdam";
+import { initBackend } from "../src/backend/select";
+
+/** A test file's hooks: the wasm backend before its tests, the SIMD loop and wasm restored after them. */
+export function useWasmBackend(): void {
+  before(async () => {
+    await initBackend({ backend: "wasm", quiet: true });
+  });
+  after(async () => {
+    setKerasAdamWasmSimd(true);
+    await tf.setBackend("wasm");
+  });
+}
 
 // The two backends with the fused kernel, both in this process: wasm via initBackend, cpu by switching.
 // The wasm kernel has two loops: WebAssembly SIMD (float32, the default) and JavaScript (float64).

@@ -1,19 +1,11 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { kerasAdamUpdateComposed } from "../../src/vae/optimizer";
-import { kerasAdamUpdateFused, setKerasAdamWasmSimd } from "../../src/backend/fusedAdam";
-import { initBackend } from "../../src/backend/select";
-import { assertClose, onEachBackend, prng, size, uniform } from "../adamHelpers";
+import { kerasAdamUpdateFused } from "../../src/backend/fusedAdam";
+import { assertClose, onEachBackend, prng, size, uniform, useWasmBackend } from "../adamHelpers";
 
-before(async () => {
-  await initBackend({ backend: "wasm", quiet: true });
-});
-
-after(async () => {
-  setKerasAdamWasmSimd(true);
-  await tf.setBackend("wasm");
-});
+useWasmBackend();
 
 test("the fused kernel flushes moments that would be denormal to exactly 0, and keeps normal ones", async () => {
   // The smallest normal float32 is 2^-126 = 1.1754943508222875e-38.

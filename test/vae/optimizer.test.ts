@@ -1,24 +1,11 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { KerasAdam, kerasAdam } from "../../src/vae/optimizer";
-import {
-  hasFusedKerasAdam,
-  KERAS_ADAM_KERNEL,
-  registerKerasAdamKernels,
-  setKerasAdamWasmSimd,
-} from "../../src/backend/fusedAdam";
-import { initBackend } from "../../src/backend/select";
-import { assertClose, onEachBackend, prng, size, uniform } from "../adamHelpers";
+import { hasFusedKerasAdam, KERAS_ADAM_KERNEL, registerKerasAdamKernels } from "../../src/backend/fusedAdam";
+import { assertClose, onEachBackend, prng, size, uniform, useWasmBackend } from "../adamHelpers";
 
-before(async () => {
-  await initBackend({ backend: "wasm", quiet: true });
-});
-
-after(async () => {
-  setKerasAdamWasmSimd(true);
-  await tf.setBackend("wasm");
-});
+useWasmBackend();
 
 test("five steps on three weight arrays match a float64 reference of Keras's formula, on wasm (SIMD and JavaScript loops) and cpu", async () => {
   await onEachBackend((label) => {
